@@ -1,0 +1,30 @@
+# Ember entry points. `make train` trains; `make test` installs what is missing, builds and runs every test.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+ifeq ($(CI),true)
+CMAKE_FLAGS += -DEMBER_WERROR=ON
+endif
+
+.PHONY: deps configure build test train bench clean
+
+deps:
+	@bash scripts/install-deps.sh
+
+configure: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+train: build
+	$(BUILD)/ember-train $(ARGS)
+
+bench: build
+	$(BUILD)/ember-bench $(ARGS)
+
+clean:
+	rm -rf $(BUILD)

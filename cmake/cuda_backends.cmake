@@ -1,0 +1,48 @@
+# The CUDA backend, built twice from the same sources:
+#  - ember_cuda      : kernels/cuda/*.cu compiled by nvcc for CMAKE_CUDA_ARCHITECTURES (80;90), plus the
+#                      cuBLAS/cuDNN wrappers in kernels/cuda/lib; needs a GPU at run time.
+#  - ember_cuda_emu  : the same .cu files compiled by g++ as C++ through kernels/cuda/emulator, so every
+#                      hand-written kernel runs on the CPU in the tests. GEMM uses the hand-written kernel.
+# Both register themselves into the kernel tables from a static initializer, so they are linked whole.
+file(GLOB EMBER_CUDA_KERNELS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/kernels/cuda/*.cu)
+file(GLOB EMBER_CUDA_HOST CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/kernels/cuda/*.cpp)
+file(GLOB EMBER_CUDA_LIB CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/kernels/cuda/lib/*.cpp)
+
+if(EMBER_EMULATOR AND EMBER_CUDA_KERNELS)
+  find_package(Boost 1.74 REQUIRED COMPONENTS context)
+  set(EMU_WRAPPERS)
+  foreach(cu ${EMBER_CUDA_KERNELS})
+    get_filename_component(name ${cu} NAME_WE)
+    set(wrapper ${CMAKE_CURRENT_BINARY_DIR}/emu/${name}.emu.cpp)
+    file(CONFIGURE OUTPUT ${wrapper} CONTENT "// Generated: compiles ${cu} with g++ for the kernel emulator.\n#include \"${cu}\"\n")
+    list(APPEND EMU_WRAPPERS ${wrapper})
+  endforeach()
+  add_library(ember_cuda_emu STATIC ${EMU_WRAPPERS} ${EMBER_CUDA_HOST})
+  target_compile_definitions(ember_cuda_emu PUBLIC EMBER_CUDA_EMULATED=1)
+  target_compile_options(ember_cuda_emu PRIVATE ${EMBER_WARNINGS})
+  target_link_libraries(ember_cuda_emu PUBLIC ember Boost::context Threads::Threads)
+endif()
+
+if(EMBER_HAVE_CUDA AND EMBER_CUDA_KERNELS)
+  add_library(ember_cuda STATIC ${EMBER_CUDA_KERNELS} ${EMBER_CUDA_HOST} ${EMBER_CUDA_LIB})
+  target_compile_definitions(ember_cuda PUBLIC EMBER_CUDA_RUNTIME=1)
+  target_compile_options(ember_cuda PRIVATE
+    $<$<COMPILE_LANGUAGE:CXX>:${EMBER_WARNINGS}>
+    $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -Xcompiler=-Wall>)
+  if(EMBER_WERROR)
+    target_compile_options(ember_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Werror=all-warnings>)
+  endif()
+  find_library(CUDNN_LIB cudnn HINTS ${CUDAToolkit_LIBRARY_DIR} REQUIRED)
+  find_library(NCCL_LIB nccl HINTS ${CUDAToolkit_LIBRARY_DIR} /usr/local/lib REQUIRED)
+  target_link_libraries(ember_cuda PUBLIC ember CUDA::cudart CUDA::cublas CUDA::cublasLt ${CUDNN_LIB} ${NCCL_LIB})
+endif()
+
+# ember_link_backend(target): links the real CUDA backend when built, else the emulated one when
+# `allow_emulated` is set (tests), else nothing (CPU only).
+function(ember_link_cuda_backend target which)
+  if(which STREQUAL "real" AND TARGET ember_cuda)
+    target_link_libraries(${target} PRIVATE "$<LINK_LIBRARY:WHOLE_ARCHIVE,ember_cuda>")
+  elseif(which STREQUAL "emulated" AND TARGET ember_cuda_emu)
+    target_link_libraries(${target} PRIVATE "$<LINK_LIBRARY:WHOLE_ARCHIVE,ember_cuda_emu>")
+  endif()
+endfunction()

@@ -1,0 +1,76 @@
+/// @file core/allocator.cpp @brief The CPU allocator (64-byte aligned, with stats and an optional limit) and the allocator registry.
+#include "core/allocator.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+
+#include "core/error.h"
+
+namespace ember {
+namespace {
+
+class CpuAllocator final : public Allocator {
+ public:
+  void* allocate(size_t bytes) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    const size_t rounded = (bytes + 63) / 64 * 64;
+    EMBER_CHECK(limit_ == 0 || stats_.current_bytes + static_cast<int64_t>(rounded) <= limit_,
+                "cpu out of memory: requested ", bytes, " bytes with ", stats_.current_bytes,
+                " bytes in use and a limit of ", limit_, " bytes");
+    void* p = rounded ? std::aligned_alloc(64, rounded) : nullptr;
+    EMBER_CHECK(p != nullptr || rounded == 0, "cpu out of memory: requested ", bytes, " bytes with ",
+                stats_.current_bytes, " bytes in use");
+    stats_.current_bytes += static_cast<int64_t>(rounded);
+    stats_.peak_bytes = std::max(stats_.peak_bytes, stats_.current_bytes);
+    ++stats_.allocations;
+    return p;
+  }
+  void deallocate(void* p, size_t bytes) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    std::free(p);
+    stats_.current_bytes -= static_cast<int64_t>((bytes + 63) / 64 * 64);
+  }
+  AllocatorStats stats() const override {
+    std::lock_guard<std::mutex> lk(mu_);
+    return stats_;
+  }
+  void reset_peak() override {
+    std::lock_guard<std::mutex> lk(mu_);
+    stats_.peak_bytes = stats_.current_bytes;
+  }
+  void set_limit(int64_t bytes) override {
+    std::lock_guard<std::mutex> lk(mu_);
+    limit_ = bytes;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  AllocatorStats stats_;
+  int64_t limit_ = 0;
+};
+
+Allocator*& slot(DeviceType t) {
+  static Allocator* slots[kNumDeviceTypes] = {nullptr, nullptr};
+  return slots[static_cast<int>(t)];
+}
+
+}  // namespace
+
+Allocator& allocator_for(Device d) {
+  if (d.is_cpu()) {
+    static CpuAllocator cpu;
+    return cpu;
+  }
+  Allocator* a = slot(d.type);
+  EMBER_CHECK(a != nullptr, "no allocator for device ", d.str(),
+              ": Ember was built without CUDA or the CUDA backend is not linked");
+  return *a;
+}
+
+bool has_allocator(DeviceType t) { return t == DeviceType::CPU || slot(t) != nullptr; }
+void register_allocator(DeviceType t, Allocator* a) { slot(t) = a; }
+AllocatorStats allocator_stats(Device d) { return allocator_for(d).stats(); }
+void reset_peak_stats(Device d) { allocator_for(d).reset_peak(); }
+
+}  // namespace ember

@@ -1,0 +1,41 @@
+/// @file core/allocator.h @brief Per-device allocator interface with statistics (current, peak, count) and the registry.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "core/device.h"
+
+namespace ember {
+
+struct AllocatorStats {
+  int64_t current_bytes = 0;   ///< bytes handed out and not yet returned
+  int64_t peak_bytes = 0;      ///< max of current_bytes since the last reset_peak()
+  int64_t allocations = 0;     ///< number of allocate() calls
+  int64_t cached_bytes = 0;    ///< bytes held in a cache (CUDA caching allocator), not counted in current
+};
+
+class Allocator {
+ public:
+  virtual ~Allocator() = default;
+  /// Returns memory for `bytes` bytes (aligned to at least 64) or throws ember::Error.
+  virtual void* allocate(size_t bytes) = 0;
+  virtual void deallocate(void* p, size_t bytes) = 0;
+  virtual AllocatorStats stats() const = 0;
+  virtual void reset_peak() = 0;
+  /// Releases cached blocks back to the system (no-op where nothing is cached).
+  virtual void empty_cache() {}
+  /// Optional limit on current bytes (0 = none); allocations beyond it fail like an out-of-memory.
+  virtual void set_limit(int64_t bytes) = 0;
+};
+
+/// The allocator for a device type; throws an Error if no backend registered one (e.g. CUDA not built).
+Allocator& allocator_for(Device d);
+/// True when a backend registered an allocator for this device type.
+bool has_allocator(DeviceType t);
+/// Called by backends at start-up.
+void register_allocator(DeviceType t, Allocator* a);
+
+AllocatorStats allocator_stats(Device d = Device::cpu());
+void reset_peak_stats(Device d = Device::cpu());
+
+}  // namespace ember

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# @file scripts/install-deps.sh @brief Installs Ember's system packages with apt-get (idempotent; quiet when all are present).
+set -euo pipefail
+PKGS=(cmake make g++ catch2 libopenblas-dev libboost-context-dev zlib1g-dev nlohmann-json3-dev libcli11-dev
+      libbenchmark-dev libopenmpi-dev openmpi-bin dataset-fashion-mnist)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,29 @@
+/// @file tests/harness/backends.h @brief The test harness: devices to run on, reference comparisons, finite-difference gradient checks.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/ember.h"
+
+namespace ember::test {
+
+/// CPU, plus cuda:0 when a CUDA backend (emulated or real) is linked and a device is present.
+std::vector<Device> devices();
+/// True when a CUDA device (emulated or real) is available.
+bool has_cuda();
+
+/// max_i |a_i - b_i| / (atol/rtol scaled): true when |a - b| <= atol + rtol * |b| elementwise.
+/// On failure, `why` names the first offending index and values.
+bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol, std::string* why = nullptr);
+
+/// Random input that is never zero-heavy: U[lo, hi) drawn from a fixed seed.
+Tensor random_input(const Shape& shape, uint64_t seed, double lo = -1.0, double hi = 1.0,
+                    const TensorOptions& opts = {});
+
+/// Checks the analytic gradient of the scalar function f at the given f64 CPU inputs against central
+/// finite differences; returns the largest relative error found.
+double gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f, const std::vector<Tensor>& inputs,
+                 double eps = 1e-6);
+
+}  // namespace ember::test
