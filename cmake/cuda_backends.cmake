@@ -3,7 +3,7 @@
 #                      cuBLAS/cuDNN wrappers in kernels/cuda/lib; needs a GPU at run time.
 #  - ember_cuda_emu  : the same .cu files compiled by g++ as C++ through kernels/cuda/emulator, so every
 #                      hand-written kernel runs on the CPU in the tests. GEMM uses the hand-written kernel.
-# Both register themselves into the kernel tables from a static initializer, so they are linked whole.
+# Both are shared libraries that register themselves into the kernel tables from static initializers.
 file(GLOB EMBER_CUDA_KERNELS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/kernels/cuda/*.cu)
 file(GLOB EMBER_CUDA_HOST CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/kernels/cuda/*.cpp)
 file(GLOB EMBER_CUDA_LIB CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/kernels/cuda/lib/*.cpp)
@@ -17,14 +17,14 @@ if(EMBER_EMULATOR AND EMBER_CUDA_KERNELS)
     file(CONFIGURE OUTPUT ${wrapper} CONTENT "// Generated: compiles ${cu} with g++ for the kernel emulator.\n#include \"${cu}\"\n")
     list(APPEND EMU_WRAPPERS ${wrapper})
   endforeach()
-  add_library(ember_cuda_emu STATIC ${EMU_WRAPPERS} ${EMBER_CUDA_HOST})
+  add_library(ember_cuda_emu SHARED ${EMU_WRAPPERS} ${EMBER_CUDA_HOST})
   target_compile_definitions(ember_cuda_emu PUBLIC EMBER_CUDA_EMULATED=1)
   target_compile_options(ember_cuda_emu PRIVATE ${EMBER_WARNINGS})
   target_link_libraries(ember_cuda_emu PUBLIC ember Boost::context Threads::Threads)
 endif()
 
 if(EMBER_HAVE_CUDA AND EMBER_CUDA_KERNELS)
-  add_library(ember_cuda STATIC ${EMBER_CUDA_KERNELS} ${EMBER_CUDA_HOST} ${EMBER_CUDA_LIB})
+  add_library(ember_cuda SHARED ${EMBER_CUDA_KERNELS} ${EMBER_CUDA_HOST} ${EMBER_CUDA_LIB})
   target_compile_definitions(ember_cuda PUBLIC EMBER_CUDA_RUNTIME=1)
   target_compile_options(ember_cuda PRIVATE
     $<$<COMPILE_LANGUAGE:CXX>:${EMBER_WARNINGS}>
@@ -37,12 +37,14 @@ if(EMBER_HAVE_CUDA AND EMBER_CUDA_KERNELS)
   target_link_libraries(ember_cuda PUBLIC ember CUDA::cudart CUDA::cublas CUDA::cublasLt ${CUDNN_LIB} ${NCCL_LIB})
 endif()
 
-# ember_link_backend(target): links the real CUDA backend when built, else the emulated one when
-# `allow_emulated` is set (tests), else nothing (CPU only).
+# ember_link_cuda_backend(target real|emulated): links that CUDA backend when it was built (else the
+# target stays CPU-only).
 function(ember_link_cuda_backend target which)
   if(which STREQUAL "real" AND TARGET ember_cuda)
-    target_link_libraries(${target} PRIVATE "$<LINK_LIBRARY:WHOLE_ARCHIVE,ember_cuda>")
+    target_link_options(${target} PRIVATE -Wl,--no-as-needed)
+    target_link_libraries(${target} PRIVATE ember_cuda)
   elseif(which STREQUAL "emulated" AND TARGET ember_cuda_emu)
-    target_link_libraries(${target} PRIVATE "$<LINK_LIBRARY:WHOLE_ARCHIVE,ember_cuda_emu>")
+    target_link_options(${target} PRIVATE -Wl,--no-as-needed)
+    target_link_libraries(${target} PRIVATE ember_cuda_emu)
   endif()
 endfunction()

@@ -45,7 +45,6 @@ std::string describe(const Tensor& t) {
 // ---------------------------------------------------------------- factories
 Tensor empty(const Shape& shape, const TensorOptions& opts) {
   for (int64_t d : shape) EMBER_CHECK(d >= 0, "empty: negative dimension in shape ", shape_str(shape));
-  kernels::register_cpu_kernels();
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);

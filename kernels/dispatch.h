@@ -21,9 +21,15 @@ Fn require(Fn fn, const char* op, Device d) {
   return fn;
 }
 
-/// Registers the CPU kernels of every family (idempotent; called by the library on first use).
-/// The CUDA backend (real or emulated) registers itself from a static initializer when linked.
-void register_cpu_kernels();
+/// Backends fill their tables from static initializers: `static const Registrar r([] { ... });` at
+/// namespace scope in the backend's file for that family. The libraries are shared objects (or linked
+/// whole), so every initializer runs before main().
+struct Registrar {
+  template <class F>
+  explicit Registrar(F&& fill) {
+    fill();
+  }
+};
 
 /// Common checks of entry points: both tensors on one device / of one dtype, naming the op.
 void check_same_device(const char* op, const Tensor& a, const Tensor& b);

@@ -2,7 +2,6 @@
 #include <cmath>
 
 #include "kernels/accumulate.h"
-#include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/strided_loop.h"
 #include "kernels/dispatch.h"
 
@@ -52,11 +51,11 @@ ScaleResult scale_many(std::span<Tensor> ts, double s) {
 
 }  // namespace
 
-void register_accumulate() {
+const Registrar registrar([] {
   auto& t = table_for<AccumulateKernels>(DeviceType::CPU);
   t.accumulate = accumulate;
   t.accumulate_many = accumulate_many;
   t.scale_many = scale_many;
-}
+});
 
 }  // namespace ember::kernels::cpu

@@ -1,7 +1,6 @@
 /// @file kernels/cpu/elementwise.cpp @brief CPU elementwise kernels (f32/f64; copy also converts to and from i64).
 #include <cmath>
 
-#include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/strided_loop.h"
 #include "kernels/dispatch.h"
 #include "kernels/elementwise.h"
@@ -128,13 +127,13 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
 
 }  // namespace
 
-void register_elementwise() {
+const Registrar registrar([] {
   auto& t = table_for<ElementwiseKernels>(DeviceType::CPU);
   t.fill = fill;
   t.copy = copy;
   t.unary = unary;
   t.unary_backward = unary_backward;
   t.binary = binary;
-}
+});
 
 }  // namespace ember::kernels::cpu

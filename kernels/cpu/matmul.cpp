@@ -1,7 +1,6 @@
 /// @file kernels/cpu/matmul.cpp @brief CPU GEMM through OpenBLAS (cblas_sgemm / cblas_dgemm), batched by looping over the batch.
 #include <cblas.h>
 
-#include "kernels/cpu/cpu_kernels.h"
 #include "kernels/dispatch.h"
 #include "kernels/matmul.h"
 
@@ -33,6 +32,6 @@ void gemm(const Tensor& a, bool ta, const Tensor& b, bool tb, Tensor& c, double 
 
 }  // namespace
 
-void register_matmul() { table_for<MatmulKernels>(DeviceType::CPU).gemm = gemm; }
+const Registrar registrar([] { table_for<MatmulKernels>(DeviceType::CPU).gemm = gemm; });
 
 }  // namespace ember::kernels::cpu

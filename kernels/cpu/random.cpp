@@ -1,5 +1,4 @@
 /// @file kernels/cpu/random.cpp @brief CPU counter-based random fills (same Philox stream as the CUDA kernel).
-#include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/strided_loop.h"
 #include "kernels/dispatch.h"
 #include "kernels/philox.h"
@@ -27,6 +26,6 @@ void fill_random(Tensor& out, Distribution dist, double a, double b, uint64_t se
 
 }  // namespace
 
-void register_random() { table_for<RandomKernels>(DeviceType::CPU).fill_random = fill_random; }
+const Registrar registrar([] { table_for<RandomKernels>(DeviceType::CPU).fill_random = fill_random; });
 
 }  // namespace ember::kernels::cpu

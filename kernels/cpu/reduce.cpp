@@ -1,7 +1,6 @@
 /// @file kernels/cpu/reduce.cpp @brief CPU reductions over the middle axis of [outer, K, inner] (sum in double accumulators, max/argmax).
 #include <cmath>
 
-#include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/strided_loop.h"
 #include "kernels/dispatch.h"
 #include "kernels/reduce.h"
@@ -58,10 +57,10 @@ void max_backward(const Tensor& gy, const Tensor& indices, int64_t outer, int64_
 
 }  // namespace
 
-void register_reduce() {
+const Registrar registrar([] {
   auto& t = table_for<ReduceKernels>(DeviceType::CPU);
   t.reduce = reduce;
   t.max_backward = max_backward;
-}
+});
 
 }  // namespace ember::kernels::cpu

@@ -1,7 +1,6 @@
 /// @file kernels/cpu/softmax.cpp @brief CPU row-wise softmax / log-softmax (max-subtracted, double row sums) and backward.
 #include <cmath>
 
-#include "kernels/cpu/cpu_kernels.h"
 #include "kernels/cpu/strided_loop.h"
 #include "kernels/dispatch.h"
 #include "kernels/softmax.h"
@@ -55,10 +54,10 @@ void backward(const Tensor& y, const Tensor& gy, Tensor& gx, bool log) {
 
 }  // namespace
 
-void register_softmax() {
+const Registrar registrar([] {
   auto& t = table_for<SoftmaxKernels>(DeviceType::CPU);
   t.forward = forward;
   t.backward = backward;
-}
+});
 
 }  // namespace ember::kernels::cpu

@@ -1,22 +1,7 @@
-/// @file kernels/cpu/register.cpp @brief Fills every family's CPU table once.
-#include <mutex>
-
-#include "kernels/cpu/cpu_kernels.h"
+/// @file kernels/dispatch.cpp @brief Shared checks of the device-generic entry points.
 #include "kernels/dispatch.h"
 
 namespace ember::kernels {
-
-void register_cpu_kernels() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    cpu::register_elementwise();
-    cpu::register_reduce();
-    cpu::register_matmul();
-    cpu::register_softmax();
-    cpu::register_accumulate();
-    cpu::register_random();
-  });
-}
 
 void check_same_device(const char* op, const Tensor& a, const Tensor& b) {
   EMBER_CHECK(a.device() == b.device(), op, ": expected tensors on one device, got ", describe(a), " and ",
