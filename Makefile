@@ -20,8 +20,10 @@ build: configure
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# Without ARGS: the default run (CNN + BN, micro 32 x accum 4) writing its files under out/train/.
 train: build
-	$(BUILD)/ember-train $(ARGS)
+	$(BUILD)/ember-train $(if $(ARGS),$(ARGS),--summary out/train/summary.json --metrics out/train/metrics.csv \
+	  --plot out/train/loss.png --save out/train/cnn.safetensors)
 
 bench: build
 	$(BUILD)/ember-bench $(ARGS)

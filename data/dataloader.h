@@ -1,0 +1,55 @@
+/// @file data/dataloader.h @brief DataLoader: seeded per-epoch shuffling, micro-batching and rank sharding with random access by step.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "data/dataset.h"
+
+namespace ember::data {
+
+struct DataLoaderOptions {
+  int64_t micro_batch = 32;  ///< samples per rank per micro-step (B)
+  bool shuffle = true;       ///< reshuffle every epoch from (seed, epoch)
+  uint64_t seed = 0;
+  int rank = 0;              ///< this process's rank r in [0, world_size)
+  int world_size = 1;        ///< number of ranks R
+};
+
+/// Serves the micro-batches of one rank. One global micro-step covers B*R consecutive positions of the
+/// epoch's order (the identity without shuffling, else a permutation that is a pure function of
+/// (seed, epoch), identical on every rank); rank r takes positions k*B*R + r*B ... k*B*R + r*B + B-1 of
+/// global micro-step k. The last step of an epoch may be short: ranks take what is left in rank order,
+/// so a late rank's micro-batch can be smaller or empty. Access is by step index, so a resumed run can
+/// start in the middle of an epoch.
+class DataLoader {
+ public:
+  DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions opts);
+
+  /// Selects the epoch (recomputes the order when shuffling).
+  void set_epoch(int64_t epoch);
+  int64_t epoch() const { return epoch_; }
+  /// Global micro-steps per epoch: ceil(N / (B*R)).
+  int64_t steps_per_epoch() const;
+  /// This rank's dataset indices at micro-step `step` of the current epoch (may be empty on the last step).
+  std::vector<int64_t> indices(int64_t step) const;
+  /// Samples at micro-step `step` summed over all ranks (B*R except on a short last step).
+  int64_t global_batch(int64_t step) const;
+  /// This rank's batch at micro-step `step`.
+  Batch batch(int64_t step) const;
+
+  const DataLoaderOptions& options() const { return opts_; }
+  const Dataset& dataset() const { return *dataset_; }
+
+ private:
+  std::shared_ptr<const Dataset> dataset_;
+  DataLoaderOptions opts_;
+  int64_t epoch_ = 0;
+  std::vector<int64_t> order_;  ///< empty = identity
+};
+
+/// The shuffled order of an epoch: a Fisher-Yates permutation of [0, n) driven by a splitmix64 stream
+/// seeded from (seed, epoch), so it is the same on every platform and rank.
+std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch);
+
+}  // namespace ember::data

@@ -1,0 +1,47 @@
+/// @file examples/ember_train/checkpoint.h @brief ember-train checkpoints: model state_dict + "optim." tensors + run position in one safetensors file.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "core/safetensors.h"
+
+namespace ember::train {
+
+/// Where a run stands at an optimizer-step boundary: everything besides tensors that a resumed run needs
+/// to continue bit-identically.
+struct RunPosition {
+  int64_t epoch = 0;            ///< 0-based epoch in progress
+  int64_t micro_step = 0;       ///< next global micro-step of that epoch
+  int64_t optimizer_steps = 0;  ///< optimizer steps done (including skipped ones)
+  int64_t micro_steps = 0;      ///< micro-batches done
+  int64_t skipped_steps = 0;    ///< steps skipped for non-finite gradients
+  uint64_t rng_seed = 0;        ///< Ember's default generator (dropout, init)
+  uint64_t rng_offset = 0;
+};
+
+/// Prefix of optimizer-state tensors in a checkpoint ("optim.fc1.weight.exp_avg", ...).
+inline constexpr const char* kOptimPrefix = "optim.";
+
+/// A checkpoint split into its parts.
+struct Checkpoint {
+  NamedTensorList model;             ///< PyTorch state_dict names ("fc1.weight", "bn1.running_var", ...)
+  NamedTensorList optim;             ///< names without the "optim." prefix
+  RunPosition position;
+  SafetensorsMetadata config;        ///< "config.*" entries: the settings a resume must match
+  bool has_position = false;         ///< false for a plain weights file (e.g. from PyTorch)
+};
+
+/// Writes model tensors, optimizer tensors (prefixed "optim."), the position and the config (both in
+/// __metadata__) atomically to `path`.
+void save_checkpoint(const std::string& path, const NamedTensorList& model, const NamedTensorList& optim,
+                     const RunPosition& position, const SafetensorsMetadata& config);
+
+/// Reads a checkpoint or a plain weights file. Throws ember::Error naming the file and the problem for a
+/// malformed file or a malformed position entry.
+Checkpoint load_checkpoint(const std::string& path);
+
+/// Throws an ember::Error listing every "config.*" entry of `saved` that differs from `current` (a
+/// resume with other settings than the saved run would not continue it).
+void check_same_config(const std::string& path, const SafetensorsMetadata& saved, const SafetensorsMetadata& current);
+
+}  // namespace ember::train

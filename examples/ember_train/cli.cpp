@@ -1,0 +1,164 @@
+/// @file examples/ember_train/cli.cpp @brief ember-train command line: CLI11 flag definitions, enum choices and validation.
+#include "examples/ember_train/cli.h"
+
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <map>
+
+#include "core/error.h"
+
+namespace ember::train {
+
+namespace {
+
+/// A string-valued flag restricted to `choices`; the value is stored in `out` after parsing.
+template <class E>
+struct Choice {
+  std::string text;
+  std::map<std::string, E> values;
+  E* out;
+  std::string flag;
+
+  void apply() const {
+    if (text.empty()) return;
+    auto it = values.find(text);
+    if (it == values.end()) {
+      std::string list;
+      for (const auto& [k, _] : values) list += (list.empty() ? "" : ", ") + k;
+      EMBER_FAIL(flag, ": '", text, "' is not one of ", list);
+    }
+    *out = it->second;
+  }
+};
+
+void check_finite(const char* flag, double v) {
+  EMBER_CHECK(std::isfinite(v), flag, ": value must be a finite number, got ", v);
+}
+
+}  // namespace
+
+const char* name(ModelKind m) { return m == ModelKind::MLP ? "mlp" : "cnn"; }
+const char* name(NormKind n) { return n == NormKind::Batch ? "batch" : n == NormKind::None ? "none" : "sync"; }
+const char* name(BnStats b) { return b == BnStats::Micro ? "micro" : "window"; }
+const char* name(OptimizerKind o) { return o == OptimizerKind::SGD ? "sgd" : "adamw"; }
+const char* name(ScheduleKind s) { return s == ScheduleKind::Constant ? "constant" : "cosine"; }
+
+void validate(const TrainOptions& o) {
+  EMBER_CHECK(o.micro_batch >= 1, "--micro-batch: must be >= 1, got ", o.micro_batch);
+  EMBER_CHECK(o.accum >= 1, "--accum: must be >= 1, got ", o.accum);
+  EMBER_CHECK(o.micro_batch <= (int64_t{1} << 20) && o.accum <= (int64_t{1} << 20),
+              "--micro-batch x --accum: ", o.micro_batch, " x ", o.accum, " is unreasonably large (limit 2^20 each)");
+  EMBER_CHECK(o.epochs >= 1, "--epochs: must be >= 1, got ", o.epochs);
+  EMBER_CHECK(o.steps >= 0, "--steps: must be >= 0 (0 = no limit), got ", o.steps);
+  const double lr = o.resolved_lr();
+  check_finite("--lr", lr);
+  EMBER_CHECK(lr > 0, "--lr: must be > 0, got ", lr);
+  if (o.momentum) {
+    EMBER_CHECK(o.optimizer == OptimizerKind::SGD, "--momentum: applies to --optimizer sgd only (adamw uses betas)");
+    check_finite("--momentum", *o.momentum);
+    EMBER_CHECK(*o.momentum >= 0 && *o.momentum < 1, "--momentum: must be in [0, 1), got ", *o.momentum);
+  }
+  const double wd = o.resolved_weight_decay();
+  check_finite("--weight-decay", wd);
+  EMBER_CHECK(wd >= 0, "--weight-decay: must be >= 0, got ", wd);
+  check_finite("--clip-norm", o.clip_norm);
+  EMBER_CHECK(o.clip_norm >= 0, "--clip-norm: must be >= 0 (0 = off), got ", o.clip_norm);
+  EMBER_CHECK(o.warmup >= 0, "--warmup: must be >= 0, got ", o.warmup);
+  EMBER_CHECK(o.threads >= 0 && o.threads <= 1024, "--threads: must be in [0, 1024] (0 = default), got ", o.threads);
+  EMBER_CHECK(o.checkpoint_every >= 0, "--checkpoint-every: must be >= 0, got ", o.checkpoint_every);
+  EMBER_CHECK(o.checkpoint_every == 0 || !o.save.empty(), "--checkpoint-every: needs --save FILE to write to");
+  EMBER_CHECK(o.log_every >= 1, "--log-every: must be >= 1, got ", o.log_every);
+  EMBER_CHECK(o.init.empty() || o.resume.empty(),
+              "--init: cannot be combined with --resume (the checkpoint already holds the weights)");
+  EMBER_CHECK(o.bn_stats == BnStats::Micro || o.norm != NormKind::None,
+              "--bn-stats window: needs batch norm (--norm batch or sync), got --norm none");
+  EMBER_CHECK(!o.data_dir.empty(), "--data: empty directory");
+  EMBER_CHECK(o.limit_train >= 0, "--limit-train: must be >= 0, got ", o.limit_train);
+  EMBER_CHECK(o.limit_test >= 0, "--limit-test: must be >= 0, got ", o.limit_test);
+}
+
+CliResult parse_cli(int argc, const char* const* argv) {
+  CliResult r;
+  TrainOptions& o = r.options;
+  CLI::App app{"ember-train: trains an MLP or a CNN (optionally with batch norm) on Fashion-MNIST with micro-batch "
+               "gradient accumulation; effective batch = micro-batch x accum x world size.",
+               "ember-train"};
+  app.option_defaults()->always_capture_default();
+  app.get_formatter()->column_width(32);
+
+  Choice<ModelKind> model{"", {{"mlp", ModelKind::MLP}, {"cnn", ModelKind::CNN}}, &o.model, "--model"};
+  Choice<NormKind> norm{"", {{"batch", NormKind::Batch}, {"none", NormKind::None}, {"sync", NormKind::Sync}},
+                        &o.norm, "--norm"};
+  Choice<BnStats> bn{"", {{"micro", BnStats::Micro}, {"window", BnStats::Window}}, &o.bn_stats, "--bn-stats"};
+  Choice<OptimizerKind> opt{"", {{"sgd", OptimizerKind::SGD}, {"adamw", OptimizerKind::AdamW}}, &o.optimizer,
+                            "--optimizer"};
+  Choice<ScheduleKind> sched{"", {{"constant", ScheduleKind::Constant}, {"cosine", ScheduleKind::Cosine}},
+                             &o.schedule, "--schedule"};
+  Choice<DeviceChoice> dev{"", {{"auto", DeviceChoice::Auto}, {"cpu", DeviceChoice::CPU}, {"cuda", DeviceChoice::CUDA}},
+                           &o.device, "--device"};
+
+  app.add_option("--model", model.text, "Model: mlp (784-512-256-10) or cnn (2 conv + fc) [default: cnn]");
+  app.add_option("--norm", norm.text,
+                 "Normalization: batch (BatchNorm per micro-batch), none (no bn layers), sync (SyncBatchNorm "
+                 "across ranks; needs mpirun) [default: batch]");
+  app.add_option("--bn-stats", bn.text,
+                 "BatchNorm running statistics: micro (updated every micro-batch, as PyTorch) or window (merged "
+                 "over the accumulation window, one update per optimizer step) [default: micro]");
+  app.add_option("--micro-batch", o.micro_batch, "Samples per micro-batch per rank (B)");
+  app.add_option("--accum", o.accum, "Micro-batches accumulated per optimizer step (N)");
+  app.add_option("--epochs", o.epochs, "Passes over the training set");
+  app.add_option("--steps", o.steps, "Stop after K optimizer steps (0 = run all epochs)");
+  app.add_option("--optimizer", opt.text, "Optimizer: sgd (momentum) or adamw [default: adamw]");
+  app.add_option("--lr", o.lr, "Peak learning rate [default: 1e-3 for adamw, 0.05 for sgd]");
+  app.add_option("--momentum", o.momentum, "SGD momentum in [0, 1) [default: 0.9]");
+  app.add_option("--weight-decay", o.weight_decay, "Weight decay (decoupled for adamw) [default: 0.01 adamw, 0 sgd]");
+  app.add_option("--schedule", sched.text, "Learning-rate schedule: constant or cosine (decay to 0 over the run) "
+                                           "[default: cosine]");
+  app.add_option("--warmup", o.warmup, "Linear learning-rate warm-up, in optimizer steps");
+  app.add_option("--clip-norm", o.clip_norm, "Clip the global gradient L2 norm to this value (0 = off)");
+  app.add_option("--seed", o.seed, "Seed for initialization, shuffling and dropout");
+  app.add_flag("--shuffle,!--no-shuffle", o.shuffle, "Reshuffle the training set every epoch (--no-shuffle: "
+                                                     "fixed order)");
+  app.add_option("--device", dev.text, "Device: auto (cuda when a GPU is present, else cpu), cpu or cuda "
+                                       "[default: auto]");
+  app.add_option("--threads", o.threads, "CPU threads for OpenMP and OpenBLAS (0 = their default)");
+  app.add_option("--data", o.data_dir, "Directory with the Fashion-MNIST IDX (.gz) files");
+  app.add_option("--init", o.init, "Load model weights (safetensors, PyTorch state_dict names) before training");
+  app.add_option("--save", o.save, "Write a checkpoint (weights + optimizer state + run position) here at the end");
+  app.add_option("--resume", o.resume, "Continue the run saved in this checkpoint (ends bit-identical to an "
+                                       "uninterrupted run)");
+  app.add_option("--checkpoint-every", o.checkpoint_every, "Also write the --save checkpoint every K optimizer steps");
+  app.add_option("--metrics", o.metrics, "Write one CSV row per optimizer step to this file");
+  app.add_option("--plot", o.plot, "Draw the loss curve and test accuracy to this PNG (needs gnuplot)");
+  app.add_option("--summary", o.summary, "Write a JSON summary of the run to this file");
+  app.add_option("--log-every", o.log_every, "Optimizer steps between log lines when stdout is not a terminal");
+  app.add_flag("--progress,!--no-progress", o.progress, "Live progress bar when stdout is a terminal");
+  app.add_option("--limit-train", o.limit_train, "Use only the first N training samples (tests)")->group("");
+  app.add_option("--limit-test", o.limit_test, "Evaluate on the first N test samples (tests)")->group("");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    r.exit_now = true;
+    r.text = app.help();
+    return r;
+  } catch (const CLI::ParseError& e) {
+    EMBER_FAIL(e.what());
+  }
+  model.apply();
+  norm.apply();
+  bn.apply();
+  opt.apply();
+  sched.apply();
+  dev.apply();
+  validate(o);
+  return r;
+}
+
+CliResult parse_cli(const std::vector<std::string>& args) {
+  std::vector<const char*> argv{"ember-train"};
+  for (const auto& a : args) argv.push_back(a.c_str());
+  return parse_cli(static_cast<int>(argv.size()), argv.data());
+}
+
+}  // namespace ember::train

@@ -1,0 +1,72 @@
+/// @file examples/ember_train/models.cpp @brief MLP and CNN built from nn layers under PyTorch-compatible names.
+#include "examples/ember_train/models.h"
+
+#include <utility>
+#include <vector>
+
+#include "nn/activation.h"
+#include "nn/batchnorm.h"
+#include "nn/conv.h"
+#include "nn/linear.h"
+#include "nn/pooling.h"
+
+namespace ember::train {
+
+namespace {
+
+/// A chain of named layers: each registered under its own name (so state_dict keys are "fc1.weight",
+/// not Sequential's "0.weight"), forward applies them in order.
+class NamedChain final : public nn::Module {
+ public:
+  explicit NamedChain(std::string what) : what_(std::move(what)) {}
+  void add(const std::string& name, std::shared_ptr<nn::Module> m) { layers_.push_back(register_module(name, m)); }
+  Tensor forward(const Tensor& x) override {
+    Tensor h = x;
+    for (const auto& l : layers_) h = l->forward(h);
+    return h;
+  }
+  std::string describe() const override { return what_; }
+
+ private:
+  std::string what_;
+  std::vector<std::shared_ptr<nn::Module>> layers_;
+};
+
+nn::BatchNormOptions bn_options(const TrainOptions& o) {
+  nn::BatchNormOptions b;
+  b.window_stats = o.bn_stats == BnStats::Window;
+  return b;
+}
+
+}  // namespace
+
+std::shared_ptr<nn::Module> build_model(const TrainOptions& o) {
+  const bool bn = o.norm != NormKind::None;
+  auto net = std::make_shared<NamedChain>(o.model == ModelKind::MLP ? "MLP" : "CNN");
+  if (o.model == ModelKind::MLP) {
+    net->add("flatten", std::make_shared<nn::Flatten>());
+    net->add("fc1", std::make_shared<nn::Linear>(784, 512));
+    if (bn) net->add("bn1", std::make_shared<nn::BatchNorm1d>(512, bn_options(o)));
+    net->add("relu1", std::make_shared<nn::ReLU>());
+    net->add("fc2", std::make_shared<nn::Linear>(512, 256));
+    if (bn) net->add("bn2", std::make_shared<nn::BatchNorm1d>(256, bn_options(o)));
+    net->add("relu2", std::make_shared<nn::ReLU>());
+    net->add("fc3", std::make_shared<nn::Linear>(256, 10));
+  } else {
+    net->add("conv1", std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in_channels = 1, .out_channels = 16,
+                                                                     .kernel_size = 3, .padding = 1}));
+    if (bn) net->add("bn1", std::make_shared<nn::BatchNorm2d>(16, bn_options(o)));
+    net->add("relu1", std::make_shared<nn::ReLU>());
+    net->add("pool1", std::make_shared<nn::MaxPool2d>(2));
+    net->add("conv2", std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in_channels = 16, .out_channels = 32,
+                                                                     .kernel_size = 3, .padding = 1}));
+    if (bn) net->add("bn2", std::make_shared<nn::BatchNorm2d>(32, bn_options(o)));
+    net->add("relu2", std::make_shared<nn::ReLU>());
+    net->add("pool2", std::make_shared<nn::MaxPool2d>(2));
+    net->add("flatten", std::make_shared<nn::Flatten>());
+    net->add("fc", std::make_shared<nn::Linear>(1568, 10));
+  }
+  return net;
+}
+
+}  // namespace ember::train

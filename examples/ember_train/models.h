@@ -1,0 +1,18 @@
+/// @file examples/ember_train/models.h @brief The ember-train models (MLP, CNN, with or without batch norm), named like their PyTorch twins.
+#pragma once
+#include <memory>
+
+#include "examples/ember_train/cli.h"
+#include "nn/module.h"
+
+namespace ember::train {
+
+/// Builds the model of `o.model` / `o.norm` / `o.bn_stats`, initialized from Ember's default generator
+/// (seed it first). Module names match PyTorch's state_dict of the same architecture:
+///  mlp: fc1 Linear(784,512), bn1, ReLU, fc2 Linear(512,256), bn2, ReLU, fc3 Linear(256,10)
+///  cnn: conv1 Conv2d(1,16,3,pad 1), bn1, ReLU, MaxPool 2, conv2 Conv2d(16,32,3,pad 1), bn2, ReLU,
+///       MaxPool 2, Flatten, fc Linear(1568,10)
+/// `--norm none` drops the bn layers. Inputs are NCHW [N, 1, 28, 28]; the MLP flattens them itself.
+std::shared_ptr<nn::Module> build_model(const TrainOptions& o);
+
+}  // namespace ember::train

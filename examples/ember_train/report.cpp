@@ -1,0 +1,111 @@
+/// @file examples/ember_train/report.cpp @brief Summary JSON, metrics CSV and the gnuplot loss/accuracy plot.
+#include "examples/ember_train/report.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include <unistd.h>
+
+namespace ember::train {
+
+namespace {
+
+/// JSON has no NaN/Inf: write them as null.
+nlohmann::ordered_json number(double v) { return std::isfinite(v) ? nlohmann::ordered_json(v) : nullptr; }
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+/// gnuplot string literal (single quotes; a quote is doubled).
+std::string gp_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+  return out + "'";
+}
+
+}  // namespace
+
+std::string summary_json(const RunSummary& s) {
+  nlohmann::ordered_json j;
+  j["device"] = s.device;
+  j["world_size"] = s.world_size;
+  j["model"] = s.model;
+  j["norm"] = s.norm;
+  j["bn_stats"] = s.bn_stats;
+  j["optimizer"] = s.optimizer;
+  j["micro_batch"] = s.micro_batch;
+  j["accum"] = s.accum;
+  j["effective_batch"] = s.effective_batch;
+  j["micro_steps"] = s.micro_steps;
+  j["optimizer_steps"] = s.optimizer_steps;
+  j["skipped_steps"] = s.skipped_steps;
+  j["allreduce_calls"] = s.allreduce_calls;
+  j["epochs_completed"] = s.epochs_completed;
+  j["train_samples"] = s.train_samples;
+  j["test_samples"] = s.test_samples;
+  j["final_loss"] = number(s.final_loss);
+  j["test_accuracy"] = number(s.test_accuracy);
+  j["test_loss"] = number(s.test_loss);
+  j["samples_per_s"] = number(s.samples_per_s);
+  j["peak_bytes"] = s.peak_bytes;
+  j["wall_s"] = number(s.wall_s);
+  j["checkpoint"] = s.checkpoint;
+  j["metrics"] = s.metrics;
+  j["plot"] = s.plot;
+  return j.dump(2) + "\n";
+}
+
+std::string metrics_csv(const std::vector<StepRecord>& steps) {
+  std::ostringstream os;
+  os << "step,epoch,samples,loss,lr,grad_norm,skipped,elapsed_s\n";
+  os << std::setprecision(9);
+  for (const StepRecord& r : steps)
+    os << r.step << ',' << r.epoch << ',' << r.samples << ',' << r.loss << ',' << r.lr << ',' << r.grad_norm << ','
+       << (r.skipped ? 1 : 0) << ',' << std::setprecision(4) << r.elapsed_s << std::setprecision(9) << '\n';
+  return os.str();
+}
+
+std::string plot_png(const std::string& png, const std::vector<StepRecord>& steps, const std::vector<EvalRecord>& evals) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0)
+    return "gnuplot is not installed (apt-get install gnuplot-nox), so no plot was drawn to " + png;
+  if (steps.empty()) return "no optimizer steps were run, so no plot was drawn to " + png;
+  namespace fs = std::filesystem;
+  const fs::path base = fs::temp_directory_path() / ("ember-plot-" + std::to_string(::getpid()));
+  const std::string loss_dat = base.string() + "-loss.dat", acc_dat = base.string() + "-acc.dat",
+                    script = base.string() + ".gp";
+  {
+    std::ofstream l(loss_dat), a(acc_dat), g(script);
+    l << std::setprecision(9);
+    for (const StepRecord& r : steps)
+      if (std::isfinite(r.loss)) l << r.step << ' ' << r.loss << '\n';
+    for (const EvalRecord& e : evals) a << e.step << ' ' << e.accuracy << '\n';
+    g << "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) { set terminal pngcairo size 900,540 noenhanced } "
+         "else { set terminal png size 900,540 noenhanced }\n"
+      << "set output " << gp_quote(png) << "\n"
+      << "set title 'ember-train: training loss and test accuracy'\n"
+      << "set xlabel 'optimizer step'\nset ylabel 'training loss (window mean)'\n"
+      << "set y2label 'test accuracy'\nset y2range [0:1]\nset ytics nomirror\nset y2tics\nset grid\n"
+      << "set key right center\n"
+      << "plot " << gp_quote(loss_dat) << " using 1:2 with lines lw 1 title 'loss'";
+    if (!evals.empty()) g << ", " << gp_quote(acc_dat) << " using 1:2 axes x1y2 with linespoints lw 2 pt 7 title 'test accuracy'";
+    g << "\n";
+  }
+  const int rc = std::system(("gnuplot " + shell_quote(script) + " 2>/dev/null").c_str());
+  std::error_code ec;
+  fs::remove(loss_dat, ec);
+  fs::remove(acc_dat, ec);
+  fs::remove(script, ec);
+  if (rc != 0 || !fs::exists(png)) return "gnuplot failed (exit status " + std::to_string(rc) + "), no plot at " + png;
+  return "";
+}
+
+}  // namespace ember::train

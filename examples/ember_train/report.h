@@ -1,0 +1,52 @@
+/// @file examples/ember_train/report.h @brief Run records and their outputs: summary JSON, per-step metrics CSV, loss-curve PNG via gnuplot.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ember::train {
+
+/// One optimizer step (one row of --metrics).
+struct StepRecord {
+  int64_t step = 0;        ///< optimizer step, 1-based, counted over the whole run (resumes continue it)
+  int64_t epoch = 0;       ///< 1-based
+  int64_t samples = 0;     ///< samples in this step's window (all ranks)
+  double loss = 0;         ///< mean training loss over the window's samples
+  double lr = 0;           ///< learning rate used by this step
+  double grad_norm = 0;    ///< global gradient L2 norm before clipping (NaN when not computed)
+  bool skipped = false;    ///< non-finite gradients: the update was skipped
+  double elapsed_s = 0;    ///< wall time since the start of this process's run
+};
+
+/// Test-set evaluation after an epoch (or at the end of a run stopped by --steps).
+struct EvalRecord {
+  int64_t step = 0;
+  int64_t epoch = 0;
+  double accuracy = 0;
+  double loss = 0;
+};
+
+/// What --summary writes.
+struct RunSummary {
+  std::string device;
+  std::string model, norm, bn_stats, optimizer;
+  int world_size = 1;
+  int64_t micro_batch = 0, accum = 0, effective_batch = 0;
+  int64_t micro_steps = 0, optimizer_steps = 0, skipped_steps = 0, allreduce_calls = 0;
+  int64_t epochs_completed = 0, train_samples = 0, test_samples = 0;
+  double final_loss = 0, test_accuracy = 0, test_loss = 0, samples_per_s = 0, wall_s = 0;
+  int64_t peak_bytes = 0;
+  std::string checkpoint, metrics, plot;  ///< paths written ("" when none)
+};
+
+/// JSON text of the summary (keys as in docs/training.md).
+std::string summary_json(const RunSummary& s);
+/// CSV text: header + one row per step.
+std::string metrics_csv(const std::vector<StepRecord>& steps);
+
+/// Draws the loss curve (and the test accuracy on a second axis) to `png` with gnuplot. Returns "" on
+/// success, else a message saying why no plot was drawn (gnuplot missing or failing). Never throws for a
+/// missing gnuplot: the plot is optional.
+std::string plot_png(const std::string& png, const std::vector<StepRecord>& steps, const std::vector<EvalRecord>& evals);
+
+}  // namespace ember::train

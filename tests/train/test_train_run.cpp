@@ -1,0 +1,144 @@
+/// @file tests/train/test_train_run.cpp @brief ember-train end to end on a data subset: summary/metrics content, short windows, --steps, --init.
+// Compiled when the training loop is built (examples/CMakeLists.txt: nn and optim present).
+#ifdef EMBER_TRAIN_LOOP
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/error.h"
+#include "data/fashion_mnist.h"
+#include "examples/ember_train/train.h"
+#include "tests/train/temp_dir.h"
+
+using namespace ember;
+using namespace ember::train;
+using Catch::Matchers::Contains;
+
+namespace {
+
+bool have_data() { return std::filesystem::exists(std::string(data::kDefaultFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz"); }
+
+/// A small CPU run: `train` samples, micro 16 x accum 2, the MLP with BN, one epoch.
+TrainOptions small(int64_t train = 256) {
+  TrainOptions o;
+  o.model = ModelKind::MLP;
+  o.micro_batch = 16;
+  o.accum = 2;
+  o.epochs = 1;
+  o.device = DeviceChoice::CPU;
+  o.limit_train = train;
+  o.limit_test = 200;
+  o.progress = false;
+  return o;
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("ember-train end to end writes a consistent summary and metrics", "[train][e2e]") {
+  if (!have_data()) {
+    WARN("Fashion-MNIST not installed; skipping");
+    return;
+  }
+  test::TempDir dir;
+  TrainOptions o = small();
+  o.summary = dir.file("s.json");
+  o.metrics = dir.file("m.csv");
+  std::ostringstream log;
+  const RunSummary s = run_training(o, log);
+
+  const auto j = nlohmann::json::parse(test::read_bytes(o.summary));
+  CHECK(j["device"] == "cpu");
+  CHECK(j["world_size"] == 1);
+  CHECK(j["micro_batch"] == 16);
+  CHECK(j["accum"] == 2);
+  CHECK(j["effective_batch"] == 32);
+  CHECK(j["micro_steps"] == 16);      // 256 / 16
+  CHECK(j["optimizer_steps"] == 8);   // 16 / 2
+  CHECK(j["skipped_steps"] == 0);
+  CHECK(j["allreduce_calls"] == 0);
+  CHECK(j["peak_bytes"].get<int64_t>() > 0);
+  CHECK(j["wall_s"].get<double>() > 0);
+  CHECK(j["samples_per_s"].get<double>() > 0);
+  CHECK(j["test_samples"] == 200);
+  // 8 AdamW steps on 256 samples already beat chance (0.1) by far; the loss is finite and below ln(10).
+  CHECK(j["test_accuracy"].get<double>() > 0.3);
+  CHECK(j["final_loss"].get<double>() < std::log(10.0));
+  CHECK(j["test_accuracy"].get<double>() == s.test_accuracy);
+
+  const auto rows = lines(test::read_bytes(o.metrics));
+  REQUIRE(rows.size() == 9);
+  CHECK(rows[0] == "step,epoch,samples,loss,lr,grad_norm,skipped,elapsed_s");
+  CHECK_THAT(rows[1], Catch::StartsWith("1,1,32,"));
+  CHECK_THAT(rows[8], Catch::StartsWith("8,1,32,"));
+  CHECK_THAT(log.str(), Contains("effective batch 32 = micro-batch 16 x accum 2 x world size 1"));
+  CHECK_THAT(log.str(), Contains("epoch 1/1: test accuracy"));
+}
+
+TEST_CASE("ember-train closes a short last window per epoch and stops at --steps", "[train][e2e]") {
+  if (!have_data()) return;
+  test::TempDir dir;
+  TrainOptions o = small(80);  // 5 micro-batches per epoch -> windows of 2, 2, 1
+  o.epochs = 2;
+  o.metrics = dir.file("m.csv");
+  std::ostringstream log;
+  RunSummary s = run_training(o, log);
+  CHECK(s.micro_steps == 10);
+  CHECK(s.optimizer_steps == 6);
+  const auto rows = lines(test::read_bytes(o.metrics));
+  REQUIRE(rows.size() == 7);
+  CHECK_THAT(rows[3], Catch::StartsWith("3,1,16,"));
+  CHECK_THAT(rows[4], Catch::StartsWith("4,2,32,"));
+
+  o.steps = 4;
+  s = run_training(o, log);
+  CHECK(s.optimizer_steps == 4);
+  CHECK(s.micro_steps == 7);
+}
+
+TEST_CASE("ember-train runtime errors name the problem", "[train][e2e]") {
+  TrainOptions o = small();
+  o.norm = NormKind::Sync;
+  std::ostringstream log;
+  CHECK_THROWS_WITH(run_training(o, log), Contains("--norm sync") && Contains("mpirun"));
+  o = small();
+  o.data_dir = "/nonexistent";
+  CHECK_THROWS_WITH(run_training(o, log), Contains("/nonexistent") && Contains("--data"));
+  if (!have_data()) return;
+  test::TempDir dir;
+  o = small(32);
+  o.save = dir.file("mlp.safetensors");
+  run_training(o, log);
+  o = small(32);
+  o.model = ModelKind::CNN;
+  o.init = dir.file("mlp.safetensors");
+  CHECK_THROWS_WITH(run_training(o, log), Contains("fc1.weight"));
+  o.init = dir.file("missing.safetensors");
+  CHECK_THROWS_WITH(run_training(o, log), Contains("missing.safetensors"));
+}
+
+#ifdef EMBER_TRAIN_BINARY
+TEST_CASE("ember-train binary reports errors and help with exit codes", "[train][e2e]") {
+  test::TempDir dir;
+  const std::string bin = EMBER_TRAIN_BINARY;
+  const std::string err = dir.file("err.txt");
+  auto run = [&](const std::string& args) {
+    const int rc = std::system((bin + " " + args + " >" + dir.file("out.txt") + " 2>" + err).c_str());
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  };
+  CHECK(run("--micro-batch 0") == 1);
+  CHECK_THAT(test::read_bytes(err), Contains("ember-train: error: --micro-batch: must be >= 1, got 0"));
+  CHECK(run("--norm sync") == 1);
+  CHECK_THAT(test::read_bytes(err), Contains("ember-train: error: --norm sync") && Contains("mpirun"));
+  CHECK(run("--help") == 0);
+  CHECK_THAT(test::read_bytes(dir.file("out.txt")), Contains("--checkpoint-every"));
+}
+#endif
+#endif  // EMBER_TRAIN_LOOP
