@@ -22,6 +22,7 @@ int64_t Tensor::size(int64_t d) const { return shape()[wrap_dim(d, dim(), "Tenso
 int64_t Tensor::stride(int64_t d) const { return strides()[wrap_dim(d, dim(), "Tensor::stride")]; }
 
 bool Tensor::is_contiguous() const {
+  if (numel() == 0) return true;  // no element to misplace (as in PyTorch)
   int64_t expected = 1;
   for (int64_t i = dim() - 1; i >= 0; --i) {
     if (shape()[i] == 1) continue;
@@ -71,6 +72,7 @@ Tensor empty_like(const Tensor& t) { return empty(t.shape(), TensorOptions{t.dty
 Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), TensorOptions{t.dtype(), t.device(), false}); }
 
 Tensor arange(int64_t n, const TensorOptions& opts) {
+  EMBER_CHECK(n >= 0, "arange: expected a non-negative length, got ", n);
   std::vector<double> v(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = static_cast<double>(i);
   return from_vector(v, {n}, opts);

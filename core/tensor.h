@@ -1,6 +1,7 @@
 /// @file core/tensor.h @brief Tensor: storage + shape/strides/offset + dtype/device + autograd meta; views share storage.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -35,6 +36,9 @@ struct AutogradMeta {
   std::shared_ptr<TensorImpl> grad;           ///< leaf gradient (same shape, contiguous)
   std::shared_ptr<Node> grad_fn;              ///< producer node (non-leaf)
   std::weak_ptr<Node> grad_accumulator;       ///< cached AccumulateGrad node (leaf)
+  /// Called (id, hook) after a backward has accumulated into this leaf's .grad (see
+  /// add_post_accumulate_grad_hook in core/autograd/node.h); used by distributed::DataParallel.
+  std::vector<std::pair<uint64_t, std::function<void(const Tensor&)>>> post_accumulate_hooks;
 };
 
 struct TensorImpl {

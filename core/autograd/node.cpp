@@ -30,7 +30,31 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
   Tensor grad(m.grad);
   NoGradGuard no_grad;
   kernels::accumulate(grad, g.is_contiguous() ? g : g.contiguous(), 1.0);
+  if (!m.post_accumulate_hooks.empty()) notify_grad_accumulated(Tensor(leaf_));
   return {};
+}
+
+uint64_t add_post_accumulate_grad_hook(const Tensor& leaf, std::function<void(const Tensor&)> hook) {
+  static std::atomic<uint64_t> next_id{1};
+  EMBER_CHECK(leaf.defined() && leaf.is_leaf(), "add_post_accumulate_grad_hook: ",
+              leaf.defined() ? describe(leaf) : std::string("an undefined tensor"), " is not a leaf");
+  EMBER_CHECK(static_cast<bool>(hook), "add_post_accumulate_grad_hook: empty hook for ", describe(leaf));
+  const uint64_t id = next_id.fetch_add(1, std::memory_order_relaxed);
+  leaf.unsafe_impl()->meta().post_accumulate_hooks.emplace_back(id, std::move(hook));
+  return id;
+}
+
+void remove_post_accumulate_grad_hook(const Tensor& leaf, uint64_t id) {
+  if (!leaf.defined() || !leaf.unsafe_impl()->autograd) return;
+  auto& hooks = leaf.unsafe_impl()->autograd->post_accumulate_hooks;
+  std::erase_if(hooks, [id](const auto& h) { return h.first == id; });
+}
+
+void notify_grad_accumulated(const Tensor& leaf) {
+  if (!leaf.defined() || !leaf.unsafe_impl()->autograd) return;
+  // Copy: a hook may add or remove hooks.
+  const auto hooks = leaf.unsafe_impl()->autograd->post_accumulate_hooks;
+  for (const auto& h : hooks) h.second(leaf);
 }
 
 Edge gradient_edge(const Tensor& t) {

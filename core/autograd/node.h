@@ -1,5 +1,6 @@
 /// @file core/autograd/node.h @brief Node (one recorded op of the dynamic tape), Edge, and the graph-building helpers.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -55,6 +56,15 @@ bool any_requires_grad(std::initializer_list<const Tensor*> inputs);
 /// Connects `node` to its inputs (one edge each, in order) and makes it the grad_fn of `output`
 /// (which then requires grad). Call only when any_requires_grad(inputs).
 void record(const std::shared_ptr<Node>& node, std::initializer_list<const Tensor*> inputs, Tensor& output);
+
+/// Registers `hook(leaf)` to run each time a backward has finished accumulating into leaf.grad (as
+/// PyTorch's register_post_accumulate_grad_hook); returns an id for removal. `leaf` must be a leaf.
+uint64_t add_post_accumulate_grad_hook(const Tensor& leaf, std::function<void(const Tensor&)> hook);
+/// Removes a hook added above (no-op when the id is unknown).
+void remove_post_accumulate_grad_hook(const Tensor& leaf, uint64_t id);
+/// Runs leaf's post-accumulate hooks. AccumulateGrad calls it; a node that writes a leaf's .grad
+/// itself (a weight-gradient GEMM with beta = 1) must call it once the write is complete.
+void notify_grad_accumulated(const Tensor& leaf);
 
 /// Runs backward from `root` (see Tensor::backward).
 void run_backward(const Tensor& root, const Tensor& seed, bool retain_graph);

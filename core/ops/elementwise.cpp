@@ -69,9 +69,14 @@ Tensor binary_op(BinaryOp op, const Tensor& a, const Tensor& b) {
     node->b_shape = b.shape();
     node->need_a = a.requires_grad();
     node->need_b = b.requires_grad();
-    const bool saves = op == BinaryOp::Mul || op == BinaryOp::Div;
-    if (saves && (node->need_b || op == BinaryOp::Div)) node->a = a.detach();
-    if (saves) node->b = b.detach();
+    // Save only what the requested gradients read: d(a*b) = (g*b, g*a); d(a/b) = (g/b, -g*a/b^2).
+    if (op == BinaryOp::Mul) {
+      if (node->need_b) node->a = a.detach();
+      if (node->need_a) node->b = b.detach();
+    } else if (op == BinaryOp::Div) {
+      if (node->need_b) node->a = a.detach();
+      node->b = b.detach();
+    }
     record(node, {&a, &b}, out);
   }
   return out;

@@ -48,6 +48,7 @@ std::vector<int64_t> normalize_dims(const std::vector<int64_t>& dims, int64_t nd
   for (int64_t x : dims) d.push_back(wrap_dim(x, ndim, what));
   std::sort(d.begin(), d.end());
   EMBER_CHECK(std::adjacent_find(d.begin(), d.end()) == d.end(), what, ": dim repeated in the reduction list");
+  if (ndim == 0) d.clear();  // a 0-dim tensor: dim 0 / -1 name the tensor itself (as in PyTorch)
   return d;
 }
 
@@ -128,10 +129,10 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
 
 Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
   EMBER_CHECK(x.defined() && is_floating(x.dtype()), "max: expected a floating tensor, got ", describe(x));
-  const int64_t d = wrap_dim(dim, x.dim(), "max");
+  const auto dims = normalize_dims({dim}, x.dim(), "max");
   Tensor idx;
   int64_t outer = 0, k = 0, inner = 0;
-  Tensor out = reduce_impl(kernels::ReduceOp::Max, x, {d}, 1.0, &idx, &outer, &k, &inner);
+  Tensor out = reduce_impl(kernels::ReduceOp::Max, x, dims, 1.0, &idx, &outer, &k, &inner);
   if (any_requires_grad({&x})) {
     auto node = std::make_shared<MaxBackward>();
     node->indices = idx;
@@ -141,15 +142,15 @@ Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
     node->inner = inner;
     record(node, {&x}, out);
   }
-  return keepdim ? out : drop_dims(out, {d});
+  return keepdim ? out : drop_dims(out, dims);
 }
 
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
   EMBER_CHECK(x.defined() && is_floating(x.dtype()), "argmax: expected a floating tensor, got ", describe(x));
-  const int64_t d = wrap_dim(dim, x.dim(), "argmax");
+  const auto dims = normalize_dims({dim}, x.dim(), "argmax");
   Tensor idx;
-  reduce_impl(kernels::ReduceOp::Max, x, {d}, 1.0, &idx, nullptr, nullptr, nullptr);
-  return keepdim ? idx : drop_dims(idx, {d});
+  reduce_impl(kernels::ReduceOp::Max, x, dims, 1.0, &idx, nullptr, nullptr, nullptr);
+  return keepdim ? idx : drop_dims(idx, dims);
 }
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
