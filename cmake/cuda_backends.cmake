@@ -24,6 +24,11 @@ if(EMBER_EMULATOR AND EMBER_CUDA_KERNELS)
 endif()
 
 if(EMBER_HAVE_CUDA AND EMBER_CUDA_KERNELS)
+  # CMake 3.25 knows nvcc's -std flags only up to C++17; the targets use C++20 (CMAKE_CXX_STANDARD).
+  if(NOT DEFINED CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
+    set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+    set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+  endif()
   add_library(ember_cuda SHARED ${EMBER_CUDA_KERNELS} ${EMBER_CUDA_HOST} ${EMBER_CUDA_LIB})
   target_compile_definitions(ember_cuda PUBLIC EMBER_CUDA_RUNTIME=1)
   target_compile_options(ember_cuda PRIVATE

@@ -21,6 +21,10 @@ namespace ember::cuda {
 /// The stream all Ember work is queued on (one per process for now; created on first use).
 cudaStream_t stream();
 
+/// Streaming multiprocessors of device 0 (1 when it cannot be queried); grid-stride kernels cap their
+/// grids at a few blocks per SM (kernels/cuda/runtime.cu).
+int multiprocessor_count();
+
 /// Blocks for a grid-stride loop over n elements with `threads` per block, capped so a launch stays
 /// a few waves deep on a large GPU.
 inline unsigned grid_for(int64_t n, unsigned threads, unsigned max_blocks = 65535u) {

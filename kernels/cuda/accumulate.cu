@@ -1,0 +1,249 @@
+/// @file kernels/cuda/accumulate.cu @brief The fused CUDA kernels Ember is about: dst += alpha * src (float4), its multi-tensor form, and multi-tensor scale with sum of squares and a non-finite flag.
+//
+// Multi-tensor launches follow apex's multi_tensor_apply (kernels/cuda/multi_tensor.h): tensor
+// pointers and each block's (tensor slot, chunk) travel by value in the kernel arguments (< 4 KiB),
+// one block per chunk of 65536 elements, so a whole parameter list costs ceil(chunks / 320) launches.
+//
+// scale_many's sum of squares is deterministic: each block reduces its chunk in double in a fixed
+// order (thread-strided partial sums, then fixed shuffle trees) and writes one partial per chunk;
+// a one-block second kernel adds the partials in a fixed order. No floating-point atomics, so the
+// result is bitwise the same on every run and under every emulator schedule. The non-finite flag is
+// an atomicOr in shared memory, written out per block and OR-ed by the second kernel.
+//
+// dst += alpha * src is computed as dst + (alpha * src) with the product rounded on its own (no FMA),
+// so the result is bitwise the CPU backend's.
+#include <cfloat>
+#include <cmath>
+#include <vector>
+
+#include "kernels/accumulate.h"
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/device_scratch.h"
+#include "kernels/cuda/multi_tensor.h"
+#include "kernels/cuda/warp_reduce.cuh"
+#include "kernels/dispatch.h"
+
+namespace ember::kernels::cuda_backend {
+namespace {
+
+using ember::cuda::kChunkElems;
+using ember::cuda::kMaxBlocks;
+using ember::cuda::kMaxTensors;
+
+constexpr unsigned kThreads = 256;       // accumulate (single tensor)
+constexpr unsigned kChunkThreads = 512;  // multi-tensor kernels: one block per chunk
+constexpr unsigned kFinalThreads = 256;  // scale_finalize_kernel
+
+__device__ inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+/// d[i] += alpha * s[i] for i in [0, n) by the threads first, first + step, ...: float4 over n / 4
+/// vectors when both pointers are 16-byte aligned, then the scalar remainder.
+__device__ inline void axpy_range(float* d, const float* s, float alpha, int64_t n, int64_t first, int64_t step) {
+  int64_t done = 0;
+  if (aligned16(d) && aligned16(s)) {
+    const int64_t n4 = n / 4;
+    float4* d4 = reinterpret_cast<float4*>(d);
+    const float4* s4 = reinterpret_cast<const float4*>(s);
+    for (int64_t i = first; i < n4; i += step) {
+      const float4 a = d4[i], b = s4[i];
+      d4[i] = make_float4(a.x + __fmul_rn(alpha, b.x), a.y + __fmul_rn(alpha, b.y), a.z + __fmul_rn(alpha, b.z),
+                          a.w + __fmul_rn(alpha, b.w));
+    }
+    done = n4 * 4;
+  }
+  for (int64_t i = done + first; i < n; i += step) d[i] = d[i] + __fmul_rn(alpha, s[i]);
+}
+
+/// Kernel arguments of accumulate_many_kernel (2.8 KiB, passed by value).
+struct AccumulateArgs {
+  float* dst[kMaxTensors];
+  const float* src[kMaxTensors];
+  int64_t numel[kMaxTensors];
+  uint8_t slot[kMaxBlocks];
+  int32_t chunk[kMaxBlocks];
+};
+
+/// Kernel arguments of scale_many_kernel (2.4 KiB, passed by value). Block b writes partial
+/// first_partial + b.
+struct ScaleArgs {
+  float* data[kMaxTensors];
+  int64_t numel[kMaxTensors];
+  uint8_t slot[kMaxBlocks];
+  int32_t chunk[kMaxBlocks];
+  int64_t first_partial;
+};
+
+/// What scale_many copies back to the host: one 16-byte read per call.
+struct ScaleTotal {
+  double sum_squares;
+  int non_finite;
+};
+
+struct ScaleScratch {
+  double sums[ember::cuda::kMaxWarps + 1];
+  int non_finite;
+};
+
+// ---------------------------------------------------------------------------------------- kernels
+
+/// dst += alpha * src over n elements: float4 loads/stores when `dst` and `src` are 16-byte aligned,
+/// scalar otherwise and for the n % 4 tail. Grid-stride, grid min(ceil(n/4/256), 8 per SM) x 256
+/// threads, no shared memory. Bytes: 12n (read dst and src, write dst).
+__global__ void accumulate_kernel(float* dst, const float* src, float alpha, int64_t n) {
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  axpy_range(dst, src, alpha, n, first, static_cast<int64_t>(gridDim.x) * blockDim.x);
+}
+
+/// Multi-tensor dst_t += alpha * src_t: block b does chunk args.chunk[b] of tensor slot args.slot[b]
+/// (float4 when that tensor's pointers are aligned). Grid = blocks in this launch (<= 320) x 512
+/// threads, no shared memory. Bytes: 12 * (sum of numels) over all launches.
+__global__ void accumulate_many_kernel(AccumulateArgs args, float alpha) {
+  const int t = args.slot[blockIdx.x];
+  const int64_t start = static_cast<int64_t>(args.chunk[blockIdx.x]) * kChunkElems;
+  const int64_t len = args.numel[t] - start < kChunkElems ? args.numel[t] - start : kChunkElems;
+  axpy_range(args.dst[t] + start, args.src[t] + start, alpha, len, threadIdx.x, blockDim.x);
+}
+
+/// Multi-tensor x *= s: block b scales its chunk, sums the squares of the results in double and
+/// flags NaN/Inf inputs (atomicOr on a shared int), then writes sums[first_partial + b] and
+/// flags[first_partial + b]. Grid = blocks in this launch (<= 320) x 512 threads, static shared
+/// ScaleScratch (~270 B). Bytes: 8 * (sum of numels) (read and write each value) + 12 per chunk.
+__global__ void scale_many_kernel(ScaleArgs args, float s, double* sums, int* flags) {
+  __shared__ ScaleScratch scratch;
+  if (threadIdx.x == 0) scratch.non_finite = 0;
+  __syncthreads();
+  const int t = args.slot[blockIdx.x];
+  const int64_t start = static_cast<int64_t>(args.chunk[blockIdx.x]) * kChunkElems;
+  const int64_t len = args.numel[t] - start < kChunkElems ? args.numel[t] - start : kChunkElems;
+  float* p = args.data[t] + start;
+  double sq = 0.0;
+  bool bad = false;
+  for (int64_t i = threadIdx.x; i < len; i += blockDim.x) {
+    const float x = p[i];
+    const float v = x * s;
+    bad = bad || !(fabsf(x) <= FLT_MAX);  // NaN fails every comparison
+    p[i] = v;
+    sq += static_cast<double>(v) * static_cast<double>(v);
+  }
+  if (bad) atomicOr(&scratch.non_finite, 1);
+  sq = ember::cuda::block_reduce(sq, ember::cuda::SumOp{}, 0.0, scratch.sums);  // barriers order the atomicOr
+  if (threadIdx.x == 0) {
+    sums[args.first_partial + blockIdx.x] = sq;
+    flags[args.first_partial + blockIdx.x] = scratch.non_finite;
+  }
+}
+
+/// Adds the per-chunk partials in a fixed order (thread i takes partials i, i + 256, ..., then a
+/// fixed tree) and ORs the flags into *total. One block of 256 threads, static shared ~270 B.
+/// Bytes: 12 * chunks read + 16 written.
+__global__ void scale_finalize_kernel(const double* sums, const int* flags, int64_t count, ScaleTotal* total) {
+  __shared__ ScaleScratch scratch;
+  double s = 0.0;
+  double any = 0.0;
+  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) {
+    s += sums[i];
+    any += flags[i] != 0 ? 1.0 : 0.0;
+  }
+  s = ember::cuda::block_reduce(s, ember::cuda::SumOp{}, 0.0, scratch.sums);
+  any = ember::cuda::block_reduce(any, ember::cuda::SumOp{}, 0.0, scratch.sums);
+  if (threadIdx.x == 0) {
+    total->sum_squares = s;
+    total->non_finite = any > 0.0 ? 1 : 0;
+  }
+}
+
+// -------------------------------------------------------------------------------------- launchers
+
+void check_f32(const char* op, const Tensor& t) {
+  EMBER_CHECK(t.dtype() == DType::f32, op, ": the CUDA backend computes in f32 only, got ", describe(t));
+}
+
+float* fptr(const Tensor& t) { return static_cast<float*>(t.data_ptr()); }
+
+void accumulate(Tensor& dst, const Tensor& src, double alpha) {
+  check_f32("accumulate", dst);
+  const int64_t n = dst.numel();
+  const unsigned grid =
+      ember::cuda::grid_for((n + 3) / 4, kThreads, static_cast<unsigned>(ember::cuda::multiprocessor_count()) * 8u);
+  ember::cuda::launch(accumulate_kernel, grid, kThreads, 0, ember::cuda::stream(), fptr(dst),
+                      static_cast<const float*>(src.data_ptr()), static_cast<float>(alpha), n);
+  EMBER_CUDA_CHECK_LAUNCH("accumulate_kernel");
+}
+
+std::vector<int64_t> numels_of(std::span<const Tensor> ts) {
+  std::vector<int64_t> n;
+  n.reserve(ts.size());
+  for (const Tensor& t : ts) n.push_back(t.numel());
+  return n;
+}
+
+void accumulate_many(std::span<Tensor> dsts, std::span<const Tensor> srcs, double alpha) {
+  for (const Tensor& d : dsts) check_f32("accumulate_many", d);
+  const std::vector<int64_t> numels = numels_of(std::span<const Tensor>(dsts.data(), dsts.size()));
+  ember::cuda::plan_chunks(numels, [&](const ember::cuda::ChunkLaunch& l) {
+    AccumulateArgs args{};
+    for (int s = 0; s < l.num_tensors; ++s) {
+      const size_t t = static_cast<size_t>(l.tensor_of_slot[s]);
+      args.dst[s] = fptr(dsts[t]);
+      args.src[s] = static_cast<const float*>(srcs[t].data_ptr());
+      args.numel[s] = numels[t];
+    }
+    for (int b = 0; b < l.num_blocks; ++b) {
+      args.slot[b] = l.slot_of_block[b];
+      args.chunk[b] = l.chunk_of_block[b];
+    }
+    ember::cuda::launch(accumulate_many_kernel, static_cast<unsigned>(l.num_blocks), kChunkThreads, 0,
+                        ember::cuda::stream(), args, static_cast<float>(alpha));
+    EMBER_CUDA_CHECK_LAUNCH("accumulate_many_kernel");
+  });
+}
+
+ScaleResult scale_many(std::span<Tensor> ts, double s) {
+  for (const Tensor& t : ts) check_f32("scale_many", t);
+  const std::vector<int64_t> numels = numels_of(std::span<const Tensor>(ts.data(), ts.size()));
+  int64_t chunks = 0;
+  for (int64_t n : numels) chunks += (n + kChunkElems - 1) / kChunkElems;
+  if (chunks == 0) return {};
+  // Layout: [ScaleTotal][sums: one double per chunk][flags: one int per chunk].
+  const size_t sums_bytes = static_cast<size_t>(chunks) * sizeof(double);
+  ember::cuda::DeviceScratch scratch(sizeof(ScaleTotal) + sums_bytes + static_cast<size_t>(chunks) * sizeof(int));
+  ScaleTotal* total = reinterpret_cast<ScaleTotal*>(scratch.get());
+  double* sums = reinterpret_cast<double*>(scratch.get() + sizeof(ScaleTotal));
+  int* flags = reinterpret_cast<int*>(scratch.get() + sizeof(ScaleTotal) + sums_bytes);
+  int64_t first_partial = 0;
+  ember::cuda::plan_chunks(numels, [&](const ember::cuda::ChunkLaunch& l) {
+    ScaleArgs args{};
+    for (int slot = 0; slot < l.num_tensors; ++slot) {
+      const size_t t = static_cast<size_t>(l.tensor_of_slot[slot]);
+      args.data[slot] = fptr(ts[t]);
+      args.numel[slot] = numels[t];
+    }
+    for (int b = 0; b < l.num_blocks; ++b) {
+      args.slot[b] = l.slot_of_block[b];
+      args.chunk[b] = l.chunk_of_block[b];
+    }
+    args.first_partial = first_partial;
+    ember::cuda::launch(scale_many_kernel, static_cast<unsigned>(l.num_blocks), kChunkThreads, 0, ember::cuda::stream(),
+                        args, static_cast<float>(s), sums, flags);
+    EMBER_CUDA_CHECK_LAUNCH("scale_many_kernel");
+    first_partial += l.num_blocks;
+  });
+  ember::cuda::launch(scale_finalize_kernel, 1u, kFinalThreads, 0, ember::cuda::stream(), static_cast<const double*>(sums),
+                      static_cast<const int*>(flags), chunks, total);
+  EMBER_CUDA_CHECK_LAUNCH("scale_finalize_kernel");
+  ScaleTotal host{};
+  EMBER_CUDA_CHECK(cudaMemcpyAsync(&host, total, sizeof(ScaleTotal), cudaMemcpyDeviceToHost, ember::cuda::stream()));
+  EMBER_CUDA_CHECK(cudaStreamSynchronize(ember::cuda::stream()));
+  return ScaleResult{host.sum_squares, host.non_finite != 0};
+}
+
+}  // namespace
+
+const Registrar registrar([] {
+  auto& t = table_for<AccumulateKernels>(DeviceType::CUDA);
+  t.accumulate = accumulate;
+  t.accumulate_many = accumulate_many;
+  t.scale_many = scale_many;
+});
+
+}  // namespace ember::kernels::cuda_backend

@@ -1,0 +1,40 @@
+/// @file kernels/cuda/emulator/cuda_compat.h @brief The one include of every .cu kernel file: real CUDA under nvcc, the CPU kernel emulator under g++.
+#pragma once
+#include <cstddef>
+#include <utility>
+
+#ifdef __CUDACC__
+#include <cuda_runtime.h>
+
+/// Dynamic shared memory of the launch, as `type* name` (one aligned byte array shared by all kernels,
+/// so kernels with different element types do not clash).
+#define EMBER_DYNAMIC_SHARED(type, name)                                       \
+  extern __shared__ __align__(16) unsigned char ember_dynamic_shared_bytes_[]; \
+  type* name = reinterpret_cast<type*>(ember_dynamic_shared_bytes_)
+
+namespace ember::cuda {
+/// kernel<<<grid, block, shmem_bytes, stream>>>(args...); check with cudaGetLastError().
+template <class... P, class... A>
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, std::size_t shmem_bytes, cudaStream_t stream, A&&... args) {
+  static_assert(sizeof...(P) == sizeof...(A), "launch: argument count differs from the kernel's parameter count");
+  kernel<<<grid, block, shmem_bytes, stream>>>(std::forward<A>(args)...);
+}
+}  // namespace ember::cuda
+
+#else  // g++: the kernel emulator (see docs/emulator.md)
+#include "kernels/cuda/emulator/types.h"
+#include "kernels/cuda/emulator/runtime.h"
+#include "kernels/cuda/emulator/scheduler.h"
+#include "kernels/cuda/emulator/intrinsics.h"
+
+#define EMBER_DYNAMIC_SHARED(type, name) type* name = ::ember::emu::dynamic_shared<type>()
+
+namespace ember::cuda {
+/// Runs the grid on the CPU before returning; errors (configuration, barrier/shuffle misuse) are
+/// returned by the next cudaGetLastError().
+template <class... P, class... A>
+void launch(void (*kernel)(P...), dim3 grid, dim3 block, std::size_t shmem_bytes, cudaStream_t stream, A&&... args) {
+  ::ember::emu::launch(kernel, grid, block, shmem_bytes, stream, std::forward<A>(args)...);
+}
+}  // namespace ember::cuda
+#endif

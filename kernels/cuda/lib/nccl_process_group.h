@@ -1,0 +1,40 @@
+/// @file kernels/cuda/lib/nccl_process_group.h @brief The NCCL process group of the real CUDA build: CUDA tensors, collectives on Ember's stream, the ncclUniqueId broadcast through a CPU bootstrap group.
+#pragma once
+#include <memory>
+
+#include "distributed/process_group.h"
+
+namespace ember::distributed {
+
+/// NCCL communicator over the ranks of `bootstrap` (a CPU group: MPI under mpirun, or a world of
+/// one): rank 0 makes the ncclUniqueId, the bootstrap broadcasts it, every rank joins with
+/// ncclCommInitRank. Collectives are queued on ember::cuda::stream(), so they are ordered after the
+/// kernels that produced the gradients; wait() polls the completion event and NCCL's async error and
+/// aborts the communicator and throws after the options' timeout. With several GPUs per node, rank
+/// uses device (local rank % device count): create the group before any other CUDA work.
+/// Registered as backend "nccl" for init_process_group() (bootstrap: "mpi" when launched by mpirun,
+/// else a single-process group).
+class NcclProcessGroup final : public ProcessGroup {
+ public:
+  explicit NcclProcessGroup(std::shared_ptr<ProcessGroup> bootstrap, ProcessGroupOptions options = {});
+  ~NcclProcessGroup() override;
+
+  int rank() const override { return bootstrap_->rank(); }
+  int size() const override { return bootstrap_->size(); }
+  std::string backend() const override { return "nccl"; }
+  bool supports(DeviceType t) const override { return t == DeviceType::CUDA; }
+  void abort(int code) override;
+
+  struct State;  ///< the communicator, shared with the in-flight Work handles (implementation detail)
+
+ protected:
+  std::unique_ptr<Work> do_all_reduce(Tensor& t, ReduceOp op) override;
+  void do_broadcast(Tensor& t, int root) override;
+  void do_barrier() override;
+
+ private:
+  std::shared_ptr<ProcessGroup> bootstrap_;
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace ember::distributed

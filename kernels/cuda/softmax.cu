@@ -1,0 +1,99 @@
+/// @file kernels/cuda/softmax.cu @brief CUDA row-wise softmax / log-softmax (max-subtracted, double row sums) and their backward, one block per row.
+//
+// Block size: the row length rounded up to a multiple of 32, at most 256; a block loops over rows
+// b, b + gridDim.x, ... (grid capped at 8 blocks per SM). Row reductions use warp shuffles and then
+// the per-warp partials in shared memory (kernels/cuda/warp_reduce.cuh). Row sums accumulate in
+// double as in kernels/cpu/softmax.cpp; exponentials are expf (the CPU uses exp in double for the
+// sum), so values agree to a few float ulps.
+#include <cmath>
+
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/warp_reduce.cuh"
+#include "kernels/dispatch.h"
+#include "kernels/softmax.h"
+
+namespace ember::kernels::cuda_backend {
+namespace {
+
+struct RowScratch {
+  float maxes[ember::cuda::kMaxWarps + 1];
+  double sums[ember::cuda::kMaxWarps + 1];
+};
+
+// ---------------------------------------------------------------------------------------- kernels
+
+/// y = softmax(x) or log_softmax(x) per row of n: pass 1 row max, pass 2 sum of expf(x - max) in
+/// double, pass 3 write. Grid min(rows, 8 per SM) x row_block_threads(n), static shared RowScratch.
+/// Bytes: 8 * rows * n (x from DRAM once, its re-reads hit L1/L2 for rows of a few KiB; y written).
+__global__ void softmax_forward_kernel(const float* x, float* y, int64_t rows, int64_t n, bool log) {
+  __shared__ RowScratch scratch;
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const float* xr = x + r * n;
+    float* yr = y + r * n;
+    float mx = -INFINITY;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) mx = ember::cuda::MaxOp{}(mx, xr[j]);
+    mx = ember::cuda::block_reduce(mx, ember::cuda::MaxOp{}, -INFINITY, scratch.maxes);
+    double s = 0.0;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) s += static_cast<double>(expf(xr[j] - mx));
+    s = ember::cuda::block_reduce(s, ember::cuda::SumOp{}, 0.0, scratch.sums);
+    if (log) {
+      const float lse = static_cast<float>(::log(s));
+      for (int64_t j = threadIdx.x; j < n; j += blockDim.x) yr[j] = xr[j] - mx - lse;
+    } else {
+      const float inv = static_cast<float>(1.0 / s);
+      for (int64_t j = threadIdx.x; j < n; j += blockDim.x) yr[j] = expf(xr[j] - mx) * inv;
+    }
+  }
+}
+
+/// gx = y * (gy - sum(gy * y)) (softmax) or gy - exp(y) * sum(gy) (log_softmax) per row: pass 1 the
+/// row sum in double, pass 2 write. Grid and block as softmax_forward_kernel.
+/// Bytes: 12 * rows * n (y and gy from DRAM once, re-read from cache; gx written).
+__global__ void softmax_backward_kernel(const float* y, const float* gy, float* gx, int64_t rows, int64_t n, bool log) {
+  __shared__ RowScratch scratch;
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const float* yr = y + r * n;
+    const float* gr = gy + r * n;
+    float* o = gx + r * n;
+    double s = 0.0;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x)
+      s += log ? static_cast<double>(gr[j]) : static_cast<double>(gr[j] * yr[j]);
+    const float st = static_cast<float>(ember::cuda::block_reduce(s, ember::cuda::SumOp{}, 0.0, scratch.sums));
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x)  // __fmul_rn: no FMA, rounds as the CPU
+      o[j] = log ? gr[j] - __fmul_rn(expf(yr[j]), st) : yr[j] * (gr[j] - st);
+  }
+}
+
+// -------------------------------------------------------------------------------------- launchers
+
+void check_f32(const char* op, const Tensor& t) {
+  EMBER_CHECK(t.dtype() == DType::f32, op, ": the CUDA backend computes in f32 only, got ", describe(t));
+}
+
+void forward(const Tensor& x, Tensor& y, bool log) {
+  check_f32(log ? "log_softmax" : "softmax", x);
+  const int64_t n = x.size(-1), rows = x.numel() / n;
+  ember::cuda::launch(softmax_forward_kernel, ember::cuda::row_grid(rows), ember::cuda::row_block_threads(n), 0,
+                      ember::cuda::stream(), static_cast<const float*>(x.data_ptr()), static_cast<float*>(y.data_ptr()),
+                      rows, n, log);
+  EMBER_CUDA_CHECK_LAUNCH("softmax_forward_kernel");
+}
+
+void backward(const Tensor& y, const Tensor& gy, Tensor& gx, bool log) {
+  check_f32(log ? "log_softmax backward" : "softmax backward", y);
+  const int64_t n = y.size(-1), rows = y.numel() / n;
+  ember::cuda::launch(softmax_backward_kernel, ember::cuda::row_grid(rows), ember::cuda::row_block_threads(n), 0,
+                      ember::cuda::stream(), static_cast<const float*>(y.data_ptr()),
+                      static_cast<const float*>(gy.data_ptr()), static_cast<float*>(gx.data_ptr()), rows, n, log);
+  EMBER_CUDA_CHECK_LAUNCH("softmax_backward_kernel");
+}
+
+}  // namespace
+
+const Registrar registrar([] {
+  auto& t = table_for<SoftmaxKernels>(DeviceType::CUDA);
+  t.forward = forward;
+  t.backward = backward;
+});
+
+}  // namespace ember::kernels::cuda_backend

@@ -1,0 +1,62 @@
+/// @file kernels/loss.cpp @brief Device-generic cross-entropy entry points: shape/dtype/device checks, then a named error for a target outside [0, C).
+#include "kernels/loss.h"
+
+#include "kernels/dispatch.h"
+#include "kernels/transfer.h"
+
+namespace ember::kernels {
+namespace {
+
+void check_logits_targets(const char* op, const Tensor& logits, const Tensor& targets) {
+  check_same_device(op, logits, targets);
+  EMBER_CHECK(is_floating(logits.dtype()) && logits.dim() == 2 && logits.is_contiguous(), op,
+              ": expected contiguous floating logits [N, C], got ", describe(logits));
+  EMBER_CHECK(targets.dtype() == DType::i64 && targets.dim() == 1 && targets.size(0) == logits.size(0) &&
+                  targets.is_contiguous(),
+              op, ": expected contiguous i64 targets [", logits.size(0), "], got ", describe(targets));
+}
+
+void check_row_vector(const char* op, const char* what, const Tensor& logits, const Tensor& v) {
+  check_same_device(op, logits, v);
+  check_same_dtype(op, logits, v);
+  EMBER_CHECK(v.dim() == 1 && v.size(0) == logits.size(0) && v.is_contiguous(), op, ": expected ", what,
+              " as a contiguous [", logits.size(0), "], got ", describe(v));
+}
+
+}  // namespace
+
+void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& losses, Tensor& lse) {
+  check_logits_targets("cross_entropy", logits, targets);
+  check_row_vector("cross_entropy", "losses", logits, losses);
+  check_row_vector("cross_entropy", "lse", logits, lse);
+  EMBER_CHECK(logits.size(1) >= 1, "cross_entropy: logits have no classes: ", describe(logits));
+  if (logits.numel() == 0) return;
+  const int64_t bad = require(table_for<LossKernels>(logits.device().type).cross_entropy_forward, "cross_entropy",
+                              logits.device())(logits, targets, losses, lse);
+  if (bad == 0) return;
+  // Cold path: name the first offending target (on the host; the kernel only counted them).
+  const Tensor t = targets.device().is_cpu() ? targets : transfer(targets, Device::cpu());
+  const int64_t* tp = static_cast<const int64_t*>(t.data_ptr());
+  const int64_t c = logits.size(1);
+  for (int64_t i = 0; i < t.numel(); ++i)
+    EMBER_CHECK(tp[i] >= 0 && tp[i] < c, "cross_entropy: target ", tp[i], " at position ", i,
+                " is out of range for C = ", c, " classes (", bad, " invalid targets in all)");
+  EMBER_CHECK(false, "cross_entropy: the kernel reported ", bad, " invalid targets but none is out of [0, ", c, ")");
+}
+
+void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& grad_losses,
+                            Tensor& grad_logits) {
+  check_logits_targets("cross_entropy_backward", logits, targets);
+  check_row_vector("cross_entropy_backward", "lse", logits, lse);
+  check_row_vector("cross_entropy_backward", "grad_losses", logits, grad_losses);
+  check_same_device("cross_entropy_backward", logits, grad_logits);
+  check_same_dtype("cross_entropy_backward", logits, grad_logits);
+  EMBER_CHECK(grad_logits.shape() == logits.shape() && grad_logits.is_contiguous(),
+              "cross_entropy_backward: expected grad_logits contiguous ", shape_str(logits.shape()), ", got ",
+              describe(grad_logits));
+  if (logits.numel() == 0) return;
+  require(table_for<LossKernels>(logits.device().type).cross_entropy_backward, "cross_entropy_backward",
+          logits.device())(logits, targets, lse, grad_losses, grad_logits);
+}
+
+}  // namespace ember::kernels
