@@ -1,0 +1,36 @@
+/// @file nn/activation.h @brief Parameter-free layers: ReLU, Flatten, Dropout.
+#pragma once
+#include "nn/module.h"
+
+namespace ember::nn {
+
+class ReLU : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override { return "ReLU()"; }
+};
+
+/// Flattens dims [start_dim, end_dim] (default: everything but the batch dim, as torch.nn.Flatten).
+class Flatten : public Module {
+ public:
+  explicit Flatten(int64_t start_dim = 1, int64_t end_dim = -1) : start_dim_(start_dim), end_dim_(end_dim) {}
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override { return "Flatten()"; }
+
+ private:
+  int64_t start_dim_, end_dim_;
+};
+
+/// Dropout with a counter-based mask (reproducible from the generator's seed); identity in eval mode.
+class Dropout : public Module {
+ public:
+  explicit Dropout(double p = 0.5, Generator* gen = nullptr);
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override { return "Dropout(p=" + std::to_string(p_) + ")"; }
+
+ private:
+  double p_;
+  Generator* gen_;
+};
+
+}  // namespace ember::nn

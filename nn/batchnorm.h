@@ -1,0 +1,90 @@
+/// @file nn/batchnorm.h @brief nn::BatchNorm1d / BatchNorm2d with PyTorch semantics, plus optional window-merged running statistics.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nn/module.h"
+
+namespace ember::nn {
+
+struct BatchNormOptions {
+  int64_t num_features = 0;  ///< C (the constructors taking num_features set it)
+  double eps = 1e-5;
+  /// running = (1 - momentum) * running + momentum * batch statistic; nullopt: cumulative average
+  /// (momentum 1 / num_batches_tracked), as PyTorch's momentum=None.
+  std::optional<double> momentum = 0.1;
+  bool affine = true;               ///< learnable weight (ones) and bias (zeros)
+  bool track_running_stats = true;  ///< buffers running_mean, running_var, num_batches_tracked
+  /// Ember's option: in training, merge every micro-batch's per-channel (count, mean, M2) with Chan's
+  /// formula and update the running statistics once per accumulation window, in finish_window(), from
+  /// the merged mean and unbiased variance (num_batches_tracked += 1 per window). After a window they
+  /// equal what one forward of the whole window's batch would have produced (exactly so when the BN
+  /// inputs do not depend on an earlier BN layer). The output of every forward is unchanged
+  /// (normalized with the micro-batch's own statistics, as PyTorch).
+  bool window_stats = false;
+};
+
+/// Shared implementation of BatchNorm1d/2d: batch norm over dim 1 of [N, C, *].
+/// Parameters: "weight" [C], "bias" [C] (affine). Buffers: "running_mean" [C] (zeros), "running_var"
+/// [C] (ones), "num_batches_tracked" (i64, shape []) (track_running_stats). Training normalizes with
+/// the batch mean and biased variance and updates the running statistics with the unbiased variance;
+/// evaluation normalizes with the running statistics (batch statistics without track_running_stats).
+class BatchNormBase : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  /// With window_stats: applies the window's merged statistics to the running statistics (once), then
+  /// clears the window. No-op when no training forward ran since the last call.
+  void finish_window() override;
+  std::string describe() const override;
+  /// Running statistics back to (0, 1, 0) and the window cleared; weight/bias back to (1, 0).
+  void reset_running_stats();
+  void reset_parameters();
+  const BatchNormOptions& options() const { return options_; }
+  /// Micro-batches merged into the current window (0 when window_stats is off or after finish_window()).
+  int64_t window_batches() const { return window_batches_; }
+
+  Tensor weight, bias;                                    ///< undefined without affine
+  Tensor running_mean, running_var, num_batches_tracked;  ///< undefined without track_running_stats
+
+ protected:
+  BatchNormBase(const BatchNormOptions& options, std::string name);
+  /// Throws an ember::Error naming the expected shape when x does not fit this layer.
+  virtual void check_input(const Tensor& x) const = 0;
+  const std::string& name() const { return name_; }
+
+ private:
+  /// Momentum of the next update (reads num_batches_tracked for the cumulative average).
+  double next_momentum() const;
+  void merge_into_window(const Tensor& mean, const Tensor& var, int64_t count);
+
+  BatchNormOptions options_;
+  std::string name_;
+  // The window accumulator (host, double): per-channel merged mean and M2 over window_count_ values.
+  int64_t window_count_ = 0;
+  int64_t window_batches_ = 0;
+  std::vector<double> window_mean_, window_m2_;
+};
+
+/// Batch norm of [N, C] or [N, C, L] inputs (torch.nn.BatchNorm1d).
+class BatchNorm1d : public BatchNormBase {
+ public:
+  explicit BatchNorm1d(int64_t num_features, BatchNormOptions options = {});
+  explicit BatchNorm1d(const BatchNormOptions& options);
+
+ protected:
+  void check_input(const Tensor& x) const override;
+};
+
+/// Batch norm of [N, C, H, W] inputs (torch.nn.BatchNorm2d).
+class BatchNorm2d : public BatchNormBase {
+ public:
+  explicit BatchNorm2d(int64_t num_features, BatchNormOptions options = {});
+  explicit BatchNorm2d(const BatchNormOptions& options);
+
+ protected:
+  void check_input(const Tensor& x) const override;
+};
+
+}  // namespace ember::nn

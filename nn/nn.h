@@ -1,0 +1,9 @@
+/// @file nn/nn.h @brief Umbrella header of the nn API: modules, layers, functional ops, losses, init.
+#pragma once
+#include "core/ember.h"
+#include "nn/activation.h"
+#include "nn/functional.h"
+#include "nn/init.h"
+#include "nn/linear.h"
+#include "nn/module.h"
+#include "nn/sequential.h"
