@@ -1,0 +1,111 @@
+/// @file optim/grad_accumulator.cpp @brief GradAccumulator: configuration checks, count-seeded backward, and the window-end pipeline.
+#include "optim/grad_accumulator.h"
+
+#include <cmath>
+#include <unordered_set>
+
+#include "core/autograd/grad_mode.h"
+#include "kernels/accumulate.h"
+
+namespace ember::optim {
+
+GradAccumulator::GradAccumulator(nn::Module& model, Optimizer& opt, GradAccumulatorOptions o, LRScheduler* sched)
+    : model_(model), opt_(opt), options_(o), sched_(sched), params_(model.parameters()) {
+  EMBER_CHECK(o.accum_steps >= 1, "GradAccumulator: accum_steps must be >= 1, got ", o.accum_steps);
+  EMBER_CHECK(std::isfinite(o.clip_norm) && o.clip_norm >= 0.0, "GradAccumulator: clip_norm must be >= 0 (0 = off), got ",
+              o.clip_norm);
+  EMBER_CHECK(!params_.empty(), "GradAccumulator: the model has no parameters");
+  std::unordered_set<const TensorImpl*> owned;
+  for (const Tensor& p : params_) {
+    EMBER_CHECK(p.device() == params_[0].device(), "GradAccumulator: model parameters must be on one device, got ",
+                describe(params_[0]), " and ", describe(p));
+    owned.insert(p.unsafe_impl());
+  }
+  for (const Tensor& p : opt.parameters())
+    EMBER_CHECK(owned.count(p.unsafe_impl()) == 1, "GradAccumulator: optimizer parameter ", describe(p),
+                " is not a parameter of the model");
+  last_lr_ = opt.lr();
+}
+
+bool GradAccumulator::backward(const Tensor& loss, int64_t count) {
+  EMBER_CHECK(count >= 1, "GradAccumulator::backward: count (samples in the micro-batch) must be >= 1, got ", count);
+  EMBER_CHECK(loss.defined() && loss.numel() == 1 && is_floating(loss.dtype()),
+              "GradAccumulator::backward: loss must be a floating scalar (the mean over the micro-batch), got ",
+              describe(loss));
+  EMBER_CHECK(loss.requires_grad(), "GradAccumulator::backward: the loss ", describe(loss),
+              " does not require grad (was the forward run under NoGradGuard?)");
+  const bool last = window_micro_ + 1 >= options_.accum_steps;
+  if (hook_) hook_->before_backward(last);
+  // Seeding with `count` turns the micro-batch mean into its sum: .grad accumulates sum_i dl_i/dw.
+  loss.backward(full(loss.shape(), static_cast<double>(count), TensorOptions{loss.dtype(), loss.device()}));
+  ++micro_steps_;
+  ++window_micro_;
+  window_count_ += count;
+  if (!last) return false;
+  end_window();
+  return true;
+}
+
+bool GradAccumulator::flush() {
+  if (window_micro_ == 0) return false;
+  end_window();
+  return true;
+}
+
+void GradAccumulator::restore_counters(int64_t micro_steps, int64_t optimizer_steps, int64_t skipped_steps) {
+  EMBER_CHECK(window_micro_ == 0, "GradAccumulator::restore_counters: a window of ", window_micro_,
+              " micro-batches is pending");
+  EMBER_CHECK(micro_steps >= 0 && optimizer_steps >= 0 && skipped_steps >= 0,
+              "GradAccumulator::restore_counters: counts must be >= 0, got ", micro_steps, ", ", optimizer_steps, ", ",
+              skipped_steps);
+  micro_steps_ = micro_steps;
+  optimizer_steps_ = optimizer_steps;
+  skipped_steps_ = skipped_steps;
+}
+
+void GradAccumulator::zero_grads() {
+  NoGradGuard no_grad;
+  for (const Tensor& p : params_)
+    if (Tensor g = p.grad(); g.defined()) g.zero_();
+}
+
+void GradAccumulator::end_window() {
+  NoGradGuard no_grad;
+  std::vector<Tensor> grads;
+  for (const Tensor& p : params_)
+    if (Tensor g = p.grad(); g.defined()) grads.push_back(g);
+  int64_t total = window_count_;
+  if (hook_) {
+    total = hook_->reduce(grads, window_count_);
+    EMBER_CHECK(total >= window_count_, "GradAccumulator: CommHook::reduce returned a global count of ", total,
+                ", below the local count ", window_count_);
+  }
+  const double inv_total = 1.0 / static_cast<double>(total);
+  last_lr_ = opt_.lr();
+  kernels::ScaleResult r;
+  bool skip = false;
+  if (fused_window_end()) {
+    r = opt_.step_scaled(inv_total);
+  } else {
+    r = kernels::scale_many(grads, inv_total);
+    skip = r.non_finite && options_.skip_non_finite;
+    const double norm = std::sqrt(r.sum_squares);
+    if (!skip && options_.clip_norm > 0.0 && norm > options_.clip_norm)
+      kernels::scale_many(grads, options_.clip_norm / (norm + 1e-6));  // torch.nn.utils.clip_grad_norm_
+    if (!skip) opt_.step();
+  }
+  last_grad_norm_ = r.non_finite ? std::nan("") : std::sqrt(r.sum_squares);
+  last_skipped_ = skip;
+  if (skip) {
+    ++skipped_steps_;
+  } else {
+    ++optimizer_steps_;
+    if (sched_) sched_->step();
+  }
+  model_.finish_window();
+  zero_grads();
+  window_count_ = 0;
+  window_micro_ = 0;
+}
+
+}  // namespace ember::optim

@@ -1,0 +1,86 @@
+/// @file optim/grad_accumulator.h @brief GradAccumulator: the micro-batch data path (seed backward with the count, exact 1/total scale, clip, skip, step, schedule) and the CommHook for data parallelism.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/tensor.h"
+#include "nn/module.h"
+#include "optim/lr_scheduler.h"
+#include "optim/optimizer.h"
+
+namespace ember::optim {
+
+struct GradAccumulatorOptions {
+  int64_t accum_steps = 1;       ///< micro-batches per optimizer step (N >= 1)
+  double clip_norm = 0.0;        ///< clip the global gradient L2 norm to this (0 = off)
+  bool skip_non_finite = true;   ///< a NaN/Inf gradient skips the update (weights and state untouched)
+};
+
+/// Communication at the window boundary; implemented by distributed::DataParallel.
+class CommHook {
+ public:
+  virtual ~CommHook() = default;
+  /// Called before every micro-batch backward; `last_in_window` is true for the N-th micro-batch of a
+  /// full window (a window ended early by flush() learns it only in reduce()), so DP can arm its
+  /// bucket all-reduce to overlap the last backward only.
+  virtual void before_backward(bool last_in_window) { (void)last_in_window; }
+  /// At every window end, before any scaling: all-reduce (sum) the gradient SUMS and the local sample
+  /// count; returns the global count. Must finish all communication still outstanding.
+  virtual int64_t reduce(std::span<Tensor> grads, int64_t local_count) = 0;
+};
+
+/// Drives DESIGN.md's data path. For each micro-batch: out = model(x); loss = mean criterion;
+/// acc.backward(loss, count). backward seeds autograd with `count`, so the parameters' .grad hold the
+/// SUM of per-sample gradients over the window; the graph and activations are freed when it returns.
+/// At the window boundary (the accum_steps-th backward, or flush() for a short final window):
+///   hook->reduce (sums + count) -> scale grads by 1/total (one fused pass: global norm + non-finite)
+///   -> skip if non-finite -> clip by global norm -> optimizer step -> schedule step
+///   -> model.finish_window() -> zero grads.
+/// With clip_norm == 0 and skip_non_finite == false the scale is folded into the optimizer kernel
+/// instead (Optimizer::step_scaled), so the window end is a single pass over the weights.
+class GradAccumulator {
+ public:
+  /// Throws on accum_steps < 1, a negative or non-finite clip_norm, a model without parameters,
+  /// parameters on several devices, or an optimizer parameter that is not one of the model's.
+  GradAccumulator(nn::Module& model, Optimizer& opt, GradAccumulatorOptions o = {}, LRScheduler* sched = nullptr);
+
+  /// `loss` is the MEAN over a micro-batch of `count` samples (count >= 1). Returns true when this call
+  /// ended a window (and so ran, or skipped, an optimizer step).
+  bool backward(const Tensor& loss, int64_t count);
+  /// Ends a short window (the data ran out before accum_steps micro-batches); returns false and does
+  /// nothing when no micro-batch is pending.
+  bool flush();
+  void set_comm_hook(CommHook* h) { hook_ = h; }
+
+  int64_t micro_steps() const { return micro_steps_; }          ///< backward() calls
+  int64_t optimizer_steps() const { return optimizer_steps_; }  ///< windows that applied an update
+  int64_t skipped_steps() const { return skipped_steps_; }      ///< windows skipped (non-finite grads)
+  double last_grad_norm() const { return last_grad_norm_; }     ///< global norm of the last window's mean grads (before clipping)
+  bool last_step_skipped() const { return last_skipped_; }
+  double last_lr() const { return last_lr_; }                   ///< lr (group 0) the last window's update used
+  int64_t window_count() const { return window_count_; }        ///< samples in the pending window
+  int64_t window_micro_steps() const { return window_micro_; }  ///< micro-batches in the pending window
+  /// True when the window end folds the 1/count scale into the optimizer (single pass).
+  bool fused_window_end() const { return options_.clip_norm == 0.0 && !options_.skip_non_finite; }
+  const GradAccumulatorOptions& options() const { return options_; }
+  /// Restores the counters of a resumed run (no window may be pending).
+  void restore_counters(int64_t micro_steps, int64_t optimizer_steps, int64_t skipped_steps);
+
+ private:
+  void end_window();
+  void zero_grads();
+
+  nn::Module& model_;
+  Optimizer& opt_;
+  GradAccumulatorOptions options_;
+  LRScheduler* sched_;
+  CommHook* hook_ = nullptr;
+  std::vector<Tensor> params_;
+  int64_t micro_steps_ = 0, optimizer_steps_ = 0, skipped_steps_ = 0;
+  int64_t window_count_ = 0, window_micro_ = 0;
+  double last_grad_norm_ = 0.0, last_lr_ = 0.0;
+  bool last_skipped_ = false;
+};
+
+}  // namespace ember::optim
