@@ -1,0 +1,119 @@
+/// @file distributed/data_parallel.h @brief DataParallel: rank-0 parameter broadcast, flat gradient buckets (grads are views), bucket all-reduce overlapped with the window's last backward; effective-batch validation.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "distributed/process_group.h"
+#include "nn/module.h"
+#include "optim/grad_accumulator.h"
+
+namespace ember::distributed {
+
+struct DataParallelOptions {
+  /// Capacity of one gradient bucket (PyTorch DDP's bucket_cap_mb, 25 MiB). A parameter larger than
+  /// this gets a bucket of its own.
+  int64_t bucket_bytes = int64_t{25} << 20;
+  /// Broadcast the buffers (BatchNorm running stats) from rank 0 at construction, with the parameters.
+  bool broadcast_buffers = true;
+  /// Start each bucket's all-reduce during the window's last backward as soon as its gradients are
+  /// final (false: all buckets start in reduce(), after the backward).
+  bool overlap = true;
+};
+
+struct DataParallelStats {
+  int64_t windows = 0;               ///< reduce() calls (optimizer-step boundaries)
+  int64_t allreduce_calls = 0;       ///< bucket all-reduces: exactly buckets() per window
+  int64_t launched_in_backward = 0;  ///< of those, started from a gradient hook while backward ran
+  int64_t bytes = 0;                 ///< payload bytes all-reduced (per rank)
+};
+
+/// One bucket as laid out at construction.
+struct BucketInfo {
+  std::vector<std::string> names;  ///< its parameters, in the order they lie in the flat buffer
+  int64_t numel = 0;               ///< gradient elements (the last bucket also carries 1 count slot)
+  DType dtype = DType::f32;
+  Device device;
+};
+
+/// Data parallelism over a ProcessGroup, plugged into optim::GradAccumulator as its CommHook
+/// (in the spirit of torch DistributedDataParallel, but for an accumulation window):
+///  - construction: checks that every rank has the same parameters and buffers (count, shapes,
+///    dtypes; else an ember::Error naming the ranks), broadcasts parameters (and buffers) from rank 0, and replaces
+///    each parameter's .grad by a view into a flat bucket (parameters in reverse registration order,
+///    so the buckets fill in backward order).
+///  - inner micro-batches: no communication at all; gradients accumulate in place in the buckets.
+///  - the window's last micro-batch: a bucket's all-reduce (sum) starts as soon as the backward has
+///    accumulated all of its gradients; buckets start in index order on every rank.
+///  - reduce(): the local sample count rides in a slot of the last bucket (so there is exactly one
+///    all-reduce per bucket per step); starts what is left, waits for everything and returns the
+///    global sample count, with every .grad holding the sum over all ranks.
+/// Build it after the model is on its device and before the optimizer's first step.
+class DataParallel final : public optim::CommHook {
+ public:
+  DataParallel(std::shared_ptr<ProcessGroup> group, const nn::NamedTensors& params, const nn::NamedTensors& buffers,
+               DataParallelOptions options = {});
+  DataParallel(std::shared_ptr<ProcessGroup> group, nn::Module& model, DataParallelOptions options = {})
+      : DataParallel(std::move(group), model.named_parameters(), model.named_buffers(), options) {}
+  ~DataParallel() override;
+  DataParallel(const DataParallel&) = delete;
+  DataParallel& operator=(const DataParallel&) = delete;
+
+  void before_backward(bool last_in_window) override;
+  int64_t reduce(std::span<Tensor> grads, int64_t local_count) override;
+
+  std::vector<BucketInfo> buckets() const;
+  const DataParallelStats& stats() const { return stats_; }
+  ProcessGroup& group() const { return *group_; }
+
+ private:
+  struct Param {
+    std::string name;
+    Tensor tensor;
+    Tensor view;  ///< its gradient: a view into its bucket's flat buffer
+    size_t bucket = 0;
+    bool ready = false;
+    uint64_t hook = 0;
+  };
+  struct Bucket {
+    Tensor flat;
+    std::vector<size_t> params;
+    int64_t numel = 0;
+    size_t pending = 0;  ///< parameters not yet final in the armed backward
+    std::unique_ptr<Work> work;
+    bool launched = false;
+  };
+
+  void check_layout_across_ranks(const nn::NamedTensors& buffers) const;
+  void broadcast_from_root(const nn::NamedTensors& tensors);
+  void build_buckets(int64_t bucket_bytes);
+  void attach_grad_views();
+  void on_grad_ready(size_t param_index);
+  void launch_ready_in_order();
+  void launch(size_t bucket_index, bool in_backward);
+  void progress();
+
+  std::shared_ptr<ProcessGroup> group_;
+  DataParallelOptions options_;
+  std::vector<Param> params_;
+  std::vector<Bucket> buckets_;
+  size_t next_launch_ = 0;  ///< buckets start strictly in index order (the same on every rank)
+  bool armed_ = false;      ///< inside the window's last backward
+  DataParallelStats stats_;
+};
+
+/// The effective batch of a data-parallel run: micro x accum x world samples per optimizer step.
+struct EffectiveBatch {
+  int64_t micro = 0, accum = 0, world = 0;
+  int64_t total() const { return micro * accum * world; }
+  /// "effective batch 18 = micro-batch 3 x accumulation 2 x world 3"
+  std::string str() const;
+};
+
+/// Validates micro-batch and accumulation (>= 1, no overflow) and checks with one all-reduce that
+/// every rank uses the same values (else an ember::Error naming the ranks); call it on all ranks.
+EffectiveBatch validate_effective_batch(int64_t micro_batch, int64_t accum_steps, ProcessGroup& group);
+
+}  // namespace ember::distributed
