@@ -125,8 +125,8 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o, nn::Modu
 
 std::unique_ptr<optim::LRScheduler> make_scheduler(const TrainOptions& o, optim::Optimizer& opt, int64_t total_steps) {
   if (o.schedule == ScheduleKind::Cosine)
-    return std::make_unique<optim::CosineLR>(opt, total_steps, o.warmup);
-  return std::make_unique<optim::ConstantLR>(opt, o.warmup);
+    return std::make_unique<optim::CosineWithWarmup>(opt, o.warmup, total_steps);
+  return std::make_unique<optim::ConstantWithWarmup>(opt, o.warmup);
 }
 
 /// Optimizer state tensors named by parameter ("fc1.weight.exp_avg"), for the checkpoint.
