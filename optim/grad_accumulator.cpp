@@ -46,6 +46,16 @@ bool GradAccumulator::backward(const Tensor& loss, int64_t count) {
   return true;
 }
 
+bool GradAccumulator::empty_micro_batch() {
+  const bool last = window_micro_ + 1 >= options_.accum_steps;
+  if (hook_) hook_->before_backward(last);  // nothing becomes ready: reduce() starts every bucket
+  ++micro_steps_;
+  ++window_micro_;
+  if (!last) return false;
+  end_window();
+  return true;
+}
+
 bool GradAccumulator::flush() {
   if (window_micro_ == 0) return false;
   end_window();
@@ -80,6 +90,8 @@ void GradAccumulator::end_window() {
     EMBER_CHECK(total >= window_count_, "GradAccumulator: CommHook::reduce returned a global count of ", total,
                 ", below the local count ", window_count_);
   }
+  EMBER_CHECK(total >= 1, "GradAccumulator: the window ended with no samples (", window_micro_,
+              " micro-batches, all empty on every rank)");
   const double inv_total = 1.0 / static_cast<double>(total);
   last_lr_ = opt_.lr();
   kernels::ScaleResult r;

@@ -48,6 +48,11 @@ class GradAccumulator {
   /// `loss` is the MEAN over a micro-batch of `count` samples (count >= 1). Returns true when this call
   /// ended a window (and so ran, or skipped, an optimizer step).
   bool backward(const Tensor& loss, int64_t count);
+  /// A micro-step in which this rank has no samples (under data parallelism, a late rank's share of the
+  /// short last global micro-step of an epoch): counts toward the window like backward() with no
+  /// gradient, so every rank ends the window at the same micro-step and joins the same all-reduce.
+  /// Returns true when it ended a window. The window's global count must still be >= 1.
+  bool empty_micro_batch();
   /// Ends a short window (the data ran out before accum_steps micro-batches); returns false and does
   /// nothing when no micro-batch is pending.
   bool flush();

@@ -71,7 +71,11 @@ void validate(const TrainOptions& o) {
   EMBER_CHECK(o.init.empty() || o.resume.empty(),
               "--init: cannot be combined with --resume (the checkpoint already holds the weights)");
   EMBER_CHECK(o.bn_stats == BnStats::Micro || o.norm != NormKind::None,
-              "--bn-stats window: needs batch norm (--norm batch or sync), got --norm none");
+              "--bn-stats window: needs batch norm (--norm batch), got --norm none");
+  EMBER_CHECK(o.bn_stats == BnStats::Micro || o.norm != NormKind::Sync,
+              "--bn-stats window: not available with --norm sync (SyncBatchNorm already normalizes each "
+              "micro-step by the statistics of all ranks; window-merged running statistics are implemented for "
+              "--norm batch only)");
   EMBER_CHECK(!o.data_dir.empty(), "--data: empty directory");
   EMBER_CHECK(o.limit_train >= 0, "--limit-train: must be >= 0, got ", o.limit_train);
   EMBER_CHECK(o.limit_test >= 0, "--limit-test: must be >= 0, got ", o.limit_test);

@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "distributed/sync_batchnorm.h"
 #include "nn/activation.h"
 #include "nn/batchnorm.h"
 #include "nn/conv.h"
@@ -32,35 +33,40 @@ class NamedChain final : public nn::Module {
   std::vector<std::shared_ptr<nn::Module>> layers_;
 };
 
-nn::BatchNormOptions bn_options(const TrainOptions& o) {
+/// The batch-norm layer of `--norm batch|sync` over `channels` (BatchNorm1d/2d: `image` selects 2d).
+std::shared_ptr<nn::Module> norm_layer(const TrainOptions& o, const std::shared_ptr<distributed::ProcessGroup>& group,
+                                       int64_t channels, bool image) {
+  if (o.norm == NormKind::Sync) return std::make_shared<distributed::SyncBatchNorm>(channels, group);
   nn::BatchNormOptions b;
   b.window_stats = o.bn_stats == BnStats::Window;
-  return b;
+  if (image) return std::make_shared<nn::BatchNorm2d>(channels, b);
+  return std::make_shared<nn::BatchNorm1d>(channels, b);
 }
 
 }  // namespace
 
-std::shared_ptr<nn::Module> build_model(const TrainOptions& o) {
+std::shared_ptr<nn::Module> build_model(const TrainOptions& o, std::shared_ptr<distributed::ProcessGroup> group) {
+  EMBER_CHECK(o.norm != NormKind::Sync || group != nullptr, "--norm sync: needs a process group");
   const bool bn = o.norm != NormKind::None;
   auto net = std::make_shared<NamedChain>(o.model == ModelKind::MLP ? "MLP" : "CNN");
   if (o.model == ModelKind::MLP) {
     net->add("flatten", std::make_shared<nn::Flatten>());
     net->add("fc1", std::make_shared<nn::Linear>(784, 512));
-    if (bn) net->add("bn1", std::make_shared<nn::BatchNorm1d>(512, bn_options(o)));
+    if (bn) net->add("bn1", norm_layer(o, group, 512, false));
     net->add("relu1", std::make_shared<nn::ReLU>());
     net->add("fc2", std::make_shared<nn::Linear>(512, 256));
-    if (bn) net->add("bn2", std::make_shared<nn::BatchNorm1d>(256, bn_options(o)));
+    if (bn) net->add("bn2", norm_layer(o, group, 256, false));
     net->add("relu2", std::make_shared<nn::ReLU>());
     net->add("fc3", std::make_shared<nn::Linear>(256, 10));
   } else {
     net->add("conv1", std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in_channels = 1, .out_channels = 16,
                                                                      .kernel_size = 3, .padding = 1}));
-    if (bn) net->add("bn1", std::make_shared<nn::BatchNorm2d>(16, bn_options(o)));
+    if (bn) net->add("bn1", norm_layer(o, group, 16, true));
     net->add("relu1", std::make_shared<nn::ReLU>());
     net->add("pool1", std::make_shared<nn::MaxPool2d>(2));
     net->add("conv2", std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in_channels = 16, .out_channels = 32,
                                                                      .kernel_size = 3, .padding = 1}));
-    if (bn) net->add("bn2", std::make_shared<nn::BatchNorm2d>(32, bn_options(o)));
+    if (bn) net->add("bn2", norm_layer(o, group, 32, true));
     net->add("relu2", std::make_shared<nn::ReLU>());
     net->add("pool2", std::make_shared<nn::MaxPool2d>(2));
     net->add("flatten", std::make_shared<nn::Flatten>());

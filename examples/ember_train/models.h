@@ -2,6 +2,7 @@
 #pragma once
 #include <memory>
 
+#include "distributed/process_group.h"
 #include "examples/ember_train/cli.h"
 #include "nn/module.h"
 
@@ -12,7 +13,8 @@ namespace ember::train {
 ///  mlp: fc1 Linear(784,512), bn1, ReLU, fc2 Linear(512,256), bn2, ReLU, fc3 Linear(256,10)
 ///  cnn: conv1 Conv2d(1,16,3,pad 1), bn1, ReLU, MaxPool 2, conv2 Conv2d(16,32,3,pad 1), bn2, ReLU,
 ///       MaxPool 2, Flatten, fc Linear(1568,10)
-/// `--norm none` drops the bn layers. Inputs are NCHW [N, 1, 28, 28]; the MLP flattens them itself.
-std::shared_ptr<nn::Module> build_model(const TrainOptions& o);
+/// `--norm none` drops the bn layers; `--norm sync` makes them SyncBatchNorm over `group` (same names).
+/// Inputs are NCHW [N, 1, 28, 28]; the MLP flattens them itself.
+std::shared_ptr<nn::Module> build_model(const TrainOptions& o, std::shared_ptr<distributed::ProcessGroup> group);
 
 }  // namespace ember::train

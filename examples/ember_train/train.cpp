@@ -18,6 +18,7 @@
 #include "core/safetensors.h"
 #include "data/dataloader.h"
 #include "data/fashion_mnist.h"
+#include "distributed/data_parallel.h"
 #include "examples/ember_train/checkpoint.h"
 #include "examples/ember_train/models.h"
 #include "examples/ember_train/progress.h"
@@ -42,17 +43,17 @@ void configure_threads(int threads) {
   openblas_set_num_threads(threads);
 }
 
-Device pick_device(DeviceChoice c) {
-  const int cuda = kernels::device_count(DeviceType::CUDA);
-  switch (c) {
-    case DeviceChoice::CPU: return Device::cpu();
-    case DeviceChoice::CUDA:
-      EMBER_CHECK(cuda > 0, "--device cuda: no CUDA device available (ember-train was built without CUDA or no "
-                            "GPU is present); use --device cpu or auto");
-      return Device::cuda(0);
-    case DeviceChoice::Auto: break;
+/// This process's rank among those the launcher started on this machine (0 without a launcher).
+int local_rank() {
+  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "PMI_LOCAL_RANK"}) {
+    const char* v = std::getenv(var);
+    if (v == nullptr || *v == '\0') continue;
+    char* end = nullptr;
+    const long r = std::strtol(v, &end, 10);
+    EMBER_CHECK(*end == '\0' && r >= 0, "environment variable ", var, "='", v, "' is not a local rank");
+    return static_cast<int>(r);
   }
-  return cuda > 0 ? Device::cuda(0) : Device::cpu();
+  return 0;
 }
 
 /// The settings a resumed run must share with the saved one (they determine every update).
@@ -154,15 +155,30 @@ std::string fmt_acc(double a) {
 
 }  // namespace
 
-RunSummary run_training(const TrainOptions& o, std::ostream& out) {
+Device training_device(DeviceChoice c) {
+  const int cuda = kernels::device_count(DeviceType::CUDA);
+  switch (c) {
+    case DeviceChoice::CPU: return Device::cpu();
+    case DeviceChoice::CUDA:
+      EMBER_CHECK(cuda > 0, "--device cuda: no CUDA device available (ember-train was built without CUDA or no "
+                            "GPU is present); use --device cpu or auto");
+      return Device::cuda(local_rank() % cuda);
+    case DeviceChoice::Auto: break;
+  }
+  return cuda > 0 ? Device::cuda(local_rank() % cuda) : Device::cpu();
+}
+
+std::shared_ptr<distributed::ProcessGroup> make_process_group(const TrainOptions& o) {
+  return distributed::init_process_group("auto", training_device(o.device));
+}
+
+RunSummary run_training(const TrainOptions& o, std::ostream& out, std::shared_ptr<distributed::ProcessGroup> group) {
   validate(o);
   const auto t0 = Clock::now();
   configure_threads(o.threads);
-  // Single process for now; a ProcessGroup (MPI/NCCL) supplies rank and size once distributed/ lands.
-  const int rank = 0, world_size = 1;
-  EMBER_CHECK(o.norm != NormKind::Sync, "--norm sync: SyncBatchNorm needs a build with MPI and a launch under mpirun "
-                                        "(mpirun -np K ember-train ...); this run has a single process");
-  const Device dev = pick_device(o.device);
+  if (!group) group = make_process_group(o);
+  const int rank = group->rank(), world_size = group->size();
+  const Device dev = training_device(o.device);
   const bool is_root = rank == 0;
   if (is_root) make_parent_dirs(o);
 
@@ -173,19 +189,27 @@ RunSummary run_training(const TrainOptions& o, std::ostream& out) {
   if (o.limit_test > 0) test_set = test_set->head(o.limit_test);
   data::DataLoader loader(train_set, {.micro_batch = o.micro_batch, .shuffle = o.shuffle, .seed = o.seed,
                                       .rank = rank, .world_size = world_size});
-  const int64_t micro_per_epoch = loader.steps_per_epoch();
+  int64_t micro_per_epoch = loader.steps_per_epoch();
+  // SyncBatchNorm needs every rank in every forward; a last global micro-step that leaves a rank
+  // without samples is dropped under --norm sync (the other norms let that rank sit it out).
+  const bool drop_last = o.norm == NormKind::Sync && world_size > 1 &&
+                         loader.global_batch(micro_per_epoch - 1) <= (world_size - 1) * o.micro_batch;
+  if (drop_last) --micro_per_epoch;
+  EMBER_CHECK(micro_per_epoch >= 1, "--micro-batch ", o.micro_batch, " x world size ", world_size, ": the ",
+              train_set->size(), " training samples do not give every rank a sample (--norm sync)");
   const int64_t windows_per_epoch = (micro_per_epoch + o.accum - 1) / o.accum;  // the last window may be short
   const int64_t horizon = o.epochs * windows_per_epoch;
   const int64_t total_steps = o.steps > 0 ? std::min(o.steps, horizon) : horizon;
 
   // ---- model, optimizer, accumulator
   manual_seed(o.seed);
-  std::shared_ptr<nn::Module> model = build_model(o);
+  std::shared_ptr<nn::Module> model = build_model(o, group);
   model->to(dev);
   auto optimizer = make_optimizer(o, *model);
   auto scheduler = make_scheduler(o, *optimizer, horizon);
   optim::GradAccumulator acc(*model, *optimizer, {.accum_steps = o.accum, .clip_norm = o.clip_norm}, scheduler.get());
   const SafetensorsMetadata config = config_metadata(o, world_size);
+  distributed::validate_effective_batch(o.micro_batch, o.accum, *group);  // the same on every rank
 
   RunPosition pos;
   if (!o.init.empty()) {
@@ -204,6 +228,13 @@ RunSummary run_training(const TrainOptions& o, std::ostream& out) {
     scheduler->set_step(pos.optimizer_steps);
     default_generator().seed = pos.rng_seed;
     default_generator().offset = pos.rng_offset;
+  }
+  // Several ranks: rank 0's weights (and BN buffers) everywhere, gradients in flat buckets reduced
+  // once per window. Built after the weights are final and before the first step.
+  std::unique_ptr<distributed::DataParallel> dp;
+  if (world_size > 1) {
+    dp = std::make_unique<distributed::DataParallel>(group, *model);
+    acc.set_comm_hook(dp.get());
   }
 
   auto save = [&](const std::string& path) {
@@ -225,6 +256,12 @@ RunSummary run_training(const TrainOptions& o, std::ostream& out) {
         << "ember-train: effective batch " << effective << " = micro-batch " << o.micro_batch << " x accum " << o.accum
         << " x world size " << world_size << "; " << train_set->size() << " train / " << test_set->size()
         << " test samples, " << total_steps << " optimizer steps\n";
+    if (drop_last)
+      out << "ember-train: --norm sync: the last global micro-step of each epoch (" << loader.global_batch(micro_per_epoch)
+          << " samples) leaves a rank without samples and is dropped\n";
+    if (world_size > 1)
+      out << "ember-train: " << world_size << " ranks over " << group->backend() << ", "
+          << dp->buckets().size() << " gradient bucket(s) all-reduced once per optimizer step\n";
     if (pos.optimizer_steps > 0)
       out << "ember-train: resumed from " << o.resume << " at epoch " << pos.epoch + 1 << ", step "
           << pos.optimizer_steps << "\n";
@@ -242,6 +279,16 @@ RunSummary run_training(const TrainOptions& o, std::ostream& out) {
   bool stop = acc.optimizer_steps() >= total_steps;
 
   auto finish_window = [&](int64_t epoch) {
+    if (world_size > 1) {  // the window's loss and samples over all ranks (16 bytes, once per step)
+      Tensor t = from_vector(std::vector<double>{window_loss, static_cast<double>(window_samples)}, {2},
+                             TensorOptions{}.set_dtype(group->supports(DeviceType::CPU) ? DType::f64 : DType::f32)
+                                 .set_device(group->supports(DeviceType::CPU) ? Device::cpu() : dev));
+      group->all_reduce(t);
+      const auto v = t.to(Device::cpu()).to_vector<double>();
+      trained_samples += static_cast<int64_t>(v[1]) - window_samples;
+      window_loss = v[0];
+      window_samples = static_cast<int64_t>(v[1]);
+    }
     StepRecord r;
     r.step = acc.optimizer_steps();
     r.epoch = epoch + 1;
@@ -270,27 +317,31 @@ RunSummary run_training(const TrainOptions& o, std::ostream& out) {
     for (int64_t k = pos.micro_step; k < micro_per_epoch && !stop; ++k) {
       data::Batch b = loader.batch(k);
       const int64_t n = b.size();
-      Tensor x = b.x.to(dev), y = b.y.to(dev);
-      Tensor loss = nn::functional::cross_entropy(model->forward(x), y);
-      window_loss += loss.item() * static_cast<double>(n);
-      window_samples += n;
-      trained_samples += n;
-      const bool stepped = acc.backward(loss, n);
+      bool stepped = false;
+      if (n == 0) {  // this rank's share of the epoch's short last global micro-step is empty
+        stepped = acc.empty_micro_batch();
+      } else {
+        Tensor x = b.x.to(dev), y = b.y.to(dev);
+        Tensor loss = nn::functional::cross_entropy(model->forward(x), y);
+        window_loss += loss.item() * static_cast<double>(n);
+        window_samples += n;
+        trained_samples += n;
+        stepped = acc.backward(loss, n);
+      }
       pos.micro_step = k + 1;
       if (!stepped && k + 1 == micro_per_epoch) acc.flush();  // the epoch's short last window
       if (stepped || k + 1 == micro_per_epoch) finish_window(epoch);
     }
-    if (pos.micro_step == micro_per_epoch) {
+    if (pos.micro_step == micro_per_epoch && is_root) {  // rank 0 evaluates; the others go on
       const EvalResult ev = evaluate(*model, *test_set, dev);
       evals.push_back({acc.optimizer_steps(), epoch + 1, ev.accuracy, ev.loss});
       last_eval_step = acc.optimizer_steps();
-      if (is_root)
-        progress.message("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs) + ": test accuracy " +
+      progress.message("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs) + ": test accuracy " +
                          fmt_acc(ev.accuracy) + ", test loss " + fmt_acc(ev.loss));
     }
   }
   progress.finish();
-  if (last_eval_step != acc.optimizer_steps() || evals.empty()) {
+  if (is_root && (last_eval_step != acc.optimizer_steps() || evals.empty())) {
     const EvalResult ev = evaluate(*model, *test_set, dev);
     evals.push_back({acc.optimizer_steps(), pos.epoch + 1, ev.accuracy, ev.loss});
   }
@@ -311,13 +362,15 @@ RunSummary run_training(const TrainOptions& o, std::ostream& out) {
   s.micro_steps = acc.micro_steps();
   s.optimizer_steps = acc.optimizer_steps();
   s.skipped_steps = acc.skipped_steps();
-  s.allreduce_calls = 0;  // single process: no communication
-  s.epochs_completed = static_cast<int64_t>(evals.size() > 0 ? pos.epoch + (pos.micro_step == micro_per_epoch) : 0);
+  s.allreduce_calls = dp ? dp->stats().allreduce_calls : 0;
+  s.epochs_completed = pos.epoch + (pos.micro_step == micro_per_epoch ? 1 : 0);
   s.train_samples = train_set->size();
   s.test_samples = test_set->size();
   s.final_loss = final_loss;
-  s.test_accuracy = evals.back().accuracy;
-  s.test_loss = evals.back().loss;
+  if (!evals.empty()) {  // rank 0 only
+    s.test_accuracy = evals.back().accuracy;
+    s.test_loss = evals.back().loss;
+  }
   s.samples_per_s = static_cast<double>(trained_samples) / std::max(train_s, 1e-9);
   s.peak_bytes = allocator_stats(dev).peak_bytes;
   if (!is_root) return s;

@@ -215,3 +215,30 @@ TEST_CASE("the graph and activations are released by each micro-batch backward",
   CHECK(loss.grad_fn()->released);          // the loss's own node has dropped its saved tensors
   CHECK(loss.grad_fn()->next_edges.empty());
 }
+
+TEST_CASE("an empty micro-batch counts toward the window without changing its gradient", "[optim]") {
+  CoreMLP with_empty(4, 8, 3, 2), flushed(4, 8, 3, 2);
+  RecordingOptimizer rec_empty(with_empty.parameters()), rec_flushed(flushed.parameters());
+  optim::GradAccumulator a(with_empty, rec_empty, {.accum_steps = 3}), b(flushed, rec_flushed, {.accum_steps = 3});
+  TwinRankHook hook;
+  a.set_comm_hook(&hook);
+  const Data d = make_data(6, 4, 3, 5);
+  for (int64_t k = 0; k < 2; ++k) {
+    CHECK_FALSE(a.backward(micro_loss(with_empty, d, 3 * k, 3 * k + 3), 3));
+    CHECK_FALSE(b.backward(micro_loss(flushed, d, 3 * k, 3 * k + 3), 3));
+  }
+  CHECK(a.empty_micro_batch());  // the third micro-step ends the window, as on the ranks that had samples
+  CHECK(b.flush());
+  CHECK(hook.flags == std::vector<bool>{false, false, true});
+  CHECK(a.micro_steps() == 3);
+  CHECK(a.optimizer_steps() == 1);
+  // The twin hook doubles sums and count: the mean is the same, exactly (powers of two).
+  REQUIRE(rec_empty.seen.size() == 1);
+  CHECK(max_rel_diff(rec_empty.seen[0], rec_flushed.seen[0]) == 0.0);
+
+  // A window in which no rank had a sample cannot be normalized.
+  CoreMLP lonely(4, 8, 3, 2);
+  RecordingOptimizer rec(lonely.parameters());
+  optim::GradAccumulator c(lonely, rec, {.accum_steps = 1});
+  CHECK_THROWS_WITH(c.empty_micro_batch(), Catch::Contains("no samples"));
+}

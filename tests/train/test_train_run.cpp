@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "data/fashion_mnist.h"
+#include "examples/ember_train/checkpoint.h"
 #include "examples/ember_train/train.h"
 #include "tests/train/temp_dir.h"
 
@@ -103,11 +104,27 @@ TEST_CASE("ember-train closes a short last window per epoch and stops at --steps
   CHECK(s.micro_steps == 7);
 }
 
+TEST_CASE("ember-train --norm sync in one process trains as --norm batch", "[train][e2e]") {
+  if (!have_data()) return;
+  TrainOptions o = small(128);
+  std::ostringstream log;
+  const RunSummary batch = run_training(o, log);
+  o.norm = NormKind::Sync;
+  const RunSummary sync = run_training(o, log);
+  // A world of one: SyncBatchNorm's merged statistics are the micro-batch's own. Its mean/variance
+  // come from a Chan merge instead of the Welford kernel, so the runs agree to float rounding, not
+  // bitwise: 4 AdamW steps keep the loss within 1e-4 relative.
+  CHECK(sync.optimizer_steps == batch.optimizer_steps);
+  CHECK(sync.final_loss == Approx(batch.final_loss).epsilon(1e-4));
+  CHECK(sync.norm == "sync");
+}
+
 TEST_CASE("ember-train runtime errors name the problem", "[train][e2e]") {
   TrainOptions o = small();
-  o.norm = NormKind::Sync;
   std::ostringstream log;
-  CHECK_THROWS_WITH(run_training(o, log), Contains("--norm sync") && Contains("mpirun"));
+  o.norm = NormKind::Sync;
+  o.bn_stats = BnStats::Window;
+  CHECK_THROWS_WITH(run_training(o, log), Contains("--bn-stats window") && Contains("--norm sync"));
   o = small();
   o.data_dir = "/nonexistent";
   CHECK_THROWS_WITH(run_training(o, log), Contains("/nonexistent") && Contains("--data"));
@@ -135,10 +152,70 @@ TEST_CASE("ember-train binary reports errors and help with exit codes", "[train]
   };
   CHECK(run("--micro-batch 0") == 1);
   CHECK_THAT(test::read_bytes(err), Contains("ember-train: error: --micro-batch: must be >= 1, got 0"));
-  CHECK(run("--norm sync") == 1);
-  CHECK_THAT(test::read_bytes(err), Contains("ember-train: error: --norm sync") && Contains("mpirun"));
+  CHECK(run("--norm sync --bn-stats window") == 1);
+  CHECK_THAT(test::read_bytes(err), Contains("ember-train: error: --bn-stats window: not available with --norm sync"));
   CHECK(run("--help") == 0);
   CHECK_THAT(test::read_bytes(dir.file("out.txt")), Contains("--checkpoint-every"));
 }
+
+#ifdef EMBER_MPIEXEC
+TEST_CASE("ember-train under mpirun -np 3 equals one process with 3x the micro-batch (no BN)", "[train][e2e][mpi]") {
+  if (!have_data()) return;
+  test::TempDir dir;
+  // 200 samples, micro 4 x 3 ranks: 16 full global micro-steps, then 8 samples (ranks 0 and 1 get 4,
+  // rank 2 none). Windows of accum 2: 8 full and a short one of one micro-step.
+  const std::string common = std::string(EMBER_TRAIN_BINARY) +
+                             " --model mlp --norm none --optimizer sgd --lr 0.05 --accum 2 --epochs 1 --no-shuffle"
+                             " --device cpu --threads 1 --limit-train 200 --limit-test 100 --no-progress";
+  const std::string env = "OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                          "OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1 "
+                          "OMPI_MCA_mpi_yield_when_idle=1 ";
+  auto run = [&](const std::string& cmd, const std::string& tag) {
+    const std::string full = cmd + " --save " + dir.file(tag + ".safetensors") + " --summary " +
+                             dir.file(tag + ".json") + " --metrics " + dir.file(tag + ".csv") + " >" +
+                             dir.file(tag + ".log") + " 2>&1";
+    const int rc = std::system(full.c_str());
+    INFO(full << "\n" << test::read_bytes(dir.file(tag + ".log")));
+    REQUIRE((WIFEXITED(rc) && WEXITSTATUS(rc) == 0));
+  };
+  run(common + " --micro-batch 12", "single");
+  run(env + EMBER_MPIEXEC " --oversubscribe -np 3 " + common + " --micro-batch 4", "mpi");
+
+  const auto single = nlohmann::json::parse(test::read_bytes(dir.file("single.json")));
+  const auto mpi = nlohmann::json::parse(test::read_bytes(dir.file("mpi.json")));
+  CHECK(mpi["world_size"] == 3);
+  CHECK(mpi["effective_batch"] == single["effective_batch"]);  // 4 x 2 x 3 = 12 x 2 x 1
+  CHECK(mpi["optimizer_steps"] == 9);
+  CHECK(single["optimizer_steps"] == 9);
+  CHECK(mpi["allreduce_calls"] == 9);  // the MLP's 2.1 MB of gradients fit one 25 MiB bucket
+  CHECK(single["allreduce_calls"] == 0);
+  CHECK_THAT(test::read_bytes(dir.file("mpi.log")), Contains("effective batch 24 = micro-batch 4 x accum 2 x world size 3"));
+
+  // Same samples per window, summed in another order: weights agree to float32 rounding (1e-5 of the
+  // largest weight, as the accumulation tests), after 9 SGD steps with momentum.
+  const Checkpoint a = load_checkpoint(dir.file("single.safetensors")), b = load_checkpoint(dir.file("mpi.safetensors"));
+  REQUIRE(a.model.size() == b.model.size());
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < a.model.size(); ++i) {
+    REQUIRE(a.model[i].first == b.model[i].first);
+    const auto va = a.model[i].second.to_vector<double>(), vb = b.model[i].second.to_vector<double>();
+    REQUIRE(va.size() == vb.size());
+    for (size_t j = 0; j < va.size(); ++j) {
+      diff = std::max(diff, std::abs(va[j] - vb[j]));
+      scale = std::max(scale, std::abs(va[j]));
+    }
+  }
+  INFO("max weight difference " << diff << " of max |w| " << scale);
+  CHECK(diff <= 1e-5 * scale);
+  // The logged per-window losses are global (all ranks' samples), so they match too.
+  const auto rs = lines(test::read_bytes(dir.file("single.csv"))), rm = lines(test::read_bytes(dir.file("mpi.csv")));
+  REQUIRE(rs.size() == rm.size());
+  for (size_t i = 1; i < rs.size(); ++i) {
+    const double ls = std::stod(rs[i].substr(rs[i].find(',', rs[i].find(',', rs[i].find(',') + 1) + 1) + 1));
+    const double lm = std::stod(rm[i].substr(rm[i].find(',', rm[i].find(',', rm[i].find(',') + 1) + 1) + 1));
+    CHECK(lm == Approx(ls).epsilon(1e-5));
+  }
+}
+#endif
 #endif
 #endif  // EMBER_TRAIN_LOOP

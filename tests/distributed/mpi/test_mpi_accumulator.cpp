@@ -64,6 +64,24 @@ TEST_CASE("GradAccumulator + DataParallel: micro 3 x accum 2 x 3 ranks equals ba
   CHECK(dp.stats().windows == 5);
 }
 
+TEST_CASE("GradAccumulator + DataParallel: 7 samples, micro 2 x accum 2 x 3 ranks (ranks 1, 2 empty at the end)",
+          "[mpi]") {
+  // Global micro-step 0: [0,2) [2,4) [4,6); step 1: [6,7) on rank 0, nothing on ranks 1 and 2.
+  ProcessGroup& pg = world();
+  MlpModule model(300), ref(300);
+  DataParallel dp(world_ptr(), model, DataParallelOptions{.bucket_bytes = 64});
+  optim::SGD opt(model.parameters(), {.lr = 0.3}), ref_opt(ref.parameters(), {.lr = 0.3});
+  optim::GradAccumulator acc(model, opt, {.accum_steps = 2}), ref_acc(ref, ref_opt, {.accum_steps = 1});
+  acc.set_comm_hook(&dp);
+  CHECK_FALSE(acc.backward(mean_loss(model, {2 * pg.rank(), 2 * pg.rank() + 2}), 2));
+  const bool stepped = pg.rank() == 0 ? acc.backward(mean_loss(model, {6, 7}), 1) : acc.empty_micro_batch();
+  CHECK(stepped);
+  CHECK(ref_acc.backward(mean_loss(ref, {0, 7}), 7));
+  const auto got = model.parameters(), want = ref.parameters();
+  for (size_t i = 0; i < got.size(); ++i) check_close(got[i], want[i], "weight after the ragged window");
+  CHECK(dp.stats().allreduce_calls == static_cast<int64_t>(dp.buckets().size()));
+}
+
 TEST_CASE("SyncBatchNorm module: BatchNorm's names, buffers broadcast from rank 0, train and eval", "[mpi][bn]") {
   ProcessGroup& pg = world();
   auto bn = std::make_shared<SyncBatchNorm>(3, world_ptr());
