@@ -8,8 +8,13 @@ endif
 
 .PHONY: deps configure build test train bench clean
 
+# Packages an entry point needs beyond the build (target-specific, so they reach `deps` through the
+# prerequisites): `make train` draws its loss curve with gnuplot.
+DEPS_EXTRA ?=
+train: DEPS_EXTRA += gnuplot-nox
+
 deps:
-	@bash scripts/install-deps.sh
+	@bash scripts/install-deps.sh $(DEPS_EXTRA)
 
 configure: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null

@@ -104,10 +104,10 @@ CliResult parse_cli(int argc, const char* const* argv) {
   app.add_option("--model", model.text, "Model: mlp (784-512-256-10) or cnn (2 conv + fc) [default: cnn]");
   app.add_option("--norm", norm.text,
                  "Normalization: batch (BatchNorm per micro-batch), none (no bn layers), sync (SyncBatchNorm "
-                 "across ranks; needs mpirun) [default: batch]");
+                 "across the ranks of an mpirun job) [default: batch]");
   app.add_option("--bn-stats", bn.text,
                  "BatchNorm running statistics: micro (updated every micro-batch, as PyTorch) or window (merged "
-                 "over the accumulation window, one update per optimizer step) [default: micro]");
+                 "over the accumulation window, one update per optimizer step; --norm batch only) [default: micro]");
   app.add_option("--micro-batch", o.micro_batch, "Samples per micro-batch per rank (B)");
   app.add_option("--accum", o.accum, "Micro-batches accumulated per optimizer step (N)");
   app.add_option("--epochs", o.epochs, "Passes over the training set");

@@ -67,7 +67,7 @@ TEST_CASE("ember-train parses every flag", "[train][cli]") {
   CHECK(o.limit_train == 100);
   CHECK(o.limit_test == 50);
   CHECK(parse({"--norm", "none"}).norm == NormKind::None);
-  CHECK(parse({"--norm", "sync"}).norm == NormKind::Sync);  // accepted here; the run checks for MPI
+  CHECK(parse({"--norm", "sync"}).norm == NormKind::Sync);
   CHECK(parse({"--resume", "r.st"}).resume == "r.st");
   CHECK(parse({"--init", "i.st"}).init == "i.st");
   CHECK(parse({"--no-shuffle", "--shuffle"}).shuffle);
