@@ -113,7 +113,7 @@ CliResult parse_cli(int argc, const char* const* argv) {
   app.add_option("--epochs", o.epochs, "Passes over the training set");
   app.add_option("--steps", o.steps, "Stop after K optimizer steps (0 = run all epochs)");
   app.add_option("--optimizer", opt.text, "Optimizer: sgd (momentum) or adamw [default: adamw]");
-  app.add_option("--lr", o.lr, "Peak learning rate [default: 1e-3 for adamw, 0.05 for sgd]");
+  app.add_option("--lr", o.lr, "Peak learning rate [default: 3e-3 for adamw, 0.05 for sgd]");
   app.add_option("--momentum", o.momentum, "SGD momentum in [0, 1) [default: 0.9]");
   app.add_option("--weight-decay", o.weight_decay, "Weight decay (decoupled for adamw) [default: 0.01 adamw, 0 sgd]");
   app.add_option("--schedule", sched.text, "Learning-rate schedule: constant or cosine (decay to 0 over the run) "

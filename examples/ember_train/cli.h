@@ -21,10 +21,10 @@ struct TrainOptions {
   BnStats bn_stats = BnStats::Micro;
   int64_t micro_batch = 32;
   int64_t accum = 4;
-  int64_t epochs = 3;
+  int64_t epochs = 5;
   int64_t steps = 0;  ///< stop after this many optimizer steps (0 = no limit)
   OptimizerKind optimizer = OptimizerKind::AdamW;
-  std::optional<double> lr;            ///< default: 1e-3 (adamw), 0.05 (sgd)
+  std::optional<double> lr;            ///< default: 3e-3 (adamw), 0.05 (sgd)
   std::optional<double> momentum;      ///< sgd only; default 0.9
   std::optional<double> weight_decay;  ///< default: 1e-2 (adamw), 0 (sgd)
   ScheduleKind schedule = ScheduleKind::Cosine;
@@ -44,7 +44,7 @@ struct TrainOptions {
   int64_t limit_train = 0;  ///< use only the first N training samples (0 = all)
   int64_t limit_test = 0;   ///< evaluate on the first N test samples (0 = all)
 
-  double resolved_lr() const { return lr.value_or(optimizer == OptimizerKind::SGD ? 0.05 : 1e-3); }
+  double resolved_lr() const { return lr.value_or(optimizer == OptimizerKind::SGD ? 0.05 : 3e-3); }
   double resolved_momentum() const { return momentum.value_or(optimizer == OptimizerKind::SGD ? 0.9 : 0.0); }
   double resolved_weight_decay() const { return weight_decay.value_or(optimizer == OptimizerKind::SGD ? 0.0 : 1e-2); }
 };

@@ -24,7 +24,8 @@ TEST_CASE("ember-train defaults are the make-train configuration", "[train][cli]
   CHECK(o.micro_batch == 32);
   CHECK(o.accum == 4);
   CHECK(o.optimizer == OptimizerKind::AdamW);
-  CHECK(o.resolved_lr() == 1e-3);
+  CHECK(o.resolved_lr() == 3e-3);
+  CHECK(o.epochs == 5);
   CHECK(o.shuffle);
   CHECK(o.device == DeviceChoice::Auto);
   CHECK(o.data_dir == "/usr/share/datasets/fashion-mnist");
