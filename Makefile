@@ -1,6 +1,7 @@
 # Ember entry points. `make train` trains; `make test` installs what is missing, builds and runs every test.
 BUILD ?= build
 JOBS ?= $(shell nproc)
+MAKEFLAGS += --no-print-directory
 CMAKE_FLAGS ?=
 ifeq ($(CI),true)
 CMAKE_FLAGS += -DEMBER_WERROR=ON
