@@ -2,8 +2,11 @@
 #pragma once
 #include "core/ember.h"
 #include "nn/activation.h"
+#include "nn/batchnorm.h"
+#include "nn/conv.h"
 #include "nn/functional.h"
 #include "nn/init.h"
 #include "nn/linear.h"
 #include "nn/module.h"
+#include "nn/pooling.h"
 #include "nn/sequential.h"
