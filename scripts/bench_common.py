@@ -1,0 +1,103 @@
+# @file scripts/bench_common.py @brief Shared by the training benchmark scripts: running ember-train and the PyTorch twin, steady-state samples/s, Markdown tables, machine description.
+"""Helpers for scripts/bench_train.py and scripts/bench_memory.py (not a benchmark by itself)."""
+import csv
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TORCH_TWIN = os.path.join(REPO, "scripts", "bench_torch_train.py")
+# The same BLAS for both frameworks: Ember links OpenBLAS built for OpenMP by path; PyTorch loads whatever
+# libblas.so.3 resolves to, so the twin gets this directory first on its library path (see --torch-blas).
+OPENBLAS_OPENMP_DIR = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
+
+
+def fail(msg):
+    print(f"{os.path.basename(sys.argv[0])}: error: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def thread_env(threads, blas_dir=None):
+    env = dict(os.environ)
+    env["OMP_NUM_THREADS"] = str(threads)
+    env["OPENBLAS_NUM_THREADS"] = str(threads)
+    if blas_dir:
+        env["LD_LIBRARY_PATH"] = blas_dir + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+    return env
+
+
+def steady_rate(samples, times, warmup):
+    """Samples per second from the end of optimizer step `warmup` to the last step (start-up, the first
+    steps' allocations and the final evaluation are left out)."""
+    if len(times) < 2:
+        fail("need at least 2 optimizer steps to measure a rate")
+    w = min(warmup, len(times) - 2)
+    return sum(samples[w + 1:]) / (times[-1] - times[w])
+
+
+def run_ember(ember, model, micro, accum, steps, threads, warmup, norm="batch", extra=()):
+    """One ember-train run; returns its summary dict plus `steady_samples_per_s` from the metrics CSV."""
+    with tempfile.TemporaryDirectory() as tmp:
+        metrics, summary = os.path.join(tmp, "m.csv"), os.path.join(tmp, "s.json")
+        cmd = [ember, "--model", model, "--norm", norm, "--micro-batch", str(micro), "--accum", str(accum),
+               "--steps", str(steps), "--threads", str(threads), "--optimizer", "adamw", "--lr", "1e-3",
+               "--weight-decay", "0.01", "--schedule", "constant", "--no-progress", "--limit-test", "32",
+               "--log-every", "1000000", "--metrics", metrics, "--summary", summary, *extra]
+        p = subprocess.run(cmd, env=thread_env(threads), capture_output=True, text=True)
+        if p.returncode != 0:
+            fail(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}{p.stderr}")
+        with open(summary) as f:
+            s = json.load(f)
+        with open(metrics) as f:
+            rows = list(csv.DictReader(f))
+        s["steady_samples_per_s"] = steady_rate([int(r["samples"]) for r in rows],
+                                                [float(r["elapsed_s"]) for r in rows], warmup)
+        s["command"] = " ".join(cmd)
+        return s
+
+
+def run_torch(model, micro, accum, steps, threads, warmup, blas_dir=None, foreach=False, norm="batch"):
+    cmd = [sys.executable, TORCH_TWIN, "--model", model, "--norm", norm, "--micro-batch", str(micro),
+           "--accum", str(accum), "--steps", str(steps), "--threads", str(threads), "--warmup-steps", str(warmup)]
+    if foreach:
+        cmd.append("--foreach")
+    p = subprocess.run(cmd, env=thread_env(threads, blas_dir), capture_output=True, text=True)
+    if p.returncode != 0:
+        fail(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}{p.stderr}")
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    r["command"] = " ".join(cmd)
+    return r
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return {"cpu": model, "cores": os.cpu_count(), "kernel": platform.release(), "load_1min_at_start": load}
+
+
+def markdown_table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def write_atomically(path, text):
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+# @file scripts/bench_train.py @brief Training throughput, Ember vs PyTorch side by side: same models, data, micro-batch x accum and AdamW, at 1 and 2 threads; prints samples/s and the ratios.
+"""Runs ember-train and its PyTorch twin (scripts/bench_torch_train.py) for each model and thread count,
+interleaved over several rounds (the machine is noisy: each configuration's median over the rounds is
+reported, and every ratio compares runs made in the same invocation). The rate is the steady state:
+samples from the end of optimizer step --warmup-steps to the last step, over that time.
+
+PyTorch runs with the system's BLAS (Debian's default, OpenBLAS pthread) and with OpenBLAS for OpenMP
+(the one Ember links); its best (configuration, thread count) per model is the baseline of the ratios.
+
+    scripts/bench_train.py --ember build/ember-train [--rounds 3] [--steps 150] [--json out/bench/train.json]
+"""
+import argparse
+import json
+import statistics
+import sys
+
+import bench_common as bc
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ember", default=f"{bc.REPO}/build/ember-train", help="the ember-train binary")
+    ap.add_argument("--models", default="mlp,cnn")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--micro-batch", type=int, default=32)
+    ap.add_argument("--accum", type=int, default=4)
+    ap.add_argument("--steps", type=int, default=150, help="optimizer steps per run")
+    ap.add_argument("--warmup-steps", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved repetitions of every configuration")
+    ap.add_argument("--torch-blas", default="system,openblas-openmp",
+                    help="PyTorch BLAS variants: system (libblas.so.3 alternative) and/or openblas-openmp")
+    ap.add_argument("--torch-foreach", action="store_true", help="also run PyTorch with AdamW(foreach=True)")
+    ap.add_argument("--json", help="write every run and the table here")
+    ap.add_argument("--markdown", help="write the table here as Markdown")
+    a = ap.parse_args()
+
+    models = a.models.split(",")
+    threads = [int(t) for t in a.threads.split(",")]
+    blas = {"system": None, "openblas-openmp": bc.OPENBLAS_OPENMP_DIR}
+    variants = [(b, False) for b in a.torch_blas.split(",")]
+    if a.torch_foreach:
+        variants += [(b, True) for b in a.torch_blas.split(",")]
+    for b, _ in variants:
+        if b not in blas:
+            bc.fail(f"--torch-blas: unknown variant {b!r} (system, openblas-openmp)")
+
+    info = bc.machine()
+    print(f"bench_train: {info['cpu']}, {info['cores']} cores, load {info['load_1min_at_start']:.2f}; "
+          f"micro {a.micro_batch} x accum {a.accum}, {a.steps} steps, {a.rounds} rounds", flush=True)
+    runs = []  # dicts with model, framework, config, threads, round, rate
+    for rnd in range(a.rounds):
+        for model in models:
+            for t in threads:
+                e = bc.run_ember(a.ember, model, a.micro_batch, a.accum, a.steps, t, a.warmup_steps)
+                runs.append({"model": model, "framework": "ember", "config": "ember", "threads": t, "round": rnd,
+                             "samples_per_s": e["steady_samples_per_s"], "command": e["command"],
+                             "peak_bytes": e["peak_bytes"]})
+                print(f"  round {rnd + 1} {model} ember   T={t}: {e['steady_samples_per_s']:8.0f} samples/s", flush=True)
+                for b, fe in variants:
+                    r = bc.run_torch(model, a.micro_batch, a.accum, a.steps, t, a.warmup_steps, blas[b], fe)
+                    cfg = f"pytorch {b}" + (" foreach" if fe else "")
+                    runs.append({"model": model, "framework": "pytorch", "config": cfg, "threads": t, "round": rnd,
+                                 "samples_per_s": r["samples_per_s"], "command": r["command"], "blas": r["blas"]})
+                    print(f"  round {rnd + 1} {model} {cfg} T={t}: {r['samples_per_s']:8.0f} samples/s", flush=True)
+
+    def median(model, config, t):
+        return statistics.median(r["samples_per_s"] for r in runs
+                                 if r["model"] == model and r["config"] == config and r["threads"] == t)
+
+    configs = ["ember"] + [f"pytorch {b}" + (" foreach" if fe else "") for b, fe in variants]
+    rows, summary = [], {}
+    for model in models:
+        best_torch = max(((median(model, c, t), c, t) for c in configs[1:] for t in threads))
+        best_ember = max(((median(model, "ember", t), t) for t in threads))
+        summary[model] = {"ember_best": best_ember[0], "ember_best_threads": best_ember[1],
+                          "pytorch_best": best_torch[0], "pytorch_best_config": best_torch[1],
+                          "pytorch_best_threads": best_torch[2], "ratio": best_ember[0] / best_torch[0]}
+        for c in configs:
+            for t in threads:
+                m = median(model, c, t)
+                rows.append([f"{model}-bn", c, t, f"{m:.0f}", f"{m / best_torch[0]:.2f}"])
+    table = bc.markdown_table(["model", "framework", "threads", "samples/s (median)", "vs PyTorch best"], rows)
+    ratios = bc.markdown_table(
+        ["model", "Ember best (threads)", "PyTorch best (config, threads)", "Ember / PyTorch"],
+        [[f"{m}-bn", f"{s['ember_best']:.0f} ({s['ember_best_threads']})",
+          f"{s['pytorch_best']:.0f} ({s['pytorch_best_config']}, {s['pytorch_best_threads']})", f"{s['ratio']:.2f}x"]
+         for m, s in summary.items()])
+    print("\n" + table + "\n" + ratios, end="")
+    if a.markdown:
+        bc.write_atomically(a.markdown, table + "\n" + ratios)
+    if a.json:
+        bc.write_atomically(a.json, json.dumps({"machine": info, "args": vars(a), "runs": runs, "summary": summary},
+                                               indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
