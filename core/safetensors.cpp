@@ -43,6 +43,22 @@ bool is_known_foreign_dtype(const std::string& s) {
 
 std::string errno_text() { return std::strerror(errno); }
 
+/// Test hook (docs/reliability.md): EMBER_TEST_WRITE_DELAY_US=N makes write_file_atomically sleep N
+/// microseconds after every 64 KiB it writes and before the rename, so that a test killing the process
+/// lands inside a write often. Unset (the default): 0, no delay.
+long write_delay_us() {
+  static const long us = [] {
+    const char* v = std::getenv("EMBER_TEST_WRITE_DELAY_US");
+    if (v == nullptr || *v == '\0') return 0L;
+    char* end = nullptr;
+    const long n = std::strtol(v, &end, 10);
+    EMBER_CHECK(*end == '\0' && n >= 0 && n <= 10'000'000, "EMBER_TEST_WRITE_DELAY_US: '", v,
+                "' is not a number of microseconds in [0, 10^7]");
+    return n;
+  }();
+  return us;
+}
+
 /// A CPU, contiguous, detached copy (or the tensor itself when it already is one).
 Tensor host_contiguous(const Tensor& t) {
   NoGradGuard no_grad;
@@ -50,6 +66,12 @@ Tensor host_contiguous(const Tensor& t) {
   if (!h.device().is_cpu()) h = h.to(Device::cpu());
   if (!h.is_contiguous()) h = h.contiguous();
   return h;
+}
+
+/// A JSON value for an error message: scalars as written, containers by their type only (dumping a
+/// deeply nested array would recurse once per level).
+std::string brief(const nlohmann::json& v) {
+  return v.is_primitive() ? v.dump() : std::string("a JSON ") + v.type_name();
 }
 
 struct Entry {
@@ -74,18 +96,30 @@ Entry parse_entry(const std::string& source, const std::string& name, const nloh
     EMBER_FAIL(where, ": dtype ", dt, is_known_foreign_dtype(dt) ? " is not supported by Ember" : " is unknown",
                " (supported: F32, F64, I64)");
   }
+  // The product of the non-zero dimensions must fit int64 (element counts and strides are int64), and
+  // so must the byte count.
+  uint64_t nonzero_product = 1, numel = 1, expected = 0;
+  bool too_large = false;
   for (const auto& d : v["shape"]) {
     EMBER_CHECK(d.is_number_unsigned() || (d.is_number_integer() && d.get<int64_t>() >= 0), where,
-                ": shape entries must be non-negative integers, got ", d.dump());
-    e.shape.push_back(d.get<int64_t>());
+                ": shape entries must be non-negative integers, got ", brief(d));
+    const uint64_t n = d.get<uint64_t>();
+    too_large = too_large || n > static_cast<uint64_t>(INT64_MAX) ||
+                (n != 0 && __builtin_mul_overflow(nonzero_product, n, &nonzero_product));
+    numel *= too_large ? 1 : n;
+    e.shape.push_back(too_large ? 0 : static_cast<int64_t>(n));
   }
+  too_large = too_large || nonzero_product > static_cast<uint64_t>(INT64_MAX) ||
+              __builtin_mul_overflow(numel, static_cast<uint64_t>(dtype_size(e.dtype)), &expected) ||
+              expected > static_cast<uint64_t>(INT64_MAX);
+  EMBER_CHECK(!too_large, where, ": shape ", v["shape"].size() <= 8 ? v["shape"].dump() : "(" + std::to_string(v["shape"].size()) + " dimensions)",
+              " is too large (more than 2^63 elements or bytes)");
   for (const auto& o : v["data_offsets"])
     EMBER_CHECK(o.is_number_unsigned() || (o.is_number_integer() && o.get<int64_t>() >= 0), where,
-                ": data_offsets must be non-negative integers, got ", v["data_offsets"].dump());
+                ": data_offsets must be non-negative integers, got ", brief(o));
   e.begin = v["data_offsets"][0].get<uint64_t>();
   e.end = v["data_offsets"][1].get<uint64_t>();
   EMBER_CHECK(e.begin <= e.end, where, ": data_offsets [", e.begin, ", ", e.end, "] run backwards");
-  const uint64_t expected = static_cast<uint64_t>(shape_numel(e.shape)) * dtype_size(e.dtype);
   EMBER_CHECK(e.end - e.begin == expected, where, ": data_offsets [", e.begin, ", ", e.end, "] hold ",
               e.end - e.begin, " bytes but ", dt, shape_str(e.shape), " needs ", expected);
   return e;
@@ -203,6 +237,7 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
   namespace fs = std::filesystem;
   const fs::path target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const long delay_us = write_delay_us();  // before mkstemp: a bad value must not leave a temporary file
   std::string tmpl = (dir / (target.filename().string() + ".tmp.XXXXXX")).string();
   const int fd = ::mkstemp(tmpl.data());
   EMBER_CHECK(fd >= 0, "cannot create a temporary file beside ", path, ": ", errno_text());
@@ -212,12 +247,14 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
     ::unlink(tmpl.c_str());
     EMBER_FAIL("writing ", path, ": ", what, " failed: ", err);
   };
+  const size_t chunk = delay_us > 0 ? size_t{64} << 10 : bytes.size();
   size_t done = 0;
   while (done < bytes.size()) {
-    const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
+    const ssize_t w = ::write(fd, bytes.data() + done, std::min(chunk, bytes.size() - done));
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) fail("write");
     done += static_cast<size_t>(w);
+    if (delay_us > 0) ::usleep(static_cast<useconds_t>(delay_us));
   }
   if (::fchmod(fd, 0644) != 0) fail("chmod");
   if (::fsync(fd) != 0) fail("fsync");
@@ -226,6 +263,7 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
     ::unlink(tmpl.c_str());
     EMBER_FAIL("writing ", path, ": close failed: ", err);
   }
+  if (delay_us > 0) ::usleep(static_cast<useconds_t>(delay_us));
   if (::rename(tmpl.c_str(), path.c_str()) != 0) {
     const std::string err = errno_text();
     ::unlink(tmpl.c_str());

@@ -12,9 +12,20 @@ namespace {
 
 std::string find_file(const std::string& dir, const std::string& stem) {
   namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status ds = fs::status(dir, ec);
+  EMBER_CHECK(!ec || ec == std::errc::no_such_file_or_directory, "Fashion-MNIST: cannot read the data directory ", dir,
+              ": ", ec.message());
+  EMBER_CHECK(!fs::exists(ds) || fs::is_directory(ds), "Fashion-MNIST: ", dir, " is not a directory (--data DIR)");
   for (const std::string& name : {stem + ".gz", stem}) {
     const fs::path p = fs::path(dir) / name;
-    if (fs::exists(p)) return p.string();
+    const fs::file_status st = fs::status(p, ec);  // an error, not an exception, for an unreadable directory
+    EMBER_CHECK(!ec || ec == std::errc::no_such_file_or_directory, "Fashion-MNIST: cannot read the data directory ",
+                dir, ": ", ec.message(), " (looking for ", name, ")");
+    if (fs::exists(st)) {
+      EMBER_CHECK(fs::is_regular_file(st), "Fashion-MNIST: ", p.string(), " is not a regular file");
+      return p.string();
+    }
   }
   EMBER_FAIL("Fashion-MNIST: neither ", stem, ".gz nor ", stem, " found in ", dir,
              " (install Debian's dataset-fashion-mnist or pass --data DIR)");

@@ -3,6 +3,8 @@
 
 #include <zlib.h>
 
+#include <cerrno>
+#include <cstring>
 #include <memory>
 
 #include "core/error.h"
@@ -60,8 +62,9 @@ IdxArray parse_idx(const std::vector<uint8_t>& bytes, const std::string& source)
   for (int i = 0; i < ndims; ++i) {
     const int64_t d = read_be32(bytes.data() + 4 + 4 * i);
     out.dims.push_back(d);
+    // Checked before multiplying: numel (up to 2^32) times d (up to 2^32 - 1) would overflow int64.
+    EMBER_CHECK(d == 0 || numel <= kMaxFileBytes / d, "IDX file ", source, ": dimensions exceed 4 GiB of data");
     numel *= d;
-    EMBER_CHECK(numel <= kMaxFileBytes, "IDX file ", source, ": dimensions exceed 4 GiB of data");
   }
   const int64_t payload = size - header;
   EMBER_CHECK(payload >= numel, "IDX file ", source, ": truncated: dimensions need ", numel, " data bytes but only ",
@@ -73,8 +76,9 @@ IdxArray parse_idx(const std::vector<uint8_t>& bytes, const std::string& source)
 }
 
 IdxArray read_idx(const std::string& path) {
+  errno = 0;
   std::unique_ptr<gzFile_s, GzCloser> f(gzopen(path.c_str(), "rb"));
-  EMBER_CHECK(f != nullptr, "IDX file ", path, ": cannot open");
+  EMBER_CHECK(f != nullptr, "IDX file ", path, ": cannot open: ", errno != 0 ? std::strerror(errno) : "out of memory");
   std::vector<uint8_t> bytes;
   constexpr unsigned kChunk = 1u << 20;
   for (;;) {

@@ -1,7 +1,11 @@
 /// @file optim/grad_accumulator.cpp @brief GradAccumulator: configuration checks, count-seeded backward, and the window-end pipeline.
 #include "optim/grad_accumulator.h"
 
+#include <charconv>
 #include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <sstream>
 #include <unordered_set>
 
 #include "core/autograd/grad_mode.h"
@@ -25,6 +29,50 @@ GradAccumulator::GradAccumulator(nn::Module& model, Optimizer& opt, GradAccumula
     EMBER_CHECK(owned.count(p.unsafe_impl()) == 1, "GradAccumulator: optimizer parameter ", describe(p),
                 " is not a parameter of the model");
   last_lr_ = opt.lr();
+  if (options_.inject_non_finite.empty())
+    if (const char* spec = std::getenv("EMBER_TEST_INJECT_NONFINITE"); spec != nullptr && *spec != '\0')
+      options_.inject_non_finite = parse_non_finite_injections(spec);
+}
+
+std::vector<NonFiniteInjection> parse_non_finite_injections(const std::string& spec) {
+  std::vector<NonFiniteInjection> out;
+  std::stringstream items(spec);
+  for (std::string item; std::getline(items, item, ',');) {
+    const size_t colon = item.find(':');
+    const std::string step = item.substr(0, colon), value = colon == std::string::npos ? "nan" : item.substr(colon + 1);
+    NonFiniteInjection inj;
+    auto [end, ec] = std::from_chars(step.data(), step.data() + step.size(), inj.micro_step);
+    EMBER_CHECK(ec == std::errc() && end == step.data() + step.size() && inj.micro_step >= 1,
+                "EMBER_TEST_INJECT_NONFINITE: '", item, "' does not start with a micro-step number >= 1");
+    if (value == "nan")
+      inj.value = std::numeric_limits<double>::quiet_NaN();
+    else if (value == "inf")
+      inj.value = std::numeric_limits<double>::infinity();
+    else if (value == "-inf")
+      inj.value = -std::numeric_limits<double>::infinity();
+    else
+      EMBER_FAIL("EMBER_TEST_INJECT_NONFINITE: '", item, "': the value must be nan, inf or -inf, got '", value, "'");
+    out.push_back(inj);
+  }
+  EMBER_CHECK(!out.empty(), "EMBER_TEST_INJECT_NONFINITE: no micro-step in '", spec, "'");
+  return out;
+}
+
+double GradAccumulator::injection_at(int64_t step) const {
+  for (const NonFiniteInjection& inj : options_.inject_non_finite)
+    if (inj.micro_step == step) return inj.value;
+  return 0.0;
+}
+
+void GradAccumulator::inject(double value) {
+  NoGradGuard no_grad;
+  for (const Tensor& p : params_) {
+    Tensor g = p.grad();
+    if (!g.defined() || g.numel() == 0) continue;
+    g.view(Shape{g.numel()}).slice(0, 0, 1).fill_(value);
+    return;
+  }
+  EMBER_FAIL("GradAccumulator: EMBER_TEST_INJECT_NONFINITE: no parameter has a gradient to inject into");
 }
 
 bool GradAccumulator::backward(const Tensor& loss, int64_t count) {
@@ -36,8 +84,14 @@ bool GradAccumulator::backward(const Tensor& loss, int64_t count) {
               " does not require grad (was the forward run under NoGradGuard?)");
   const bool last = window_micro_ + 1 >= options_.accum_steps;
   if (hook_) hook_->before_backward(last);
+  // Test hook: into a gradient that already exists (under DataParallel always: bucket views, which the
+  // last backward starts all-reducing) before the backward, else into the one it creates.
+  const double injected = injection_at(micro_steps_ + 1);
+  const bool inject_first = injected != 0.0 && params_[0].grad().defined();
+  if (inject_first) inject(injected);
   // Seeding with `count` turns the micro-batch mean into its sum: .grad accumulates sum_i dl_i/dw.
   loss.backward(full(loss.shape(), static_cast<double>(count), TensorOptions{loss.dtype(), loss.device()}));
+  if (injected != 0.0 && !inject_first) inject(injected);
   ++micro_steps_;
   ++window_micro_;
   window_count_ += count;

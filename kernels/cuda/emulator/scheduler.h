@@ -17,6 +17,20 @@
 
 #include "kernels/cuda/emulator/runtime.h"
 
+// AddressSanitizer tracks which stack a thread runs on (to unpoison the frames an exception unwinds,
+// and for its fake stacks); every switch between a fiber stack and the scheduler's is announced to it.
+#if defined(__SANITIZE_ADDRESS__)
+#define EMBER_EMU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EMBER_EMU_ASAN 1
+#endif
+#endif
+#ifdef EMBER_EMU_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 // CUDA's built-in variables, per OS thread: a block runs on one OS thread, and the scheduler sets
 // threadIdx before it resumes each fiber.
 constinit inline thread_local uint3 threadIdx{};
@@ -37,9 +51,33 @@ inline const char* op_name(WarpOp op) {
 
 struct Abandon {};  // thrown inside a fiber to unwind it when its block is abandoned
 
+/// A stack's lowest address and size (for the AddressSanitizer annotations; unused otherwise).
+struct StackBounds {
+  const void* bottom = nullptr;
+  std::size_t size = 0;
+};
+/// Announces a switch to the stack `to` (fake: where ASan saves this stack's fake-stack state, or
+/// nullptr when the current fiber is leaving for good); no-op without ASan.
+inline void asan_start_switch(void** fake, const StackBounds& to) {
+#ifdef EMBER_EMU_ASAN
+  __sanitizer_start_switch_fiber(fake, to.bottom, to.size);
+#else
+  (void)fake, (void)to;
+#endif
+}
+/// Completes a switch on the new stack; `from` receives the bounds of the stack that was left.
+inline void asan_finish_switch(void* fake, StackBounds* from) {
+#ifdef EMBER_EMU_ASAN
+  __sanitizer_finish_switch_fiber(fake, from ? &from->bottom : nullptr, from ? &from->size : nullptr);
+#else
+  (void)fake, (void)from;
+#endif
+}
+
 /// One CUDA thread: its fiber and, while it waits, what it waits in.
 struct Thread {
   boost::context::fiber self;  // the fiber suspended in this thread's code, if any
+  StackBounds stack;           // the stack `self` runs on
   uint3 idx{};
   unsigned linear = 0, mask = 0;
   State state = State::NotStarted;
@@ -71,6 +109,7 @@ struct Launch {
 struct Block {
   Launch* launch = nullptr;
   boost::context::fiber sched;  // the scheduler, while a fiber runs
+  StackBounds sched_stack;      // the OS thread's stack, on which the scheduler runs
   unsigned n = 0, cursor = 0;   // cursor: position in `order` of this pass
   std::vector<Thread> threads;
   std::vector<unsigned> order;
@@ -117,6 +156,9 @@ struct StackCache {
   std::vector<boost::context::stack_context> free;
   long in_use = 0;
   static void unmap(const boost::context::stack_context& s) {
+#ifdef EMBER_EMU_ASAN  // frames left poisoned on this stack must not poison whatever is mapped here next
+    __asan_unpoison_memory_region(static_cast<char*>(s.sp) - s.size, s.size);
+#endif
     munmap(static_cast<char*>(s.sp) - s.size - page_size(), s.size + page_size());
   }
   ~StackCache() {
@@ -124,6 +166,7 @@ struct StackCache {
   }
 };
 inline thread_local StackCache tls_stacks;
+inline thread_local StackBounds tls_new_stack;  // the stack PooledStack handed out last
 /// Stacks still in use after their block finished (a leak; the tests check it stays 0).
 inline std::atomic<long>& leaked_stacks() {
   static std::atomic<long> n{0};
@@ -138,7 +181,7 @@ struct PooledStack {
     for (auto& cache = tls_stacks.free; !cache.empty();) {
       s = cache.back();
       cache.pop_back();
-      if (s.size == size) return ++tls_stacks.in_use, s;
+      if (s.size == size) return ++tls_stacks.in_use, tls_new_stack = {static_cast<char*>(s.sp) - s.size, s.size}, s;
       StackCache::unmap(s);
     }
     void* base = mmap(nullptr, size + page_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -146,6 +189,7 @@ struct PooledStack {
     mprotect(base, page_size(), PROT_NONE);  // a stack overflow faults instead of corrupting a neighbour
     s.size = size;
     s.sp = static_cast<char*>(base) + page_size() + size;
+    tls_new_stack = {static_cast<char*>(base) + page_size(), size};
     return ++tls_stacks.in_use, s;
   }
   void deallocate(boost::context::stack_context& s) noexcept {
@@ -159,6 +203,7 @@ struct PooledStack {
 /// that has not started yet: a kernel without barriers or shuffles runs a whole block in one fiber.
 inline boost::context::fiber fiber_main(boost::context::fiber&& sched) {
   Block& b = *tls_block;
+  asan_finish_switch(nullptr, &b.sched_stack);
   b.sched = std::move(sched);
   for (Thread* t = tls_thread;;) {
     try {
@@ -181,12 +226,27 @@ inline boost::context::fiber fiber_main(boost::context::fiber&& sched) {
     threadIdx = t->idx;
     t->state = State::Running;
   }
+  asan_start_switch(nullptr, b.sched_stack);  // this fiber ends: its stack goes back to the pool
   return std::move(b.sched);
 }
 
 inline void suspend() {
-  tls_block->sched = std::move(tls_block->sched).resume();
-  if (tls_block->aborted) throw Abandon{};
+  Block& b = *tls_block;
+  void* fake = nullptr;
+  asan_start_switch(&fake, b.sched_stack);
+  b.sched = std::move(b.sched).resume();
+  asan_finish_switch(fake, &b.sched_stack);
+  if (b.aborted) throw Abandon{};
+}
+
+/// Scheduler side: resumes fiber f, which runs on stack s, until it suspends or ends; returns the
+/// suspended fiber (on the same stack) or an empty one.
+inline boost::context::fiber switch_into(boost::context::fiber&& f, const StackBounds& s) {
+  void* fake = nullptr;
+  asan_start_switch(&fake, s);
+  boost::context::fiber back = std::move(f).resume();
+  asan_finish_switch(fake, nullptr);
+  return back;
 }
 
 /// Records a misuse as the block's error and unwinds the calling thread.
@@ -366,17 +426,23 @@ inline void resume(Block& b, Thread& t) {
   tls_thread = &t;
   threadIdx = t.idx;
   boost::context::fiber f = std::move(t.self);
+  StackBounds stack = t.stack;
   try {
-    if (t.state == State::NotStarted)
+    if (t.state == State::NotStarted) {
       f = boost::context::fiber(std::allocator_arg, PooledStack{b.launch->stack_bytes}, fiber_main);
+      stack = tls_new_stack;
+    }
   } catch (const std::exception& e) {
     b.error = "cannot create a fiber for " + who(t) + ": " + e.what();
     tls_thread = nullptr;
     return;
   }
   t.state = State::Running;
-  f = std::move(f).resume();
-  if (f) tls_thread->self = std::move(f);  // the thread that suspended (the fiber may have moved on to later threads)
+  f = switch_into(std::move(f), stack);
+  if (f) {  // the thread that suspended (the fiber may have moved on to later threads)
+    tls_thread->self = std::move(f);
+    tls_thread->stack = stack;
+  }
   tls_thread = nullptr;
 }
 
@@ -429,8 +495,10 @@ inline void run_block(Launch& L, std::uint64_t linear) {
     for (Thread& t : b.threads) {
       tls_thread = &t;
       threadIdx = t.idx;
-      while (t.self)
-        if (auto f = std::move(t.self).resume()) tls_thread->self = std::move(f);
+      while (t.self) {
+        const StackBounds stack = t.stack;
+        if (auto f = switch_into(std::move(t.self), stack)) tls_thread->self = std::move(f), tls_thread->stack = stack;
+      }
     }
     tls_thread = nullptr;
     L.report(b.error);
