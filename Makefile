@@ -7,24 +7,38 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DEMBER_WERROR=ON
 endif
 
-.PHONY: deps configure build test train bench clean
+.PHONY: deps configure build test train bench bench-train bench-memory clean
 
 # Packages an entry point needs beyond the build (target-specific, so they reach `deps` through the
 # prerequisites): `make train` draws its loss curve with gnuplot.
 DEPS_EXTRA ?=
 train: DEPS_EXTRA += gnuplot-nox
+# The libFuzzer targets (make test runs them briefly): clang, its fuzzer/sanitizer runtimes, its OpenMP.
+FUZZ_DEPS = clang libclang-rt-dev libomp-dev
+test fuzz: DEPS_EXTRA += $(FUZZ_DEPS)
 
 deps:
 	@bash scripts/install-deps.sh $(DEPS_EXTRA)
 
+# A new build directory uses Ninja (better parallelism than make on 2 cores); an existing one keeps its generator.
+GENERATOR = $(if $(wildcard $(BUILD)/CMakeCache.txt),,-G Ninja)
+
 configure: deps
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+	@cmake -S . -B $(BUILD) $(GENERATOR) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
 
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	JOBS=$(JOBS) bash scripts/sanitize.sh
+	JOBS=$(JOBS) bash scripts/fuzz.sh --test
+
+# Fuzz each target FUZZ_SECONDS (default 60) and keep new interesting inputs in fuzz/corpus/ (docs/reliability.md).
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz: deps
+	JOBS=$(JOBS) bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 # Without ARGS: the default run (CNN + BN, micro 32 x accum 4) writing its files under out/train/.
 train: build
@@ -33,6 +47,14 @@ train: build
 
 bench: build
 	$(BUILD)/ember-bench $(ARGS)
+
+# Training benchmarks (docs/benchmarks.md), with Debian's python3 (its python3-torch):
+# Ember vs PyTorch samples/s, and peak memory vs accumulation steps.
+bench-train bench-memory: DEPS_EXTRA += python3-torch gnuplot-nox
+bench-train: build
+	/usr/bin/python3 scripts/bench_train.py --ember $(BUILD)/ember-train $(ARGS)
+bench-memory: build
+	/usr/bin/python3 scripts/bench_memory.py --ember $(BUILD)/ember-train $(ARGS)
 
 clean:
 	rm -rf $(BUILD)

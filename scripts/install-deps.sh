@@ -3,7 +3,7 @@
 # Usage: scripts/install-deps.sh [EXTRA_PACKAGE...]   (extras: what one entry point needs beyond the build,
 # e.g. `make train` adds gnuplot-nox for its plot)
 set -euo pipefail
-PKGS=(cmake make g++ catch2 libopenblas-openmp-dev libboost-context-dev zlib1g-dev nlohmann-json3-dev libcli11-dev
+PKGS=(cmake make ninja-build g++ catch2 libopenblas-openmp-dev libboost-context-dev zlib1g-dev nlohmann-json3-dev libcli11-dev
       libbenchmark-dev libopenmpi-dev openmpi-bin dataset-fashion-mnist "$@")
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,5 +1,7 @@
-/// @file kernels/cpu/batchnorm.cpp @brief CPU batch norm (f32, f64): two-pass per-channel statistics and backward sums in double, normalize and dx in the input's type.
+/// @file kernels/cpu/batchnorm.cpp @brief CPU batch norm (f32, f64): two-pass per-channel statistics and backward sums in double, normalize and dx in the input's type (FMA-hardware and [N, C] fast paths).
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "kernels/batchnorm.h"
 #include "kernels/cpu/strided_loop.h"
@@ -19,14 +21,94 @@ T invstd_of(T var, double eps) {
   return T(1) / std::sqrt(var + static_cast<T>(eps));
 }
 
-/// Calls f(offset) for every value of channel c in (n, s) order.
-template <class F>
-void for_channel(const BatchNormShape& sh, int64_t c, F&& f) {
-  for (int64_t i = 0; i < sh.n; ++i) {
-    const int64_t base = (i * sh.c + c) * sh.s;
-    for (int64_t j = 0; j < sh.s; ++j) f(base + j);
+/// The elementwise rows of normalize and backward_input (s contiguous values of one (sample, channel)).
+/// std::fma without FMA hardware is a libm call per element; on CPUs that have it the *_fma versions
+/// below run the same code compiled for AVX2 + FMA (the fused multiply-add is exact either way, so both
+/// give the same bits; the expressions have no a * b + c for the compiler to contract).
+template <class T>
+inline void normalize_row(const T* __restrict__ x, T* __restrict__ y, int64_t s, T mu, T inv, T w, T b) {
+  for (int64_t j = 0; j < s; ++j) y[j] = std::fma((x[j] - mu) * inv, w, b);
+}
+
+template <class T>
+inline void backward_row(const T* __restrict__ dy, const T* __restrict__ x, T* __restrict__ dx, int64_t s, T mu,
+                         T inv, T scale, T mean_dy, T mean_dy_xhat) {
+  for (int64_t j = 0; j < s; ++j) {
+    const T xhat = (x[j] - mu) * inv;
+    dx[j] = std::fma(-xhat, mean_dy_xhat, dy[j] - mean_dy) * scale;
   }
 }
+
+#if defined(__x86_64__) && defined(__GNUC__)
+template <class T>
+__attribute__((target("avx2,fma"))) void normalize_row_fma(const T* __restrict__ x, T* __restrict__ y, int64_t s,
+                                                           T mu, T inv, T w, T b) {
+  normalize_row(x, y, s, mu, inv, w, b);
+}
+template <class T>
+__attribute__((target("avx2,fma"))) void backward_row_fma(const T* __restrict__ dy, const T* __restrict__ x,
+                                                          T* __restrict__ dx, int64_t s, T mu, T inv, T scale,
+                                                          T mean_dy, T mean_dy_xhat) {
+  backward_row(dy, x, dx, s, mu, inv, scale, mean_dy, mean_dy_xhat);
+}
+const bool kHasFma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+template <class T>
+void normalize_row_fma(const T* x, T* y, int64_t s, T mu, T inv, T w, T b) {
+  normalize_row(x, y, s, mu, inv, w, b);
+}
+template <class T>
+void backward_row_fma(const T* dy, const T* x, T* dx, int64_t s, T mu, T inv, T scale, T mean_dy, T mean_dy_xhat) {
+  backward_row(dy, x, dx, s, mu, inv, scale, mean_dy, mean_dy_xhat);
+}
+const bool kHasFma = false;
+#endif
+
+/// BatchNorm1d on [N, C] (s == 1): the channels of a sample are contiguous, so the loops run over c
+/// with per-channel arrays (vectorizable) instead of over n with stride C. Same per-element expressions
+/// and, for the sums, the same order (samples ascending) as the general path.
+template <class T>
+inline void normalize_channels(const T* __restrict__ x, T* __restrict__ y, int64_t c, const T* mu, const T* inv,
+                               const T* w, const T* b) {
+  for (int64_t j = 0; j < c; ++j) y[j] = std::fma((x[j] - mu[j]) * inv[j], w[j], b[j]);
+}
+
+template <class T>
+inline void backward_channels(const T* __restrict__ dy, const T* __restrict__ x, T* __restrict__ dx, int64_t c,
+                              const T* mu, const T* inv, const T* scale, const T* mean_dy, const T* mean_dy_xhat) {
+  for (int64_t j = 0; j < c; ++j) {
+    const T xhat = (x[j] - mu[j]) * inv[j];
+    dx[j] = std::fma(-xhat, mean_dy_xhat[j], dy[j] - mean_dy[j]) * scale[j];
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+template <class T>
+__attribute__((target("avx2,fma"))) void normalize_channels_fma(const T* __restrict__ x, T* __restrict__ y, int64_t c,
+                                                                const T* mu, const T* inv, const T* w, const T* b) {
+  normalize_channels(x, y, c, mu, inv, w, b);
+}
+template <class T>
+__attribute__((target("avx2,fma"))) void backward_channels_fma(const T* __restrict__ dy, const T* __restrict__ x,
+                                                               T* __restrict__ dx, int64_t c, const T* mu,
+                                                               const T* inv, const T* scale, const T* mean_dy,
+                                                               const T* mean_dy_xhat) {
+  backward_channels(dy, x, dx, c, mu, inv, scale, mean_dy, mean_dy_xhat);
+}
+#else
+template <class T>
+void normalize_channels_fma(const T* x, T* y, int64_t c, const T* mu, const T* inv, const T* w, const T* b) {
+  normalize_channels(x, y, c, mu, inv, w, b);
+}
+template <class T>
+void backward_channels_fma(const T* dy, const T* x, T* dx, int64_t c, const T* mu, const T* inv, const T* scale,
+                           const T* mean_dy, const T* mean_dy_xhat) {
+  backward_channels(dy, x, dx, c, mu, inv, scale, mean_dy, mean_dy_xhat);
+}
+#endif
+
+/// Channels per block of the [N, C] reductions (one block per OpenMP iteration, all samples).
+constexpr int64_t kChannelBlock = 64;
 
 void stats(const Tensor& x, const BatchNormShape& sh, Tensor& mean, Tensor& var) {
   visit_floating(x.dtype(), "batch_norm_stats", [&](auto tag) {
@@ -35,16 +117,46 @@ void stats(const Tensor& x, const BatchNormShape& sh, Tensor& mean, Tensor& var)
     T* mp = static_cast<T*>(mean.data_ptr());
     T* vp = static_cast<T*>(var.data_ptr());
     const double count = static_cast<double>(sh.per_channel());
+    if (sh.s == 1) {
+      const int64_t blocks = (sh.c + kChannelBlock - 1) / kChannelBlock;
+#pragma omp parallel for if (x.numel() > kParallelThreshold) schedule(static)
+      for (int64_t blk = 0; blk < blocks; ++blk) {
+        const int64_t c0 = blk * kChannelBlock, nc = std::min(kChannelBlock, sh.c - c0);
+        double sum[kChannelBlock] = {}, m2[kChannelBlock] = {};
+        for (int64_t i = 0; i < sh.n; ++i)
+          for (int64_t j = 0; j < nc; ++j) sum[j] += static_cast<double>(xp[i * sh.c + c0 + j]);
+        for (int64_t j = 0; j < nc; ++j) sum[j] /= count;
+        for (int64_t i = 0; i < sh.n; ++i)
+          for (int64_t j = 0; j < nc; ++j) {
+            const double d = static_cast<double>(xp[i * sh.c + c0 + j]) - sum[j];
+            m2[j] += d * d;
+          }
+        for (int64_t j = 0; j < nc; ++j) {
+          mp[c0 + j] = static_cast<T>(sum[j]);
+          vp[c0 + j] = static_cast<T>(m2[j] / count);
+        }
+      }
+      return;
+    }
 #pragma omp parallel for if (x.numel() > kParallelThreshold) schedule(static)
     for (int64_t c = 0; c < sh.c; ++c) {
+      // Two passes in double; the simd reductions add each row's values in a fixed (vector-width) order.
       double s = 0.0;
-      for_channel(sh, c, [&](int64_t o) { s += static_cast<double>(xp[o]); });
+      for (int64_t i = 0; i < sh.n; ++i) {
+        const T* row = xp + (i * sh.c + c) * sh.s;
+#pragma omp simd reduction(+ : s)
+        for (int64_t j = 0; j < sh.s; ++j) s += static_cast<double>(row[j]);
+      }
       const double mu = s / count;
       double m2 = 0.0;
-      for_channel(sh, c, [&](int64_t o) {
-        const double d = static_cast<double>(xp[o]) - mu;
-        m2 += d * d;
-      });
+      for (int64_t i = 0; i < sh.n; ++i) {
+        const T* row = xp + (i * sh.c + c) * sh.s;
+#pragma omp simd reduction(+ : m2)
+        for (int64_t j = 0; j < sh.s; ++j) {
+          const double d = static_cast<double>(row[j]) - mu;
+          m2 += d * d;
+        }
+      }
       mp[c] = static_cast<T>(mu);
       vp[c] = static_cast<T>(m2 / count);
     }
@@ -57,14 +169,31 @@ void normalize(const Tensor& x, const Tensor& mean, const Tensor& var, const Ten
     using T = typename decltype(tag)::type;
     const T *xp = ptr<T>(x), *mp = ptr<T>(mean), *vp = ptr<T>(var), *wp = ptr<T>(weight), *bp = ptr<T>(bias);
     T* yp = static_cast<T*>(y.data_ptr());
+    if (sh.s == 1) {
+      std::vector<T> inv(static_cast<size_t>(sh.c)), w(inv.size()), b(inv.size());
+      for (int64_t c = 0; c < sh.c; ++c) {
+        inv[size_t(c)] = invstd_of(vp[c], eps);
+        w[size_t(c)] = wp ? wp[c] : T(1);
+        b[size_t(c)] = bp ? bp[c] : T(0);
+      }
+#pragma omp parallel for if (x.numel() > kParallelThreshold) schedule(static)
+      for (int64_t i = 0; i < sh.n; ++i) {
+        if (kHasFma)
+          normalize_channels_fma(xp + i * sh.c, yp + i * sh.c, sh.c, mp, inv.data(), w.data(), b.data());
+        else
+          normalize_channels(xp + i * sh.c, yp + i * sh.c, sh.c, mp, inv.data(), w.data(), b.data());
+      }
+      return;
+    }
 #pragma omp parallel for if (x.numel() > kParallelThreshold) schedule(static)
     for (int64_t p = 0; p < sh.n * sh.c; ++p) {
       const int64_t c = p % sh.c;
       const T mu = mp[c], inv = invstd_of(vp[c], eps), w = wp ? wp[c] : T(1), b = bp ? bp[c] : T(0);
-      for (int64_t j = 0; j < sh.s; ++j) {
-        const int64_t o = p * sh.s + j;
-        yp[o] = std::fma((xp[o] - mu) * inv, w, b);
-      }
+      const int64_t o = p * sh.s;
+      if (kHasFma)
+        normalize_row_fma(xp + o, yp + o, sh.s, mu, inv, w, b);
+      else
+        normalize_row(xp + o, yp + o, sh.s, mu, inv, w, b);
     }
   });
 }
@@ -76,14 +205,46 @@ void backward_reduce(const Tensor& dy, const Tensor& x, const Tensor& mean, cons
     const T *gp = ptr<T>(dy), *xp = ptr<T>(x), *mp = ptr<T>(mean), *vp = ptr<T>(var);
     T* sd = static_cast<T*>(sum_dy.data_ptr());
     T* sdx = static_cast<T*>(sum_dy_xhat.data_ptr());
+    if (sh.s == 1) {
+      const int64_t blocks = (sh.c + kChannelBlock - 1) / kChannelBlock;
+#pragma omp parallel for if (x.numel() > kParallelThreshold) schedule(static)
+      for (int64_t blk = 0; blk < blocks; ++blk) {
+        const int64_t c0 = blk * kChannelBlock, nc = std::min(kChannelBlock, sh.c - c0);
+        T mu[kChannelBlock], inv[kChannelBlock];
+        double a[kChannelBlock] = {}, b[kChannelBlock] = {};
+        for (int64_t j = 0; j < nc; ++j) {
+          mu[j] = mp[c0 + j];
+          inv[j] = invstd_of(vp[c0 + j], eps);
+        }
+        for (int64_t i = 0; i < sh.n; ++i) {
+          const T* g = gp + i * sh.c + c0;
+          const T* xr = xp + i * sh.c + c0;
+          for (int64_t j = 0; j < nc; ++j) {
+            a[j] += static_cast<double>(g[j]);
+            b[j] += static_cast<double>(g[j]) * static_cast<double>((xr[j] - mu[j]) * inv[j]);
+          }
+        }
+        for (int64_t j = 0; j < nc; ++j) {
+          sd[c0 + j] = static_cast<T>(a[j]);
+          sdx[c0 + j] = static_cast<T>(b[j]);
+        }
+      }
+      return;
+    }
 #pragma omp parallel for if (x.numel() > kParallelThreshold) schedule(static)
     for (int64_t c = 0; c < sh.c; ++c) {
       const T mu = mp[c], inv = invstd_of(vp[c], eps);
       double a = 0.0, b = 0.0;
-      for_channel(sh, c, [&](int64_t o) {
-        a += static_cast<double>(gp[o]);
-        b += static_cast<double>(gp[o]) * static_cast<double>((xp[o] - mu) * inv);
-      });
+      for (int64_t i = 0; i < sh.n; ++i) {
+        const int64_t base = (i * sh.c + c) * sh.s;
+        const T* g = gp + base;
+        const T* xr = xp + base;
+#pragma omp simd reduction(+ : a, b)
+        for (int64_t j = 0; j < sh.s; ++j) {
+          a += static_cast<double>(g[j]);
+          b += static_cast<double>(g[j]) * static_cast<double>((xr[j] - mu) * inv);
+        }
+      }
       sd[c] = static_cast<T>(a);
       sdx[c] = static_cast<T>(b);
     }
@@ -99,21 +260,42 @@ void backward_input(const Tensor& dy, const Tensor& x, const Tensor& mean, const
     const T *sd = ptr<T>(sum_dy), *sdx = ptr<T>(sum_dy_xhat);
     T* op = static_cast<T*>(dx.data_ptr());
     const T m = static_cast<T>(sh.per_channel());
+    if (sh.s == 1) {
+      const size_t nc = static_cast<size_t>(sh.c);
+      std::vector<T> inv(nc), scale(nc), mean_dy(nc), mean_dy_xhat(nc);
+      for (int64_t c = 0; c < sh.c; ++c) {
+        inv[size_t(c)] = invstd_of(vp[c], eps);
+        scale[size_t(c)] = inv[size_t(c)] * (wp ? wp[c] : T(1));
+        mean_dy[size_t(c)] = batch_stats ? sd[c] / m : T(0);
+        mean_dy_xhat[size_t(c)] = batch_stats ? sdx[c] / m : T(0);
+      }
+#pragma omp parallel for if (x.numel() > kParallelThreshold) schedule(static)
+      for (int64_t i = 0; i < sh.n; ++i) {
+        const int64_t o = i * sh.c;
+        if (!batch_stats)
+          for (int64_t j = 0; j < sh.c; ++j) op[o + j] = gp[o + j] * scale[size_t(j)];
+        else if (kHasFma)
+          backward_channels_fma(gp + o, xp + o, op + o, sh.c, mp, inv.data(), scale.data(), mean_dy.data(),
+                                mean_dy_xhat.data());
+        else
+          backward_channels(gp + o, xp + o, op + o, sh.c, mp, inv.data(), scale.data(), mean_dy.data(),
+                            mean_dy_xhat.data());
+      }
+      return;
+    }
 #pragma omp parallel for if (x.numel() > kParallelThreshold) schedule(static)
     for (int64_t p = 0; p < sh.n * sh.c; ++p) {
       const int64_t c = p % sh.c;
       const T mu = mp[c], inv = invstd_of(vp[c], eps);
       const T scale = inv * (wp ? wp[c] : T(1));
       const T mean_dy = batch_stats ? sd[c] / m : T(0), mean_dy_xhat = batch_stats ? sdx[c] / m : T(0);
-      for (int64_t j = 0; j < sh.s; ++j) {
-        const int64_t o = p * sh.s + j;
-        if (!batch_stats) {
-          op[o] = gp[o] * scale;
-          continue;
-        }
-        const T xhat = (xp[o] - mu) * inv;
-        op[o] = std::fma(-xhat, mean_dy_xhat, gp[o] - mean_dy) * scale;
-      }
+      const int64_t o = p * sh.s;
+      if (!batch_stats)
+        for (int64_t j = 0; j < sh.s; ++j) op[o + j] = gp[o + j] * scale;
+      else if (kHasFma)
+        backward_row_fma(gp + o, xp + o, op + o, sh.s, mu, inv, scale, mean_dy, mean_dy_xhat);
+      else
+        backward_row(gp + o, xp + o, op + o, sh.s, mu, inv, scale, mean_dy, mean_dy_xhat);
     }
   });
 }

@@ -8,21 +8,96 @@
 namespace ember::kernels::cpu {
 namespace {
 
-/// Runs `update(i, g)` for every element i of a tensor of n elements with g = grad[i] * scale (in T),
-/// and folds g*g and the finiteness of grad[i] into `r`.
-template <class T, class F>
-void for_each_scaled_grad(const T* __restrict__ grad, int64_t n, T scale, ScaleResult& r, F&& update) {
+// The loops below take every array as a restrict-qualified parameter and declare their reductions
+// `omp simd`, so they vectorize: each element's update is the same IEEE expression as a scalar loop's
+// (sqrt and division are exact, nothing is contracted), only the order of the norm's partial sums
+// depends on the vector width and thread count. The file is compiled with -fno-math-errno
+// (CMakeLists.txt): sqrt's errno branch for negative inputs would otherwise keep AdamW's loop scalar.
+
+template <class T>
+struct SgdConsts {
+  T lr, mom, wd, keep, scale;
+  bool use_mom, use_wd, nesterov, init;
+};
+
+template <class T>
+void sgd_tensor(T* __restrict__ p, const T* __restrict__ grad, T* __restrict__ buf, int64_t n, const SgdConsts<T> k,
+                ScaleResult& r) {
   double sq = 0.0;
   int bad = 0;
-#pragma omp parallel for if (n > kParallelThreshold) schedule(static) reduction(+ : sq) reduction(| : bad)
+#pragma omp parallel for simd if (n > kParallelThreshold) schedule(static) reduction(+ : sq) reduction(| : bad)
   for (int64_t i = 0; i < n; ++i) {
     bad |= !std::isfinite(grad[i]);
-    const T g = grad[i] * scale;
+    T g = grad[i] * k.scale;
     sq += static_cast<double>(g) * static_cast<double>(g);
-    update(i, g);
+    if (k.use_wd) g += k.wd * p[i];
+    if (k.use_mom) {
+      const T b = k.init ? g : k.mom * buf[i] + k.keep * g;
+      buf[i] = b;
+      g = k.nesterov ? g + k.mom * b : b;
+    }
+    p[i] -= k.lr * g;
   }
   r.sum_squares += sq;
   r.non_finite = r.non_finite || bad != 0;
+}
+
+template <class T>
+struct AdamWConsts {
+  T decay, step_size, bc2_sqrt, eps, b1, b2, one_b1, one_b2, scale;
+};
+
+/// One element of the AdamW update; the norm and non-finite flag of its gradient go to sq / bad.
+template <class T>
+inline void adamw_element(T* __restrict__ p, const T* __restrict__ grad, T* __restrict__ m, T* __restrict__ v,
+                          int64_t i, const AdamWConsts<T>& k, double& sq, int& bad) {
+  bad |= !std::isfinite(grad[i]);
+  const T g = grad[i] * k.scale;
+  sq += static_cast<double>(g) * static_cast<double>(g);
+  const T mi = k.b1 * m[i] + k.one_b1 * g;
+  const T vi = k.b2 * v[i] + k.one_b2 * g * g;
+  m[i] = mi;
+  v[i] = vi;
+  p[i] = p[i] * k.decay - k.step_size * mi / (std::sqrt(vi) / k.bc2_sqrt + k.eps);
+}
+
+template <class T>
+void adamw_tensor(T* __restrict__ p, const T* __restrict__ grad, T* __restrict__ m, T* __restrict__ v, int64_t n,
+                  const AdamWConsts<T> k, ScaleResult& r) {
+  double sq = 0.0;
+  int bad = 0;
+#pragma omp parallel for simd if (n > kParallelThreshold) schedule(static) reduction(+ : sq) reduction(| : bad)
+  for (int64_t i = 0; i < n; ++i) adamw_element(p, grad, m, v, i, k, sq, bad);
+  r.sum_squares += sq;
+  r.non_finite = r.non_finite || bad != 0;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/// The same loop compiled for AVX2 (8-wide square roots and divisions, AdamW's cost), picked at run time.
+/// AVX2 without FMA: nothing can be contracted, so both versions compute the same bits.
+template <class T>
+__attribute__((target("avx2"))) void adamw_tensor_avx2(T* __restrict__ p, const T* __restrict__ grad,
+                                                       T* __restrict__ m, T* __restrict__ v, int64_t n,
+                                                       const AdamWConsts<T> k, ScaleResult& r) {
+  double sq = 0.0;
+  int bad = 0;
+#pragma omp parallel for simd if (n > kParallelThreshold) schedule(static) reduction(+ : sq) reduction(| : bad)
+  for (int64_t i = 0; i < n; ++i) adamw_element(p, grad, m, v, i, k, sq, bad);
+  r.sum_squares += sq;
+  r.non_finite = r.non_finite || bad != 0;
+}
+const bool kHasAvx2 = __builtin_cpu_supports("avx2");
+#else
+template <class T>
+void adamw_tensor_avx2(T* p, const T* grad, T* m, T* v, int64_t n, const AdamWConsts<T> k, ScaleResult& r) {
+  adamw_tensor(p, grad, m, v, n, k, r);
+}
+const bool kHasAvx2 = false;
+#endif
+
+template <class T>
+T* data(const Tensor& t) {
+  return static_cast<T*>(t.data_ptr());
 }
 
 ScaleResult sgd_step(std::span<Tensor> params, std::span<const Tensor> grads, std::span<Tensor> bufs,
@@ -30,23 +105,14 @@ ScaleResult sgd_step(std::span<Tensor> params, std::span<const Tensor> grads, st
   ScaleResult r;
   visit_floating(params[0].dtype(), "sgd_step", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T lr = static_cast<T>(o.lr), mom = static_cast<T>(o.momentum), wd = static_cast<T>(o.weight_decay);
-    const T keep = static_cast<T>(1.0 - o.dampening), scale = static_cast<T>(grad_scale);
-    const bool use_mom = o.momentum != 0.0, use_wd = o.weight_decay != 0.0;
-    for (size_t t = 0; t < params.size(); ++t) {
-      T* __restrict__ p = static_cast<T*>(params[t].data_ptr());
-      T* __restrict__ buf = use_mom ? static_cast<T*>(bufs[t].data_ptr()) : nullptr;
-      for_each_scaled_grad(static_cast<const T*>(grads[t].data_ptr()), params[t].numel(), scale, r,
-                           [&](int64_t i, T g) {
-                             if (use_wd) g += wd * p[i];
-                             if (use_mom) {
-                               const T b = o.init_momentum ? g : mom * buf[i] + keep * g;
-                               buf[i] = b;
-                               g = o.nesterov ? g + mom * b : b;
-                             }
-                             p[i] -= lr * g;
-                           });
-    }
+    const SgdConsts<T> k{static_cast<T>(o.lr),         static_cast<T>(o.momentum),
+                         static_cast<T>(o.weight_decay), static_cast<T>(1.0 - o.dampening),
+                         static_cast<T>(grad_scale),   o.momentum != 0.0,
+                         o.weight_decay != 0.0,        o.nesterov,
+                         o.init_momentum};
+    for (size_t t = 0; t < params.size(); ++t)
+      sgd_tensor(data<T>(params[t]), data<const T>(grads[t]), k.use_mom ? data<T>(bufs[t]) : nullptr,
+                 params[t].numel(), k, r);
   });
   return r;
 }
@@ -59,23 +125,15 @@ ScaleResult adamw_step(std::span<Tensor> params, std::span<const Tensor> grads, 
   const double bc2 = 1.0 - std::pow(o.beta2, static_cast<double>(step));
   visit_floating(params[0].dtype(), "adamw_step", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T decay = static_cast<T>(1.0 - o.lr * o.weight_decay), step_size = static_cast<T>(o.lr / bc1);
-    const T bc2_sqrt = static_cast<T>(std::sqrt(bc2)), eps = static_cast<T>(o.eps);
-    const T b1 = static_cast<T>(o.beta1), b2 = static_cast<T>(o.beta2);
-    const T one_b1 = static_cast<T>(1.0 - o.beta1), one_b2 = static_cast<T>(1.0 - o.beta2);
-    const T scale = static_cast<T>(grad_scale);
+    const AdamWConsts<T> k{static_cast<T>(1.0 - o.lr * o.weight_decay), static_cast<T>(o.lr / bc1),
+                           static_cast<T>(std::sqrt(bc2)),               static_cast<T>(o.eps),
+                           static_cast<T>(o.beta1),                      static_cast<T>(o.beta2),
+                           static_cast<T>(1.0 - o.beta1),                static_cast<T>(1.0 - o.beta2),
+                           static_cast<T>(grad_scale)};
     for (size_t t = 0; t < params.size(); ++t) {
-      T* __restrict__ p = static_cast<T*>(params[t].data_ptr());
-      T* __restrict__ m = static_cast<T*>(exp_avgs[t].data_ptr());
-      T* __restrict__ v = static_cast<T*>(exp_avg_sqs[t].data_ptr());
-      for_each_scaled_grad(static_cast<const T*>(grads[t].data_ptr()), params[t].numel(), scale, r,
-                           [&](int64_t i, T g) {
-                             const T mi = b1 * m[i] + one_b1 * g;
-                             const T vi = b2 * v[i] + one_b2 * g * g;
-                             m[i] = mi;
-                             v[i] = vi;
-                             p[i] = p[i] * decay - step_size * mi / (std::sqrt(vi) / bc2_sqrt + eps);
-                           });
+      auto* update = kHasAvx2 ? adamw_tensor_avx2<T> : adamw_tensor<T>;
+      update(data<T>(params[t]), data<const T>(grads[t]), data<T>(exp_avgs[t]), data<T>(exp_avg_sqs[t]),
+             params[t].numel(), k, r);
     }
   });
   return r;

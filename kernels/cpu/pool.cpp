@@ -1,7 +1,11 @@
-/// @file kernels/cpu/pool.cpp @brief CPU 2-D max pooling (f32, f64): forward with argmax, backward scatter in output order, parallel over planes.
+/// @file kernels/cpu/pool.cpp @brief CPU 2-D max pooling (f32, f64): forward with argmax (SSE2 fast path for 2x2 / stride 2), backward scatter in output order, parallel over planes.
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "kernels/cpu/strided_loop.h"
 #include "kernels/dispatch.h"
@@ -10,6 +14,62 @@
 namespace ember::kernels::cpu {
 namespace {
 
+/// The window rule of every max-pool kernel: candidates in scan order (rows, then columns, ascending);
+/// a later one replaces the best when it is greater, or when it is NaN and the best is not.
+inline bool takes(float v, float best) { return v > best || (std::isnan(v) && !std::isnan(best)); }
+
+/// 2x2 / stride 2 / no padding over one float plane (the CNN's pooling). Every window is whole, so its
+/// first candidate starts as the best (the general loop's -inf start picks it too). With SSE2 four
+/// windows are done at once with compare-and-blend, no branch on the data: a scalar loop compiles the
+/// rule to branches that mispredict on every other window.
+void max_pool_2x2_plane(const float* img, float* y, int64_t* idx, const Pool2dGeometry& g) {
+  const int64_t w = g.width;
+  for (int64_t oh = 0; oh < g.out_h; ++oh) {
+    const float* r0 = img + 2 * oh * w;
+    const float* r1 = r0 + w;
+    float* yrow = y + oh * g.out_w;
+    int64_t* irow = idx + oh * g.out_w;
+    const int64_t base = 2 * oh * w;
+    int64_t ow = 0;
+#if defined(__SSE2__)
+    for (; ow + 4 <= g.out_w; ow += 4) {
+      const __m128 a0 = _mm_loadu_ps(r0 + 2 * ow), b0 = _mm_loadu_ps(r0 + 2 * ow + 4);
+      const __m128 a1 = _mm_loadu_ps(r1 + 2 * ow), b1 = _mm_loadu_ps(r1 + 2 * ow + 4);
+      const __m128 cand[4] = {_mm_shuffle_ps(a0, b0, _MM_SHUFFLE(2, 0, 2, 0)),   // (0, 0) of 4 windows
+                              _mm_shuffle_ps(a0, b0, _MM_SHUFFLE(3, 1, 3, 1)),   // (0, 1)
+                              _mm_shuffle_ps(a1, b1, _MM_SHUFFLE(2, 0, 2, 0)),   // (1, 0)
+                              _mm_shuffle_ps(a1, b1, _MM_SHUFFLE(3, 1, 3, 1))};  // (1, 1)
+      __m128 best = cand[0];
+      __m128i k = _mm_setzero_si128();
+      for (int j = 1; j < 4; ++j) {
+        const __m128 v = cand[j];
+        const __m128 t = _mm_or_ps(_mm_cmpgt_ps(v, best), _mm_and_ps(_mm_cmpunord_ps(v, v), _mm_cmpord_ps(best, best)));
+        best = _mm_or_ps(_mm_and_ps(t, v), _mm_andnot_ps(t, best));
+        const __m128i ti = _mm_castps_si128(t);
+        k = _mm_or_si128(_mm_and_si128(ti, _mm_set1_epi32(j)), _mm_andnot_si128(ti, k));
+      }
+      _mm_storeu_ps(yrow + ow, best);
+      alignas(16) int32_t kk[4];
+      _mm_store_si128(reinterpret_cast<__m128i*>(kk), k);
+      for (int i = 0; i < 4; ++i) irow[ow + i] = base + 2 * (ow + i) + (kk[i] & 1) + (kk[i] >> 1) * w;
+    }
+#endif
+    for (; ow < g.out_w; ++ow) {
+      const int64_t c = base + 2 * ow;
+      const int64_t at_k[4] = {c, c + 1, c + w, c + w + 1};
+      float best = img[at_k[0]];
+      int64_t at = at_k[0];
+      for (int j = 1; j < 4; ++j)
+        if (takes(img[at_k[j]], best)) {
+          best = img[at_k[j]];
+          at = at_k[j];
+        }
+      yrow[ow] = best;
+      irow[ow] = at;
+    }
+  }
+}
+
 void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const Pool2dGeometry& g) {
   visit_floating(x.dtype(), "max_pool2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -17,6 +77,14 @@ void max_pool2d_forward(const Tensor& x, Tensor& y, Tensor& indices, const Pool2
     T* yp = static_cast<T*>(y.data_ptr());
     int64_t* ip = static_cast<int64_t*>(indices.data_ptr());
     const int64_t plane_in = g.height * g.width, plane_out = g.out_h * g.out_w;
+    if constexpr (std::is_same_v<T, float>) {
+      if (g.kernel_h == 2 && g.kernel_w == 2 && g.stride_h == 2 && g.stride_w == 2 && g.pad_h == 0 && g.pad_w == 0) {
+#pragma omp parallel for if (x.numel() > kParallelThreshold) schedule(static)
+        for (int64_t p = 0; p < g.planes; ++p)
+          max_pool_2x2_plane(xp + p * plane_in, yp + p * plane_out, ip + p * plane_out, g);
+        return;
+      }
+    }
 #pragma omp parallel for if (x.numel() > kParallelThreshold) schedule(static)
     for (int64_t p = 0; p < g.planes; ++p) {
       const T* img = xp + p * plane_in;
