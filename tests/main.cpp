@@ -1,5 +1,4 @@
-/// @file tests/main.cpp @brief Catch2 main of the CPU + emulated-CUDA test binary.
-#define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
+/// @file tests/main.cpp @brief main of the CPU + emulated-CUDA test binary.
+#include "tests/catch_session.h"
 
-int main(int argc, char** argv) { return Catch::Session().run(argc, argv); }
+int main(int argc, char** argv) { return ember::test::run_catch_session(argc, argv); }

@@ -1,10 +1,9 @@
 /// @file tests/distributed/mpi/main.cpp @brief Catch2 main of the multi-rank tests (run under mpirun): every rank runs every test; the first failure on any rank aborts the whole job.
-#define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
 #include <exception>
 
+#include "tests/catch_session.h"
 #include "tests/distributed/mpi/world.h"
 
 namespace ember::test::dist {
@@ -26,16 +25,13 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto& pg = ember::test::dist::world();
-  Catch::Session session;
-  session.configData().abortAfter = 1;  // a rank that failed must not wait in the next test's collectives
-  int rc = session.applyCommandLine(argc, argv);
-  if (rc == 0) {
-    try {
-      rc = session.run();
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "rank %d: %s\n", pg.rank(), e.what());
-      rc = 1;
-    }
+  int rc = 0;
+  try {
+    // abort after the first failure: a rank that failed must not wait in the next test's collectives
+    rc = ember::test::run_catch_session(argc, argv, 1);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "rank %d: %s\n", pg.rank(), e.what());
+    rc = 1;
   }
   if (rc != 0) {
     std::fprintf(stderr, "rank %d of %d failed; aborting the job\n", pg.rank(), pg.size());
