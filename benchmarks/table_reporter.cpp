@@ -2,8 +2,11 @@
 #include "benchmarks/table_reporter.h"
 
 #include <cstdio>
-#include <fstream>
+#include <exception>
+#include <filesystem>
 #include <sstream>
+
+#include "core/safetensors.h"
 
 namespace ember::bench {
 
@@ -89,9 +92,13 @@ void TableReporter::Finalize() {
   }
   std::fflush(stdout);
   if (!markdown_path_.empty()) {
-    std::ofstream f(markdown_path_);
-    f << md.str();
-    if (!f) std::fprintf(stderr, "ember-bench: could not write the table to %s\n", markdown_path_.c_str());
+    try {  // its directory is created; the file is written atomically (temp + rename)
+      const std::filesystem::path dir = std::filesystem::path(markdown_path_).parent_path();
+      if (!dir.empty()) std::filesystem::create_directories(dir);
+      write_file_atomically(markdown_path_, md.str());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "ember-bench: could not write the table to %s: %s\n", markdown_path_.c_str(), e.what());
+    }
   }
 }
 
