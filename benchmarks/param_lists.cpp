@@ -65,4 +65,11 @@ ParamList large_params() {
 
 std::vector<ParamList> all_param_lists() { return {cnn_params(), mlp_params(), large_params()}; }
 
+std::vector<BnCase> bn_cases(int64_t large_batch) {
+  return {{"mlp_bn1", {32, 512}},
+          {"cnn_bn1", {32, 16, 28, 28}},
+          {"cnn_bn2", {32, 32, 14, 14}},
+          {"large", {large_batch, 64, 56, 56}}};
+}
+
 }  // namespace ember::bench

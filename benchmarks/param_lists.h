@@ -1,4 +1,4 @@
-/// @file benchmarks/param_lists.h @brief The parameter lists the multi-tensor benchmarks run over: ember-train's CNN and MLP (with batch norm) and a 100M-parameter transformer-like list.
+/// @file benchmarks/param_lists.h @brief The parameter lists the multi-tensor benchmarks run over (ember-train's CNN and MLP with batch norm, a 100M-parameter transformer-like list) and the batch-norm shapes.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -25,5 +25,13 @@ ParamList large_params();
 
 /// All three, in the order above.
 std::vector<ParamList> all_param_lists();
+
+/// A batch-norm input the BN benchmarks run: the two models' BN layers at micro-batch 32 and a large one.
+struct BnCase {
+  std::string name;
+  Shape shape;  ///< [N, C] or [N, C, H, W]
+};
+/// mlp_bn1 [32, 512], cnn_bn1 [32, 16, 28, 28], cnn_bn2 [32, 32, 14, 14], large [large_batch, 64, 56, 56].
+std::vector<BnCase> bn_cases(int64_t large_batch);
 
 }  // namespace ember::bench

@@ -11,18 +11,6 @@ namespace {
 
 constexpr double kEps = 1e-5;
 
-struct BnCase {
-  std::string name;
-  Shape shape;  // [N, C] or [N, C, H, W]
-};
-
-std::vector<BnCase> bn_cases() {
-  return {{"mlp_bn1", {32, 512}},
-          {"cnn_bn1", {32, 16, 28, 28}},
-          {"cnn_bn2", {32, 32, 14, 14}},
-          {"large", {64, 64, 56, 56}}};
-}
-
 /// Training forward as BatchNorm2d runs it: statistics, then y = (x - mean) * invstd * w + b.
 /// Must move: x read by the statistics (4 B) and by normalize (4 B), y written (4 B): 12 B per element.
 void forward(benchmark::State& s, Shape shape) {
@@ -55,7 +43,7 @@ void backward(benchmark::State& s, Shape shape) {
 }  // namespace
 
 void register_batchnorm() {
-  for (const BnCase& k : bn_cases()) {
+  for (const BnCase& k : bn_cases(64)) {
     add(bench_name("batchnorm_forward/", k.name), forward, k.shape)->Unit(benchmark::kMicrosecond);
     add(bench_name("batchnorm_backward/", k.name), backward, k.shape)->Unit(benchmark::kMicrosecond);
   }

@@ -10,18 +10,6 @@ namespace {
 
 constexpr double kEps = 1e-5, kMomentum = 0.1;
 
-struct BnCase {
-  std::string name;
-  Shape shape;  // [N, C] or [N, C, H, W]
-};
-
-std::vector<BnCase> bn_cases() {
-  return {{"mlp_bn1", {32, 512}},
-          {"cnn_bn1", {32, 16, 28, 28}},
-          {"cnn_bn2", {32, 32, 14, 14}},
-          {"large", {256, 64, 56, 56}}};
-}
-
 /// The cuDNN view of x: NCHW f32 ([N, C] as [N, C, 1, 1]) and the derived 1 x C x 1 x 1 parameter descriptor.
 struct CudnnBn {
   cudnnTensorDescriptor_t x = nullptr, param = nullptr;
@@ -130,7 +118,7 @@ void backward(benchmark::State& s, Shape shape, bool use_cudnn) {
 }  // namespace
 
 void register_batchnorm() {
-  for (const BnCase& c : bn_cases()) {
+  for (const BnCase& c : bn_cases(256)) {
     add_gpu(bench_name("batchnorm_forward/", c.name, "/cudnn"), forward, c.shape, true);
     add_gpu(bench_name("batchnorm_forward/", c.name, "/ember"), forward, c.shape, false);
     add_gpu(bench_name("batchnorm_backward/", c.name, "/cudnn"), backward, c.shape, true);

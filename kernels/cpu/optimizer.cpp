@@ -74,7 +74,9 @@ void adamw_tensor(T* __restrict__ p, const T* __restrict__ grad, T* __restrict__
 
 #if defined(__x86_64__) && defined(__GNUC__)
 /// The same loop compiled for AVX2 (8-wide square roots and divisions, AdamW's cost), picked at run time.
-/// AVX2 without FMA: nothing can be contracted, so both versions compute the same bits.
+/// AVX2 without FMA: nothing can be contracted, so both versions compute the same bits. The loop is
+/// written out again rather than shared: OpenMP outlines a parallel region before inlining, so a shared
+/// body would run with the caller's generic target instead of AVX2.
 template <class T>
 __attribute__((target("avx2"))) void adamw_tensor_avx2(T* __restrict__ p, const T* __restrict__ grad,
                                                        T* __restrict__ m, T* __restrict__ v, int64_t n,

@@ -7,6 +7,7 @@
 #include "core/ember.h"
 #include "distributed/data_parallel.h"
 #include "kernels/accumulate.h"
+#include "nn/module.h"
 #include "tests/harness/backends.h"
 
 namespace ember::test::dist {
@@ -27,6 +28,22 @@ struct Mlp {
   std::vector<Tensor> params() const { return {w1, b1, w2, b2}; }
   std::vector<Tensor> grads() const { return {w1.grad(), b1.grad(), w2.grad(), b2.grad()}; }
   Tensor forward(const Tensor& x) const { return matmul(tanh(matmul(x, w1) + b1), w2) + b2; }
+};
+
+/// The same MLP as an nn::Module (flat parameter names w1, b1, w2, b2), for the accumulator tests.
+class MlpModule : public nn::Module {
+ public:
+  explicit MlpModule(uint64_t seed) {
+    Mlp m(seed);
+    w1_ = register_parameter("w1", m.w1.detach().clone());
+    b1_ = register_parameter("b1", m.b1.detach().clone());
+    w2_ = register_parameter("w2", m.w2.detach().clone());
+    b2_ = register_parameter("b2", m.b2.detach().clone());
+  }
+  Tensor forward(const Tensor& x) override { return matmul(tanh(matmul(x, w1_) + b1_), w2_) + b2_; }
+
+ private:
+  Tensor w1_, b1_, w2_, b2_;
 };
 
 /// Samples [begin, end) of a fixed pool of 200: inputs [n, 4] and targets [n, 3].

@@ -12,22 +12,6 @@ using namespace ember::distributed;
 using namespace ember::test::dist;
 
 namespace {
-/// The fixture's MLP as an nn::Module (flat parameter names).
-class MlpModule : public nn::Module {
- public:
-  explicit MlpModule(uint64_t seed) {
-    Mlp m(seed);
-    w1_ = register_parameter("w1", m.w1.detach().clone());
-    b1_ = register_parameter("b1", m.b1.detach().clone());
-    w2_ = register_parameter("w2", m.w2.detach().clone());
-    b2_ = register_parameter("b2", m.b2.detach().clone());
-  }
-  Tensor forward(const Tensor& x) override { return matmul(tanh(matmul(x, w1_) + b1_), w2_) + b2_; }
-
- private:
-  Tensor w1_, b1_, w2_, b2_;
-};
-
 Tensor mean_loss(nn::Module& model, Range r) {
   Tensor d = model(sample_inputs(r.first, r.second)) - sample_targets(r.first, r.second);
   return sum(d * d) * (1.0 / static_cast<double>(r.second - r.first));

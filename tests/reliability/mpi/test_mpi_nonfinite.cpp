@@ -16,21 +16,6 @@ using namespace ember::test::dist;
 
 namespace {
 
-class Mlp2 : public nn::Module {
- public:
-  explicit Mlp2(uint64_t seed) {
-    Mlp m(seed);
-    w1_ = register_parameter("w1", m.w1.detach().clone());
-    b1_ = register_parameter("b1", m.b1.detach().clone());
-    w2_ = register_parameter("w2", m.w2.detach().clone());
-    b2_ = register_parameter("b2", m.b2.detach().clone());
-  }
-  Tensor forward(const Tensor& x) override { return matmul(tanh(matmul(x, w1_) + b1_), w2_) + b2_; }
-
- private:
-  Tensor w1_, b1_, w2_, b2_;
-};
-
 Tensor mean_loss(nn::Module& model, int64_t begin, int64_t end) {
   Tensor d = model(sample_inputs(begin, end)) - sample_targets(begin, end);
   return sum(d * d) * (1.0 / static_cast<double>(end - begin));
@@ -80,7 +65,7 @@ TEST_CASE("DataParallel: a NaN/Inf in one rank's micro-batch skips that window o
   };
   for (const Case c : {Case{1, 3, nan}, Case{2, 4, inf}, Case{0, 4, -inf}}) {
     INFO("injected on rank " << c.rank << " at micro-step " << c.step << ", value " << c.value);
-    Mlp2 model(400);
+    MlpModule model(400);
     DataParallel dp(world_ptr(), model, DataParallelOptions{.bucket_bytes = 64});  // several buckets
     optim::AdamW opt(model.parameters(), {.lr = 0.05});
     std::vector<optim::NonFiniteInjection> inject;
