@@ -3,7 +3,7 @@
 # Usage:
 #   scripts/fuzz.sh [SECONDS]   fuzz each target SECONDS (default 60) from fuzz/corpus/<target>, then merge
 #                               the inputs that add coverage into fuzz/corpus/<target> (commit them)
-#   scripts/fuzz.sh --test      replay the kept corpus and fuzz each target 10 s (make test; nothing is
+#   scripts/fuzz.sh --test      replay the kept corpus and fuzz each target 5 s (make test; nothing is
 #                               written to the repository)
 # A crash, a leak, a timeout (> 10 s per input) or an input using more than 2 GB fails the run; the
 # input is saved as build-fuzz/fuzz/artifacts/<target>/crash-* (or leak-, timeout-, oom-).
