@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -92,12 +93,37 @@ def markdown_table(header, rows):
     return "\n".join(out) + "\n"
 
 
+def _default_mode(path):
+    """mkstemp creates files 0600; give the result the mode a plain open() would (0666 less the umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
 def write_atomically(path, text):
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
+    _default_mode(tmp)
     with os.fdopen(fd, "w") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def gnuplot_png(path, script):
+    """Renders a gnuplot script (without terminal/output lines) to the PNG `path`, atomically."""
+    if shutil.which("gnuplot") is None:
+        fail("--plot: gnuplot is not installed (apt-get install gnuplot-nox)")
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".png")
+    os.close(fd)
+    _default_mode(tmp)
+    head = f"set terminal pngcairo size 800,480 font ',10'\nset output '{tmp}'\n"
+    p = subprocess.run(["gnuplot"], input=head + script, text=True, capture_output=True)
+    if p.returncode != 0:
+        os.unlink(tmp)
+        fail(f"gnuplot failed: {p.stderr}")
     os.replace(tmp, path)

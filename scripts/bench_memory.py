@@ -10,9 +10,6 @@ The accumulated peak should be flat in N; the large batch's grows with B*N.
 """
 import argparse
 import json
-import os
-import shutil
-import subprocess
 import sys
 
 import bench_common as bc
@@ -65,9 +62,6 @@ def main():
 
 
 def plot(path, data, micro):
-    if shutil.which("gnuplot") is None:
-        bc.fail("--plot: gnuplot is not installed (apt-get install gnuplot-nox)")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     blocks, series = [], []
     for i, (model, recs) in enumerate(data.items()):
         pts = "\n".join(f"{r['effective_batch']} {r['accumulated_peak_bytes'] / MIB} {r['large_batch_peak_bytes'] / MIB}"
@@ -75,9 +69,7 @@ def plot(path, data, micro):
         blocks.append(f"$d{i} << EOD\n{pts}\nEOD\n")
         series.append(f"$d{i} using 1:2 with linespoints lw 2 title '{model}-bn: micro {micro} x accum'")
         series.append(f"$d{i} using 1:3 with linespoints lw 2 dt 2 title '{model}-bn: one batch of that size'")
-    script = "".join(blocks) + f"""
-set terminal pngcairo size 800,480 font ',10'
-set output '{path}'
+    bc.gnuplot_png(path, "".join(blocks) + f"""
 set title 'ember-train peak allocator memory vs effective batch (CPU)'
 set xlabel 'effective batch (samples per optimizer step)'
 set ylabel 'peak MiB during training'
@@ -86,10 +78,7 @@ set logscale y 2
 set key top left
 set grid
 plot {", ".join(series)}
-"""
-    p = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
-    if p.returncode != 0:
-        bc.fail(f"gnuplot failed: {p.stderr}")
+""")
     print(f"bench_memory: plot {path}")
 
 

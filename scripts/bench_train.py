@@ -33,7 +33,16 @@ def main():
     ap.add_argument("--torch-foreach", action="store_true", help="also run PyTorch with AdamW(foreach=True)")
     ap.add_argument("--json", help="write every run and the table here")
     ap.add_argument("--markdown", help="write the table here as Markdown")
+    ap.add_argument("--plot", help="draw the median samples/s per configuration to this PNG (gnuplot)")
+    ap.add_argument("--replot", metavar="JSON", help="only draw --plot from a --json file written before (no runs)")
     a = ap.parse_args()
+    if a.replot:
+        if not a.plot:
+            bc.fail("--replot needs --plot")
+        with open(a.replot) as f:
+            saved = json.load(f)
+        plot(a.plot, saved["runs"], saved["args"])
+        return 0
 
     models = a.models.split(",")
     threads = [int(t) for t in a.threads.split(",")]
@@ -92,7 +101,34 @@ def main():
     if a.json:
         bc.write_atomically(a.json, json.dumps({"machine": info, "args": vars(a), "runs": runs, "summary": summary},
                                                indent=2) + "\n")
+    if a.plot:
+        plot(a.plot, runs, vars(a))
     return 0
+
+
+def plot(path, runs, args):
+    """Clustered bars: one cluster per (model, threads), one bar per framework configuration (medians)."""
+    configs = list(dict.fromkeys(r["config"] for r in runs))
+    groups = list(dict.fromkeys((r["model"], r["threads"]) for r in runs))
+    lines = []
+    for model, t in groups:
+        meds = [statistics.median(r["samples_per_s"] for r in runs
+                                  if r["model"] == model and r["threads"] == t and r["config"] == c) for c in configs]
+        lines.append(f'"{model}-bn, {t} thread{"s" if t > 1 else ""}" ' + " ".join(f"{m:.0f}" for m in meds))
+    cols = ", ".join(f"$d using {i + 2}:xtic(1) title '{c}'" for i, c in enumerate(configs))
+    bc.gnuplot_png(path, "$d << EOD\n" + "\n".join(lines) + "\nEOD\n" + f"""
+set title 'training samples/s, micro {args["micro_batch"]} x accum {args["accum"]}, AdamW (median of {args["rounds"]} rounds)'
+set ylabel 'samples/s (log scale)'
+set logscale y
+set yrange [500:*]
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set key top right
+set grid y
+plot {cols}
+""")
+    print(f"bench_train: plot {path}")
 
 
 if __name__ == "__main__":
