@@ -153,19 +153,27 @@ TEST_CASE("an error in the middle of training releases every tensor it had alloc
 }
 
 #ifdef EMBER_TRAIN_LOOP
+namespace {
+/// A short CPU run of ember-train's MLP: micro-batch 16, one epoch over `limit_train` samples, no progress bar.
+train::TrainOptions small_mlp_run(int64_t limit_train, int64_t limit_test) {
+  train::TrainOptions o;
+  o.model = train::ModelKind::MLP;
+  o.micro_batch = 16;
+  o.epochs = 1;
+  o.device = train::DeviceChoice::CPU;
+  o.limit_train = limit_train;
+  o.limit_test = limit_test;
+  o.progress = false;
+  return o;
+}
+}  // namespace
+
 TEST_CASE("ember-train out of memory: error names the request, and the checkpoint it had written stays valid",
           "[reliability][oom][train]") {
   if (!have_data()) return;
   test::TempDir dir;
-  train::TrainOptions o;
-  o.model = train::ModelKind::MLP;
-  o.micro_batch = 16;
+  train::TrainOptions o = small_mlp_run(96, 50);
   o.accum = 2;
-  o.epochs = 1;
-  o.device = train::DeviceChoice::CPU;
-  o.limit_train = 96;
-  o.limit_test = 50;
-  o.progress = false;
   std::ostringstream log;
   train::TrainOptions full = o;
   full.save = dir.file("full.safetensors");
@@ -198,14 +206,7 @@ TEST_CASE("ember-train with an unreadable, missing or broken data directory: a c
           "[reliability][data][train]") {
   if (!have_data()) return;
   test::TempDir dir;
-  train::TrainOptions o;
-  o.model = train::ModelKind::MLP;
-  o.micro_batch = 16;
-  o.epochs = 1;
-  o.device = train::DeviceChoice::CPU;
-  o.limit_train = 32;
-  o.limit_test = 20;
-  o.progress = false;
+  train::TrainOptions o = small_mlp_run(32, 20);
   o.steps = 1;
   o.save = dir.file("ck.safetensors");
   std::ostringstream log;
