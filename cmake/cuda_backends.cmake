@@ -10,6 +10,16 @@ file(GLOB EMBER_CUDA_LIB CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/kernels/c
 
 if(EMBER_EMULATOR AND EMBER_CUDA_KERNELS)
   find_package(Boost 1.74 REQUIRED COMPONENTS context)
+  # The emulator's compiled part and the emulated libraries (cuBLAS, cuDNN, NCCL fakes). Its include/
+  # folder holds the fake <cuda_runtime.h>, <cublas_v2.h>, <cudnn.h> and <nccl.h>, so host code written
+  # for the real headers compiles unchanged against it.
+  file(GLOB EMBER_EMU_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/kernels/cuda/emulator/*.cpp)
+  add_library(ember_emu SHARED ${EMBER_EMU_SOURCES})
+  target_include_directories(ember_emu PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}
+                                              ${CMAKE_CURRENT_SOURCE_DIR}/kernels/cuda/emulator/include)
+  target_compile_options(ember_emu PRIVATE ${EMBER_WARNINGS})
+  target_link_libraries(ember_emu PUBLIC Boost::context Threads::Threads PRIVATE rt)
+  target_link_options(ember_emu PRIVATE -Wl,--no-undefined)
   set(EMU_WRAPPERS)
   foreach(cu ${EMBER_CUDA_KERNELS})
     get_filename_component(name ${cu} NAME_WE)
@@ -20,7 +30,7 @@ if(EMBER_EMULATOR AND EMBER_CUDA_KERNELS)
   add_library(ember_cuda_emu SHARED ${EMU_WRAPPERS} ${EMBER_CUDA_HOST})
   target_compile_definitions(ember_cuda_emu PUBLIC EMBER_CUDA_EMULATED=1)
   target_compile_options(ember_cuda_emu PRIVATE ${EMBER_WARNINGS})
-  target_link_libraries(ember_cuda_emu PUBLIC ember Boost::context Threads::Threads)
+  target_link_libraries(ember_cuda_emu PUBLIC ember ember_emu)
 endif()
 
 if(EMBER_HAVE_CUDA AND EMBER_CUDA_KERNELS)
