@@ -199,65 +199,73 @@ __global__ void trivial_kernel(int* out) {
   if (threadIdx.x == 0 && blockIdx.x == 0) out[0] = 1;
 }
 
+/// Launches on the legacy default stream and waits for the device, as every launcher here does: the
+/// tests read results straight from (emulated) device memory. Errors stay recorded for cudaGetLastError.
+template <class... P, class... A>
+void run(void (*kernel)(P...), dim3 grid, dim3 block, std::size_t shmem, A&&... args) {
+  ember::cuda::launch(kernel, grid, block, shmem, nullptr, std::forward<A>(args)...);
+  (void)cudaDeviceSynchronize();
+}
+
 }  // namespace
 
 void vector_add(const float* a, const float* b, float* c, int n, unsigned blocks, unsigned threads) {
-  ember::cuda::launch(vector_add_kernel, blocks, threads, 0, nullptr, a, b, c, n);
+  run(vector_add_kernel, blocks, threads, 0, a, b, c, n);
 }
 void block_sum_shared(const float* x, int n, float* partial, unsigned blocks, unsigned threads) {
-  ember::cuda::launch(block_sum_shared_kernel, blocks, threads, 0, nullptr, x, n, partial);
+  run(block_sum_shared_kernel, blocks, threads, 0, x, n, partial);
 }
 void block_sum_shuffle(const float* x, int n, float* partial, unsigned blocks, unsigned threads) {
-  ember::cuda::launch(block_sum_shuffle_kernel, blocks, threads, 0, nullptr, x, n, partial);
+  run(block_sum_shuffle_kernel, blocks, threads, 0, x, n, partial);
 }
 void dynamic_shared_poison(unsigned* not_poisoned, unsigned blocks, unsigned threads, std::size_t shmem_bytes) {
-  ember::cuda::launch(dynamic_shared_poison_kernel, blocks, threads, shmem_bytes, nullptr, not_poisoned, shmem_bytes);
+  run(dynamic_shared_poison_kernel, blocks, threads, shmem_bytes, not_poisoned, shmem_bytes);
 }
 void dynamic_shared_reverse(const float* in, float* out, unsigned blocks, unsigned threads) {
-  ember::cuda::launch(dynamic_shared_reverse_kernel, blocks, threads, threads * sizeof(float), nullptr, in, out);
+  run(dynamic_shared_reverse_kernel, blocks, threads, threads * sizeof(float), in, out);
 }
 void shuffle(ShflOp op, int arg, int width, int* out_i, float* out_f, double* out_d, long long* out_ll,
              unsigned threads) {
-  ember::cuda::launch(shuffle_kernel, 1, threads, 0, nullptr, op, arg, width, out_i, out_f, out_d, out_ll);
+  run(shuffle_kernel, 1, threads, 0, op, arg, width, out_i, out_f, out_d, out_ll);
 }
 void shuffle_masked(ShflOp op, unsigned mask, int arg, int width, int* out, unsigned threads) {
-  ember::cuda::launch(shuffle_masked_kernel, 1, threads, 0, nullptr, op, mask, arg, width, out);
+  run(shuffle_masked_kernel, 1, threads, 0, op, mask, arg, width, out);
 }
 void vote(unsigned* ballot, int* any, int* all, int* any5, int* all_lt32, unsigned threads) {
-  ember::cuda::launch(vote_kernel, 1, threads, 0, nullptr, ballot, any, all, any5, all_lt32);
+  run(vote_kernel, 1, threads, 0, ballot, any, all, any5, all_lt32);
 }
 void sync_count(int* count, int* all, int* any, unsigned threads) {
-  ember::cuda::launch(sync_count_kernel, 1, threads, 0, nullptr, count, all, any);
+  run(sync_count_kernel, 1, threads, 0, count, all, any);
 }
-void indices(int* out, dim3 grid, dim3 block) { ember::cuda::launch(indices_kernel, grid, block, 0, nullptr, out); }
+void indices(int* out, dim3 grid, dim3 block) { run(indices_kernel, grid, block, 0, out); }
 void atomics(float* fsum, double* dsum, int* count, unsigned* max_gid, unsigned long long* cas_count, unsigned blocks,
              unsigned threads) {
-  ember::cuda::launch(atomics_kernel, blocks, threads, 0, nullptr, fsum, dsum, count, max_gid, cas_count);
+  run(atomics_kernel, blocks, threads, 0, fsum, dsum, count, max_gid, cas_count);
 }
 void neighbour(const int* in, int* out, unsigned blocks, unsigned threads, bool with_barrier) {
-  ember::cuda::launch(with_barrier ? neighbour_kernel : neighbour_racy_kernel, blocks, threads, 0, nullptr, in, out);
+  run(with_barrier ? neighbour_kernel : neighbour_racy_kernel, blocks, threads, 0, in, out);
 }
 void divergent_barrier(int* destroyed, unsigned blocks, dim3 block, unsigned bad) {
-  ember::cuda::launch(divergent_barrier_kernel, blocks, block, 0, nullptr, destroyed, bad);
+  run(divergent_barrier_kernel, blocks, block, 0, destroyed, bad);
 }
 void return_before_barrier(int* destroyed, unsigned blocks, dim3 block, unsigned bad, dim3 returning_thread) {
-  ember::cuda::launch(return_before_barrier_kernel, blocks, block, 0, nullptr, destroyed, bad,
+  run(return_before_barrier_kernel, blocks, block, 0, destroyed, bad,
                       make_uint3(returning_thread.x, returning_thread.y, returning_thread.z));
 }
 void lane_outside_mask(int* out, unsigned threads) {
-  ember::cuda::launch(lane_outside_mask_kernel, 1, threads, 0, nullptr, out);
+  run(lane_outside_mask_kernel, 1, threads, 0, out);
 }
 void full_mask_partial_warp(int* out, unsigned threads) {
-  ember::cuda::launch(full_mask_partial_warp_kernel, 1, threads, 0, nullptr, out);
+  run(full_mask_partial_warp_kernel, 1, threads, 0, out);
 }
 void shuffle_vs_barrier_deadlock(int* out, unsigned threads) {
-  ember::cuda::launch(deadlock_kernel, 1, threads, 0, nullptr, out);
+  run(deadlock_kernel, 1, threads, 0, out);
 }
 void lane_exits_before_shuffle(int* out, unsigned threads) {
-  ember::cuda::launch(lane_exit_kernel, 1, threads, 0, nullptr, out);
+  run(lane_exit_kernel, 1, threads, 0, out);
 }
 void launch_with(dim3 grid, dim3 block, std::size_t shmem_bytes, int* out) {
-  ember::cuda::launch(trivial_kernel, grid, block, shmem_bytes, nullptr, out);
+  run(trivial_kernel, grid, block, shmem_bytes, out);
 }
 
 }  // namespace emu_test

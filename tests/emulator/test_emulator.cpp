@@ -45,13 +45,19 @@ std::string where(const std::string& marker) {
   return {};
 }
 
-/// The launch failed, cudaGetLastError reports it exactly once; returns the emulator's explanation.
+/// The launch failed: cudaGetLastError reports it and resets, but the error is sticky (the next call
+/// that touches the device reports it again) until cudaDeviceReset. Returns the emulator's explanation.
 std::string launch_failure() {
   REQUIRE(cudaPeekAtLastError() == cudaErrorLaunchFailure);
   CHECK(cudaGetLastError() == cudaErrorLaunchFailure);
   CHECK(cudaGetLastError() == cudaSuccess);
-  CHECK(ember::emu::detail::leaked_stacks() == 0);  // every fiber of the abandoned block was finished
-  return ember::emu::last_error_message();
+  const std::string message = ember::emu::last_error_message();
+  CHECK(cudaDeviceSynchronize() == cudaErrorLaunchFailure);  // sticky, as on a GPU
+  CHECK(cudaDeviceReset() == cudaSuccess);
+  CHECK(cudaGetLastError() == cudaErrorLaunchFailure);
+  CHECK(cudaDeviceSynchronize() == cudaSuccess);
+  CHECK(ember::emu::leaked_stacks() == 0);  // every fiber of the abandoned block was finished
+  return message;
 }
 
 /// A normal launch still works.

@@ -25,13 +25,15 @@ void launch(void (*kernel)(P...), dim3 grid, dim3 block, std::size_t shmem_bytes
 #include "kernels/cuda/emulator/types.h"
 #include "kernels/cuda/emulator/runtime.h"
 #include "kernels/cuda/emulator/scheduler.h"
+#include "kernels/cuda/emulator/launch.h"
 #include "kernels/cuda/emulator/intrinsics.h"
 
 #define EMBER_DYNAMIC_SHARED(type, name) type* name = ::ember::emu::dynamic_shared<type>()
 
 namespace ember::cuda {
-/// Runs the grid on the CPU before returning; errors (configuration, barrier/shuffle misuse) are
-/// returned by the next cudaGetLastError().
+/// Queues the grid on `stream` (it runs on the CPU when the stream executes; see StreamMode); launch
+/// configuration errors are returned by the next cudaGetLastError(), faults of the running kernel
+/// (barrier/shuffle misuse, foreign pointers) become the device's sticky error.
 template <class... P, class... A>
 void launch(void (*kernel)(P...), dim3 grid, dim3 block, std::size_t shmem_bytes, cudaStream_t stream, A&&... args) {
   ::ember::emu::launch(kernel, grid, block, shmem_bytes, stream, std::forward<A>(args)...);

@@ -29,8 +29,10 @@ enum class WorkStatus {
 /// stream's device: otherwise the operation does not run and the device gets the sticky error
 /// cudaErrorIllegalAddress naming `name` and the span, as a kernel that touched it would on a GPU.
 /// A `work` that returns WorkStatus::pending is run again later (never concurrently with itself) and
-/// must return done eventually. Returns cudaSuccess, or the error queueing gave (invalid stream handle,
-/// a stream of another device than the current one, the device's sticky error).
+/// must return done eventually; it runs with the runtime's lock held and must not call the CUDA runtime
+/// API (the queries below are fine). Returns cudaSuccess, or the error queueing gave (invalid stream
+/// handle, the device's sticky error). The stream may belong to another device than the current one
+/// (the library checks that, where the real one does).
 cudaError_t enqueue(cudaStream_t stream, const char* name, std::vector<DeviceSpan> spans,
                     std::function<WorkStatus()> work);
 

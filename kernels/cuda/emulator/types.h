@@ -54,14 +54,20 @@ constexpr uint3 make_uint3(unsigned int x, unsigned int y, unsigned int z) { ret
   X(cudaErrorMemoryAllocation, 2, "out of memory")                            \
   X(cudaErrorInitializationError, 3, "initialization error")                  \
   X(cudaErrorInvalidConfiguration, 9, "invalid configuration argument")       \
+  X(cudaErrorInvalidHostPointer, 16, "invalid host pointer")                  \
+  X(cudaErrorInvalidDevicePointer, 17, "invalid device pointer")              \
   X(cudaErrorInvalidMemcpyDirection, 21, "invalid copy direction for memcpy") \
   X(cudaErrorInvalidDeviceFunction, 98, "invalid device function")            \
   X(cudaErrorNoDevice, 100, "no CUDA-capable device is detected")             \
   X(cudaErrorInvalidDevice, 101, "invalid device ordinal")                    \
   X(cudaErrorInvalidResourceHandle, 400, "invalid resource handle")           \
+  X(cudaErrorIllegalState, 401, "the operation cannot be performed in the present state") \
   X(cudaErrorNotReady, 600, "device not ready")                               \
   X(cudaErrorIllegalAddress, 700, "an illegal memory access was encountered") \
   X(cudaErrorLaunchFailure, 719, "unspecified launch failure")                \
+  X(cudaErrorHostMemoryAlreadyRegistered, 712, "part or all of the requested memory range is already mapped") \
+  X(cudaErrorHostMemoryNotRegistered, 713, "pointer does not correspond to a registered memory region") \
+  X(cudaErrorNotPermitted, 800, "operation not permitted")                    \
   X(cudaErrorNotSupported, 801, "operation not supported")                    \
   X(cudaErrorUnknown, 999, "unknown error")
 #define EMBER_EMU_ENUM(name, value, text) name = value,
@@ -80,20 +86,37 @@ enum cudaFuncAttribute {
   cudaFuncAttributeMaxDynamicSharedMemorySize = 8,
   cudaFuncAttributePreferredSharedMemoryCarveout = 9
 };
+enum cudaDeviceAttr {
+  cudaDevAttrMaxThreadsPerBlock = 1,
+  cudaDevAttrMaxSharedMemoryPerBlock = 8,
+  cudaDevAttrWarpSize = 10,
+  cudaDevAttrMultiProcessorCount = 16,
+  cudaDevAttrL2CacheSize = 38,
+  cudaDevAttrComputeCapabilityMajor = 75,
+  cudaDevAttrComputeCapabilityMinor = 76,
+  cudaDevAttrMaxSharedMemoryPerBlockOptin = 97
+};
 #define cudaStreamDefault 0x00
 #define cudaStreamNonBlocking 0x01
 #define cudaEventDefault 0x00
 #define cudaEventBlockingSync 0x01
 #define cudaEventDisableTiming 0x02
+#define cudaHostAllocDefault 0x00
+#define cudaHostAllocPortable 0x01
+#define cudaHostAllocMapped 0x02
+#define cudaHostAllocWriteCombined 0x04
 
-struct CUstream_st;  // defined in runtime.h
+struct CUstream_st;  // defined in runtime.cpp
 struct CUevent_st;
 using cudaStream_t = CUstream_st*;
 using cudaEvent_t = CUevent_st*;
+#define cudaStreamLegacy ((cudaStream_t)0x1)
+#define cudaStreamPerThread ((cudaStream_t)0x2)
 
 struct cudaDeviceProp {
   char name[256];
   std::size_t totalGlobalMem, sharedMemPerBlock, sharedMemPerBlockOptin, sharedMemPerMultiprocessor;
   int regsPerBlock, warpSize, maxThreadsPerBlock, maxThreadsDim[3], maxGridSize[3], maxThreadsPerMultiProcessor;
   int multiProcessorCount, l2CacheSize, major, minor, clockRate, memoryClockRate, memoryBusWidth, concurrentKernels;
+  int pciBusID, pciDeviceID, pciDomainID, unifiedAddressing, asyncEngineCount;
 };
