@@ -1,0 +1,73 @@
+/// @file tests/train/test_train_emu.cpp @brief ember-train-emu --device cuda (the whole CUDA path on the emulator: kernels, cuBLAS/cuDNN/NCCL fakes, lazy streams) trains like ember-train --device cpu.
+#if defined(EMBER_TRAIN_LOOP) && defined(EMBER_TRAIN_EMU_BINARY)
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "data/fashion_mnist.h"
+#include "tests/train/run_compare.h"
+
+using namespace ember;
+
+namespace {
+
+bool have_data() {
+  return std::filesystem::exists(std::string(data::kDefaultFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz");
+}
+
+/// Runs the CPU binary and the emulated-CUDA binary with `flags` and returns their summaries; the
+/// checkpoints are dir/cpu.safetensors and dir/cuda.safetensors.
+std::pair<nlohmann::json, nlohmann::json> run_both(const test::TempDir& dir, const std::string& flags) {
+  const std::string common = flags + " --threads 1 --no-shuffle --no-progress --limit-test 64";
+  auto outputs = [&](const std::string& tag) {
+    return " --save " + dir.file(tag + ".safetensors") + " --summary " + dir.file(tag + ".json");
+  };
+  test::run_ok(std::string(EMBER_TRAIN_BINARY) + " --device cpu" + common + outputs("cpu"), dir.file("cpu.log"));
+  test::run_ok(std::string(EMBER_TRAIN_EMU_BINARY) + " --device cuda" + common + outputs("cuda"), dir.file("cuda.log"));
+  return {nlohmann::json::parse(test::read_bytes(dir.file("cpu.json"))),
+          nlohmann::json::parse(test::read_bytes(dir.file("cuda.json")))};
+}
+
+// Tolerance: both backends compute in float32 and the emulated kernels match the CPU's bitwise except
+// the GEMMs (OpenBLAS vs the cuBLAS fake's double-accumulated reference loop, a different summation
+// order): relative differences of ~1e-7 per GEMM output, grown through 3 SGD-momentum steps (measured
+// at most 1.6e-6 of a tensor's largest entry). 2e-5 leaves a 10x margin; a wrong kernel is off by
+// far more. The absolute floor 1e-7 covers single entries whose exact value is 0. Biases feeding batch
+// norm have an exact gradient of 0: what is computed is the rounding noise of a sum over N*H*W terms
+// (measured up to 8.5e-7 in their momentum buffers), bounded here by 1e-5 absolute.
+constexpr double kRel = 2e-5;
+test::Closeness closeness(std::vector<std::string> zero_grad) { return {kRel, 1e-7, std::move(zero_grad), 1e-5}; }
+
+}  // namespace
+
+TEST_CASE("ember-train-emu --device cuda trains the CNN with batch norm as the CPU does", "[train][e2e][emu]") {
+  if (!have_data()) {
+    WARN("Fashion-MNIST not installed; skipping");
+    return;
+  }
+  test::TempDir dir;
+  const auto [cpu, cuda] = run_both(dir, " --model cnn --optimizer sgd --clip-norm 5 --micro-batch 16 --accum 2"
+                                         " --steps 3 --limit-train 96");
+  CHECK(cuda["device"] == "cuda:0");
+  CHECK(cpu["device"] == "cpu");
+  CHECK(cuda["optimizer_steps"] == 3);
+  CHECK(cuda["final_loss"].get<double>() == Approx(cpu["final_loss"].get<double>()).epsilon(kRel));
+  test::check_checkpoints_close(dir.file("cpu.safetensors"), dir.file("cuda.safetensors"),
+                                closeness({"conv1.bias", "conv2.bias"}));
+}
+
+TEST_CASE("ember-train-emu --device cuda trains the MLP with window-merged batch norm as the CPU does",
+          "[train][e2e][emu]") {
+  if (!have_data()) {
+    WARN("Fashion-MNIST not installed; skipping");
+    return;
+  }
+  test::TempDir dir;
+  const auto [cpu, cuda] = run_both(dir, " --model mlp --bn-stats window --optimizer sgd --micro-batch 16 --accum 3"
+                                         " --steps 3 --limit-train 160");
+  CHECK(cuda["optimizer_steps"] == 3);
+  CHECK(cuda["final_loss"].get<double>() == Approx(cpu["final_loss"].get<double>()).epsilon(kRel));
+  test::check_checkpoints_close(dir.file("cpu.safetensors"), dir.file("cuda.safetensors"),
+                                closeness({"fc1.bias", "fc2.bias"}));
+}
+#endif
