@@ -510,7 +510,7 @@ void launch_kernel(dim3 grid, dim3 block, std::size_t shmem, cudaStream_t stream
              }));
 }
 
-cudaError_t func_set_attribute(cudaFuncAttribute attr, int value) {
+cudaError_t func_set_attribute(int attr, int value) {
   if (attr == cudaFuncAttributeMaxDynamicSharedMemorySize && (value < 0 || value > static_cast<int>(kMaxDynamicShared)))
     return fail(cudaErrorInvalidValue, "cudaFuncSetAttribute: more than 228 KiB of dynamic shared memory");
   return cudaSuccess;

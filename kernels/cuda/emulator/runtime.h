@@ -107,9 +107,14 @@ std::vector<TraceEntry> trace();
 /// The creation number of a stream as TraceEntry::stream reports it (0 for nullptr / legacy).
 std::uint64_t stream_id(cudaStream_t s);
 
+namespace detail {
+cudaError_t func_set_attribute(int attr, int value);  // attr: a cudaFuncAttribute
+}  // namespace detail
+
 }  // namespace ember::emu
 
 // ---- the CUDA runtime API subset (global namespace, as in CUDA) ----------------------------------------
+EMBER_FAKE_API_BEGIN
 const char* cudaGetErrorName(cudaError_t e);
 /// CUDA's text; for the most recent error of this host thread, with the emulator's explanation appended.
 const char* cudaGetErrorString(cudaError_t e);
@@ -170,11 +175,10 @@ cudaError_t cudaEventQuery(cudaEvent_t e);
 cudaError_t cudaEventSynchronize(cudaEvent_t e);
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
 
-namespace ember::emu::detail {
-cudaError_t func_set_attribute(cudaFuncAttribute attr, int value);
-}  // namespace ember::emu::detail
 /// Accepted (the emulator allows up to 228 KiB of dynamic shared memory to every kernel).
 template <class F>
 cudaError_t cudaFuncSetAttribute(F*, cudaFuncAttribute attr, int value) {
-  return ember::emu::detail::func_set_attribute(attr, value);
+  return static_cast<cudaError_t>(ember::emu::detail::func_set_attribute(attr, value));
 }
+
+EMBER_FAKE_API_END

@@ -2,7 +2,10 @@
 #pragma once
 #include <cstddef>
 
-// ---- qualifiers (g++ path only) -------------------------------------------------------------------
+#include "kernels/cuda/emulator/fake_api.h"
+
+// ---- qualifiers (g++ path only; not in the nvcc check of the declarations) --------------------------
+#ifndef EMBER_FAKE_API_NAMESPACE
 #define __global__
 #define __device__
 #define __host__
@@ -12,6 +15,9 @@
 #define __align__(n) __attribute__((aligned(n)))
 // One block runs entirely on one OS thread, so per-block storage is per-OS-thread storage.
 #define __shared__ static thread_local
+#endif
+
+EMBER_FAKE_API_BEGIN
 
 // ---- index and vector types (layout and alignment as in CUDA's vector_types.h) ---------------------
 // clang-format off
@@ -120,3 +126,5 @@ struct cudaDeviceProp {
   int multiProcessorCount, l2CacheSize, major, minor, clockRate, memoryClockRate, memoryBusWidth, concurrentKernels;
   int pciBusID, pciDeviceID, pciDomainID, unifiedAddressing, asyncEngineCount;
 };
+
+EMBER_FAKE_API_END
