@@ -156,6 +156,10 @@ cudnnStatus_t cudnnSetStream(cudnnHandle_t handle, cudaStream_t streamId);
 cudnnStatus_t cudnnGetStream(cudnnHandle_t handle, cudaStream_t* streamId);
 
 // ---- cudnn_ops.h --------------------------------------------------------------------------------------
+// Declared on their own first, so that the elaborated names below declare this header's structs (and not
+// the real header's, when the api_check includes both).
+struct cudnnTensorStruct;
+struct cudnnFilterStruct;
 typedef struct cudnnTensorStruct* cudnnTensorDescriptor_t;
 typedef struct cudnnFilterStruct* cudnnFilterDescriptor_t;
 
@@ -219,6 +223,7 @@ cudnnStatus_t cudnnSetFilter4dDescriptor(cudnnFilterDescriptor_t filterDesc, cud
 cudnnStatus_t cudnnDestroyFilterDescriptor(cudnnFilterDescriptor_t filterDesc);
 
 // ---- cudnn_cnn.h --------------------------------------------------------------------------------------
+struct cudnnConvolutionStruct;
 typedef struct cudnnConvolutionStruct* cudnnConvolutionDescriptor_t;
 
 typedef struct cudnnConvolutionFwdAlgoPerfStruct {
