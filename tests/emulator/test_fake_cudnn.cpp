@@ -606,6 +606,14 @@ TEST_CASE("cuDNN workspaces: distinct per algorithm, checked at the call, poison
     CHECK(fake_test::all_poisoned(after, gemm));  // the part it did not stage into
     check_close(y.download(), naive_forward(geo, pb.x, pb.w));
   }
+  SECTION("a workspace at an odd address works") {
+    DeviceBuffer<char> ws(data1 + 3);
+    DeviceBuffer<float> dx(geo.x_size());
+    REQUIRE(cudnnConvolutionBackwardData(dnn.h, &one, pb.w_desc.d, pb.dev_w.get(), pb.y_desc.d, pb.dev_dy.get(),
+                                         pb.conv.d, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, ws.get() + 3, data1, &zero,
+                                         pb.x_desc.d, dx.get()) == CUDNN_STATUS_SUCCESS);
+    check_close(dx.download(), naive_backward_data(geo, pb.w, pb.dy));
+  }
   SECTION("a workspace shared with data of the call gives wrong results (the data is poisoned first)") {
     // x lives inside the workspace: as with a workspace shared between calls in flight, the result is garbage.
     DeviceBuffer<float> shared(geo.x_size() + gemm / sizeof(float));

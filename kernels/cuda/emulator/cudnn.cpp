@@ -230,69 +230,18 @@ cudnnStatus_t make_geometry(const cudnnTensorStruct* x, const cudnnFilterStruct*
   return CUDNN_STATUS_SUCCESS;
 }
 
-// ------------------------------------------------------------------------------------- algorithms
+// ------------------------------------------------------------------------------ reference loops
 
 /// How an algorithm uses its workspace: it stages the gathered operand of `rows` output rows at a time
 /// (C*R*S x rows*Q elements): none (implicit GEMM), one row (the tiled/precomputed variants) or the whole
 /// image (GEMM with an im2col buffer). Unsupported algorithms are CUDNN_STATUS_NOT_SUPPORTED.
 enum class Staging { none, row, image, unsupported };
 
-/// The three convolution directions: names, algorithm tables, status of a spatial size mismatch.
-struct Direction {
-  const char* name;
-  int algo_count;
-  const Staging* staging;       ///< per algorithm
-  const bool* deterministic;    ///< per algorithm (labels, as in cuDNN's enum comments)
-  std::size_t staged_elem;      ///< bytes per staged element
-  cudnnStatus_t spatial_mismatch;
-};
-
-constexpr Staging kNone = Staging::none, kRow = Staging::row, kImage = Staging::image, kNo = Staging::unsupported;
-constexpr Staging kFwdStaging[CUDNN_CONVOLUTION_FWD_ALGO_COUNT] = {kNone, kRow, kImage, kNo, kNo, kNo, kNo, kNo};
-constexpr bool kFwdDeterministic[CUDNN_CONVOLUTION_FWD_ALGO_COUNT] = {true, true, true, true, true, true, true, true};
-// ALGO_0: none, ALGO_1: image, FFT_TILING: row.
-constexpr Staging kBwdDataStaging[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT] = {kNone, kImage, kNo, kRow, kNo, kNo};
-constexpr bool kBwdDataDeterministic[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT] = {false, true, true, true, true, true};
-// ALGO_0: none, ALGO_1: image, ALGO_3: row.
-constexpr Staging kBwdFilterStaging[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT] = {kNone, kImage, kNo, kRow,
-                                                                                kNo,   kNo,    kNo};
-constexpr bool kBwdFilterDeterministic[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT] = {false, true, true, false,
-                                                                                   true,  true, true};
-
-// Forward and backward filter stage x patches (float); backward data stages per-tap sums over k (double).
-const Direction kForward{"cudnnConvolutionForward", CUDNN_CONVOLUTION_FWD_ALGO_COUNT, kFwdStaging, kFwdDeterministic,
-                         sizeof(float), CUDNN_STATUS_NOT_SUPPORTED};
-const Direction kBackwardData{"cudnnConvolutionBackwardData", CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, kBwdDataStaging,
-                              kBwdDataDeterministic, sizeof(double), CUDNN_STATUS_BAD_PARAM};
-const Direction kBackwardFilter{"cudnnConvolutionBackwardFilter", CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
-                                kBwdFilterStaging, kBwdFilterDeterministic, sizeof(float), CUDNN_STATUS_BAD_PARAM};
-
 /// Output rows staged at a time.
 int staged_rows(Staging st, const Geometry& g) { return st == Staging::row ? 1 : st == Staging::image ? g.p : 0; }
 
-/// The workspace the algorithm needs.
-std::size_t workspace_bytes(const Direction& d, Staging st, const Geometry& g) {
-  return std::size_t(g.taps()) * staged_rows(st, g) * g.q * d.staged_elem;
-}
-
-/// The algorithm's staging: BAD_PARAM for a value outside the enum, NOT_SUPPORTED for an algorithm the
-/// emulation does not implement.
-cudnnStatus_t staging_of(const Direction& d, int algo, Staging* st) {
-  if (algo < 0 || algo >= d.algo_count) return CUDNN_STATUS_BAD_PARAM;
-  *st = d.staging[algo];
-  return *st == Staging::unsupported ? CUDNN_STATUS_NOT_SUPPORTED : CUDNN_STATUS_SUCCESS;
-}
-
-/// A deterministic fake run time (ms): more staging is faster, as im2col GEMMs are on a GPU.
-float fake_time_ms(Staging st, const Geometry& g) {
-  const double ns_per_mac = st == Staging::image ? 0.001 : st == Staging::row ? 0.002 : 0.003;
-  return static_cast<float>(g.macs() * ns_per_mac * 1e-6 + 0.01);
-}
-
-// ------------------------------------------------------------------------------ reference loops
-
-/// The buffers of one convolution call. Forward: x, w -> out (y); backward data: w, y (dy) -> out (dx);
-/// backward filter: x, y (dy) -> out (dw).
+/// The buffers of one convolution call: its x side, filter and y side, one of which is also `out`.
+/// Forward: x, w -> out = y; backward data: w, y = dy -> out = x = dx; backward filter: x, y = dy -> out = w = dw.
 struct Operands {
   const float* x;
   const float* w;
@@ -302,30 +251,43 @@ struct Operands {
   std::size_t ws_bytes;
 };
 
+/// Element i of type T of a workspace (the workspace pointer may have any alignment).
+template <class T>
+T ws_load(const unsigned char* ws, std::size_t i) {
+  T v;
+  std::memcpy(&v, ws + i * sizeof(T), sizeof(T));
+  return v;
+}
+template <class T>
+void ws_store(unsigned char* ws, std::size_t i, T v) {
+  std::memcpy(ws + i * sizeof(T), &v, sizeof(T));
+}
+
 /// x patches of one image: the value under tap (c,r,s) at output (p,q), 0 in the padding. Read from x,
-/// or from a staged buffer [taps][rows*Q] holding output rows [p0, p0 + rows).
+/// or from a staged buffer of floats [taps][rows*Q] holding output rows [p0, p0 + rows).
 struct Patches {
   const Geometry& g;
   const float* x_img;
-  const float* staged = nullptr;
+  const unsigned char* staged = nullptr;
   int p0 = 0, rows = 0;
 
   float at(int c, int r, int s, int p, int q) const {
-    if (staged != nullptr) return staged[((c * g.r + r) * g.s + s) * std::size_t(rows) * g.q + (p - p0) * g.q + q];
+    if (staged != nullptr)
+      return ws_load<float>(staged, ((c * g.r + r) * g.s + s) * std::size_t(rows) * g.q + (p - p0) * g.q + q);
     const int ih = g.in_row(p, r), iw = g.in_col(q, s);
     if (ih < 0 || ih >= g.x.h || iw < 0 || iw >= g.x.w) return 0.0f;
     return x_img[(std::size_t(c) * g.x.h + ih) * g.x.w + iw];
   }
   /// Copies output rows [p0, p0 + rows) of the patches into `buffer` and reads from there from now on.
-  void stage(float* buffer, int first_row, int row_count) {
+  void stage(unsigned char* buffer, int first_row, int row_count) {
     Patches direct{g, x_img};
     for (int c = 0; c < g.x.c; ++c)
       for (int r = 0; r < g.r; ++r)
         for (int s = 0; s < g.s; ++s)
           for (int p = first_row; p < first_row + row_count; ++p)
             for (int q = 0; q < g.q; ++q)
-              buffer[((c * g.r + r) * g.s + s) * std::size_t(row_count) * g.q + (p - first_row) * g.q + q] =
-                  direct.at(c, r, s, p, q);
+              ws_store(buffer, ((c * g.r + r) * g.s + s) * std::size_t(row_count) * g.q + (p - first_row) * g.q + q,
+                       direct.at(c, r, s, p, q));
     staged = buffer, p0 = first_row, rows = row_count;
   }
 };
@@ -343,7 +305,7 @@ void run_forward(const Geometry& g, Staging st, Scale sc, const Operands& o) {
     Patches x{g, o.x + n * g.x_image()};
     float* y = o.out + n * g.y_image();
     for_row_blocks(st, g, [&](int p0, int rows) {
-      if (st != Staging::none) x.stage(reinterpret_cast<float*>(o.ws), p0, rows);
+      if (st != Staging::none) x.stage(o.ws, p0, rows);
       for (int p = p0; p < p0 + rows; ++p)
         for (int k = 0; k < g.k; ++k)
           for (int q = 0; q < g.q; ++q) {
@@ -364,7 +326,7 @@ void run_backward_filter(const Geometry& g, Staging st, Scale sc, const Operands
     Patches x{g, o.x + n * g.x_image()};
     const float* dy = o.y + n * g.y_image();
     for_row_blocks(st, g, [&](int p0, int rows) {
-      if (st != Staging::none) x.stage(reinterpret_cast<float*>(o.ws), p0, rows);
+      if (st != Staging::none) x.stage(o.ws, p0, rows);
       for (int p = p0; p < p0 + rows; ++p)
         for (int k = 0; k < g.k; ++k)
           for (int c = 0, t = 0; c < g.x.c; ++c)
@@ -394,7 +356,6 @@ void run_backward_data(const Geometry& g, Staging st, Scale sc, const Operands& 
     const float* dy = o.y + n * g.y_image();
     std::fill(acc.begin(), acc.end(), 0.0);
     for_row_blocks(st, g, [&](int p0, int rows) {
-      double* staged = reinterpret_cast<double*>(o.ws);
       auto at = [&](int c, int r, int s, int p, int q) -> std::size_t {
         return ((c * g.r + r) * g.s + s) * std::size_t(rows) * g.q + (p - p0) * g.q + q;
       };
@@ -403,7 +364,7 @@ void run_backward_data(const Geometry& g, Staging st, Scale sc, const Operands& 
           for (int r = 0; r < g.r; ++r)
             for (int s = 0; s < g.s; ++s)
               for (int p = p0; p < p0 + rows; ++p)
-                for (int q = 0; q < g.q; ++q) staged[at(c, r, s, p, q)] = tap_sum(dy, c, r, s, p, q);
+                for (int q = 0; q < g.q; ++q) ws_store(o.ws, at(c, r, s, p, q), tap_sum(dy, c, r, s, p, q));
       for (int p = p0; p < p0 + rows; ++p)
         for (int c = 0; c < g.x.c; ++c)
           for (int r = 0; r < g.r; ++r)
@@ -412,7 +373,7 @@ void run_backward_data(const Geometry& g, Staging st, Scale sc, const Operands& 
                 const int ih = g.in_row(p, r), iw = g.in_col(q, s);
                 if (ih < 0 || ih >= g.x.h || iw < 0 || iw >= g.x.w) continue;
                 acc[(std::size_t(c) * g.x.h + ih) * g.x.w + iw] +=
-                    st == Staging::none ? tap_sum(dy, c, r, s, p, q) : staged[at(c, r, s, p, q)];
+                    st == Staging::none ? tap_sum(dy, c, r, s, p, q) : ws_load<double>(o.ws, at(c, r, s, p, q));
               }
     });
     float* dx = o.out + n * acc.size();
@@ -420,7 +381,77 @@ void run_backward_data(const Geometry& g, Staging st, Scale sc, const Operands& 
   }
 }
 
+// -------------------------------------------------------------------------- the three directions
+
 using RunFn = void (*)(const Geometry&, Staging, Scale, const Operands&);
+
+/// Which buffer of a call: the x side (x, or dx), the filter (w, or dw), the y side (y, or dy).
+enum class Side { x, w, y };
+
+/// A convolution direction: its calls' names, reference loop, algorithm tables, the names of its
+/// buffers (for fault messages), which of them it writes, and the status of a spatial size mismatch.
+struct Direction {
+  const char* name;       ///< the compute call
+  const char* find_name;  ///< its cudnnFind*AlgorithmEx
+  RunFn run;
+  int algo_count;
+  const Staging* staging;     ///< per algorithm
+  const bool* deterministic;  ///< per algorithm (labels, as in cuDNN's enum comments)
+  std::size_t staged_elem;    ///< bytes per staged element
+  const char* names[3];       ///< per Side
+  Side output;
+  cudnnStatus_t spatial_mismatch;
+};
+
+constexpr Staging kNone = Staging::none, kRow = Staging::row, kImage = Staging::image, kNo = Staging::unsupported;
+constexpr Staging kFwdStaging[CUDNN_CONVOLUTION_FWD_ALGO_COUNT] = {kNone, kRow, kImage, kNo, kNo, kNo, kNo, kNo};
+constexpr bool kFwdDeterministic[CUDNN_CONVOLUTION_FWD_ALGO_COUNT] = {true, true, true, true, true, true, true, true};
+// ALGO_0: none, ALGO_1: image, FFT_TILING: row.
+constexpr Staging kBwdDataStaging[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT] = {kNone, kImage, kNo, kRow, kNo, kNo};
+constexpr bool kBwdDataDeterministic[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT] = {false, true, true, true, true, true};
+// ALGO_0: none, ALGO_1: image, ALGO_3: row.
+constexpr Staging kBwdFilterStaging[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT] = {kNone, kImage, kNo, kRow,
+                                                                                kNo,   kNo,    kNo};
+constexpr bool kBwdFilterDeterministic[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT] = {false, true, true, false,
+                                                                                   true,  true, true};
+
+// Forward and backward filter stage x patches (float); backward data stages per-tap sums over k (double).
+const Direction kForward{"cudnnConvolutionForward",    "cudnnFindConvolutionForwardAlgorithmEx",
+                         run_forward,                  CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+                         kFwdStaging,                  kFwdDeterministic,
+                         sizeof(float),                {"x", "w", "y"},
+                         Side::y,                      CUDNN_STATUS_NOT_SUPPORTED};
+const Direction kBackwardData{"cudnnConvolutionBackwardData", "cudnnFindConvolutionBackwardDataAlgorithmEx",
+                              run_backward_data,              CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                              kBwdDataStaging,                kBwdDataDeterministic,
+                              sizeof(double),                 {"dx", "w", "dy"},
+                              Side::x,                        CUDNN_STATUS_BAD_PARAM};
+const Direction kBackwardFilter{"cudnnConvolutionBackwardFilter", "cudnnFindConvolutionBackwardFilterAlgorithmEx",
+                                run_backward_filter,              CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+                                kBwdFilterStaging,                kBwdFilterDeterministic,
+                                sizeof(float),                    {"x", "dw", "dy"},
+                                Side::w,                          CUDNN_STATUS_BAD_PARAM};
+
+/// The workspace the algorithm needs.
+std::size_t workspace_bytes(const Direction& d, Staging st, const Geometry& g) {
+  return std::size_t(g.taps()) * staged_rows(st, g) * g.q * d.staged_elem;
+}
+
+/// The algorithm's staging: BAD_PARAM for a value outside the enum, NOT_SUPPORTED for an algorithm the
+/// emulation does not implement.
+cudnnStatus_t staging_of(const Direction& d, int algo, Staging* st) {
+  if (algo < 0 || algo >= d.algo_count) return CUDNN_STATUS_BAD_PARAM;
+  *st = d.staging[algo];
+  return *st == Staging::unsupported ? CUDNN_STATUS_NOT_SUPPORTED : CUDNN_STATUS_SUCCESS;
+}
+
+/// A deterministic fake run time (ms): more staging is faster, as im2col GEMMs are on a GPU.
+float fake_time_ms(Staging st, const Geometry& g) {
+  const double ns_per_mac = st == Staging::image ? 0.001 : st == Staging::row ? 0.002 : 0.003;
+  return static_cast<float>(g.macs() * ns_per_mac * 1e-6 + 0.01);
+}
+
+// -------------------------------------------------------------------------------------- queueing
 
 /// The queued operation of one convolution call: poison the whole workspace given, then compute through it.
 void run_convolution(RunFn run, const Geometry& g, Staging st, Scale sc, const Operands& o) {
@@ -428,11 +459,17 @@ void run_convolution(RunFn run, const Geometry& g, Staging st, Scale sc, const O
   run(g, st, sc, o);
 }
 
-/// The device memory of the call: the inputs, the output, and the workspace given.
-std::vector<DeviceSpan> conv_spans(const Geometry& g, const Operands& o, const char* x, const char* w, const char* y) {
-  std::vector<DeviceSpan> spans{{o.w, g.w_elems() * sizeof(float), w},
-                                {o.y, g.y().elems() * sizeof(float), y},
-                                {o.x, g.x.elems() * sizeof(float), x}};
+/// The bytes of one side of the call.
+std::size_t side_bytes(const Geometry& g, Side side) {
+  const std::size_t elems = side == Side::x ? g.x.elems() : side == Side::w ? g.w_elems() : g.y().elems();
+  return elems * sizeof(float);
+}
+
+/// The device memory of the call: the three sides (one of them the output) and the workspace given.
+std::vector<DeviceSpan> conv_spans(const Direction& d, const Geometry& g, const Operands& o) {
+  std::vector<DeviceSpan> spans{{o.x, side_bytes(g, Side::x), d.names[0]},
+                                {o.w, side_bytes(g, Side::w), d.names[1]},
+                                {o.y, side_bytes(g, Side::y), d.names[2]}};
   if (o.ws != nullptr) spans.push_back({o.ws, o.ws_bytes, "workspace"});
   return spans;
 }
@@ -449,16 +486,17 @@ cudnnStatus_t check_algo_and_workspace(const Direction& d, int algo, const Geome
   return CUDNN_STATUS_SUCCESS;
 }
 
-/// Validates and queues one convolution: the device checks, then the geometry, null pointers, algorithm
-/// and workspace, then the scaling factors are read and the work is queued.
-cudnnStatus_t convolve(const Direction& d, RunFn run, cudnnHandle_t handle, const Geometry& g, int algo,
-                       const void* alpha, const void* beta, Operands o, const char* xn, const char* wn, const char* yn) {
+/// Validates and queues one convolution, after the handle and geometry: alpha/beta, algorithm and
+/// workspace; the scaling factors are read at the call.
+cudnnStatus_t convolve(const Direction& d, cudnnHandle_t handle, const Geometry& g, int algo, const void* alpha,
+                       const void* beta, Operands o) {
   if (alpha == nullptr || beta == nullptr) return CUDNN_STATUS_BAD_PARAM;
   Staging st{};
   EMBER_CUDNN_TRY(check_algo_and_workspace(d, algo, g, o.ws, o.ws_bytes, &st));
   if (o.ws == nullptr) o.ws_bytes = 0;
   const Scale sc = read_scale(alpha, beta);
-  return enqueue(handle, d.name, conv_spans(g, o, xn, wn, yn), [run, g, st, sc, o] { run_convolution(run, g, st, sc, o); });
+  const RunFn run = d.run;
+  return enqueue(handle, d.name, conv_spans(d, g, o), [run, g, st, sc, o] { run_convolution(run, g, st, sc, o); });
 }
 
 // ------------------------------------------------------------------------------ algorithm lists
@@ -507,32 +545,33 @@ std::vector<Perf> all_perf(const Direction& d, const Geometry& g) {
   return all;
 }
 
-/// cudnnFind*AlgorithmEx: runs every implemented algorithm whose workspace fits the one given on the
-/// given buffers (alpha 1, beta 0), then poisons the output (the real call leaves it unspecified); an
-/// algorithm whose workspace does not fit reports CUDNN_STATUS_ALLOC_FAILED (documented for the perf
-/// structs: "the provided workspace is insufficient").
+/// cudnnFind*AlgorithmEx: one queued operation that runs every implemented algorithm whose workspace fits
+/// the one given on the given buffers (alpha 1, beta 0), then poisons the output (the real call leaves it
+/// unspecified). An algorithm whose workspace does not fit reports CUDNN_STATUS_ALLOC_FAILED (documented
+/// for the perf structs: "the provided workspace is insufficient").
 template <class Perf>
-cudnnStatus_t find_ex(const Direction& d, RunFn run, cudnnHandle_t handle, const Geometry& g, Operands o,
-                      int requested, int* returned, Perf* out, const char* xn, const char* wn, const char* yn,
-                      std::size_t out_bytes) {
-  if (o.x == nullptr || o.w == nullptr || o.y == nullptr || o.out == nullptr) return CUDNN_STATUS_BAD_PARAM;
+cudnnStatus_t find_ex(const Direction& d, cudnnHandle_t handle, const Geometry& g, Operands o, int requested,
+                      int* returned, Perf* out) {
+  if (o.x == nullptr || o.w == nullptr || o.y == nullptr) return CUDNN_STATUS_BAD_PARAM;
   if (requested < 1 || returned == nullptr || out == nullptr) return CUDNN_STATUS_BAD_PARAM;
   if (o.ws == nullptr) o.ws_bytes = 0;
   std::vector<Perf> all = all_perf<Perf>(d, g);
+  std::vector<Staging> runs;
   for (Perf& perf : all) {
     if (perf.status != CUDNN_STATUS_SUCCESS) continue;
     if (perf.memory > o.ws_bytes) {
       perf.status = CUDNN_STATUS_ALLOC_FAILED;
       perf.time = -1.0f;
-      continue;
+    } else {
+      runs.push_back(d.staging[perf.algo]);
     }
-    const Staging st = d.staging[perf.algo];
-    EMBER_CUDNN_TRY(enqueue(handle, d.name, conv_spans(g, o, xn, wn, yn),
-                            [run, g, st, o] { run_convolution(run, g, st, Scale{1.0f, 0.0f}, o); }));
   }
-  float* result = o.out;
-  EMBER_CUDNN_TRY(enqueue(handle, "cudnnFindConvolutionAlgorithmEx (poison output)", {{result, out_bytes, yn}},
-                          [result, out_bytes] { std::memset(result, 0xFF, out_bytes); }));
+  const RunFn run = d.run;
+  const std::size_t out_bytes = side_bytes(g, d.output);
+  EMBER_CUDNN_TRY(enqueue(handle, d.find_name, conv_spans(d, g, o), [run, g, o, runs, out_bytes] {
+    for (Staging st : runs) run_convolution(run, g, st, Scale{1.0f, 0.0f}, o);
+    std::memset(o.out, 0xFF, out_bytes);
+  }));
   return return_perf(std::move(all), requested, returned, out);
 }
 
@@ -844,8 +883,7 @@ cudnnStatus_t cudnnFindConvolutionForwardAlgorithmEx(cudnnHandle_t handle, const
   EMBER_CUDNN_TRY(forward_geometry(handle, xDesc, wDesc, convDesc, yDesc, &g));
   const Operands o{static_cast<const float*>(x), static_cast<const float*>(w), static_cast<const float*>(y),
                    static_cast<float*>(y), static_cast<unsigned char*>(workSpace), workSpaceSizeInBytes};
-  return find_ex(kForward, run_forward, handle, g, o, requestedAlgoCount, returnedAlgoCount, perfResults, "x", "w",
-                 "y", g.y().elems() * sizeof(float));
+  return find_ex(kForward, handle, g, o, requestedAlgoCount, returnedAlgoCount, perfResults);
 }
 
 cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(cudnnHandle_t handle, const cudnnTensorDescriptor_t xDesc,
@@ -872,7 +910,7 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void* alpha, c
   if (x == nullptr || w == nullptr || y == nullptr) return CUDNN_STATUS_BAD_PARAM;
   const Operands o{static_cast<const float*>(x), static_cast<const float*>(w), static_cast<const float*>(y),
                    static_cast<float*>(y), static_cast<unsigned char*>(workSpace), workSpaceSizeInBytes};
-  return convolve(kForward, run_forward, handle, g, algo, alpha, beta, o, "x", "w", "y");
+  return convolve(kForward, handle, g, algo, alpha, beta, o);
 }
 
 // ---- backward data --------------------------------------------------------------------------------------
@@ -925,8 +963,7 @@ cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithmEx(
   EMBER_CUDNN_TRY(backward_data_geometry(handle, wDesc, dyDesc, convDesc, dxDesc, &g));
   const Operands o{static_cast<const float*>(dx), static_cast<const float*>(w), static_cast<const float*>(dy),
                    static_cast<float*>(dx), static_cast<unsigned char*>(workSpace), workSpaceSizeInBytes};
-  return find_ex(kBackwardData, run_backward_data, handle, g, o, requestedAlgoCount, returnedAlgoCount, perfResults,
-                 "dx", "w", "dy", g.x.elems() * sizeof(float));
+  return find_ex(kBackwardData, handle, g, o, requestedAlgoCount, returnedAlgoCount, perfResults);
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(cudnnHandle_t handle, const cudnnFilterDescriptor_t wDesc,
@@ -956,7 +993,7 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void* alp
   // x: the output dx; it is listed as an operand span like the others (written, and read when beta != 0).
   const Operands o{static_cast<const float*>(dx), static_cast<const float*>(w), static_cast<const float*>(dy),
                    static_cast<float*>(dx), static_cast<unsigned char*>(workSpace), workSpaceSizeInBytes};
-  return convolve(kBackwardData, run_backward_data, handle, g, algo, alpha, beta, o, "dx", "w", "dy");
+  return convolve(kBackwardData, handle, g, algo, alpha, beta, o);
 }
 
 // ---- backward filter ------------------------------------------------------------------------------------
@@ -1009,8 +1046,7 @@ cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithmEx(
   EMBER_CUDNN_TRY(backward_filter_geometry(handle, xDesc, dyDesc, convDesc, dwDesc, &g));
   const Operands o{static_cast<const float*>(x), static_cast<const float*>(dw), static_cast<const float*>(y),
                    static_cast<float*>(dw), static_cast<unsigned char*>(workSpace), workSpaceSizeInBytes};
-  return find_ex(kBackwardFilter, run_backward_filter, handle, g, o, requestedAlgoCount, returnedAlgoCount,
-                 perfResults, "x", "dw", "dy", g.w_elems() * sizeof(float));
+  return find_ex(kBackwardFilter, handle, g, o, requestedAlgoCount, returnedAlgoCount, perfResults);
 }
 
 cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnnHandle_t handle,
@@ -1041,7 +1077,7 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void* a
   if (x == nullptr || dy == nullptr || dw == nullptr) return CUDNN_STATUS_BAD_PARAM;
   const Operands o{static_cast<const float*>(x), static_cast<const float*>(dw), static_cast<const float*>(dy),
                    static_cast<float*>(dw), static_cast<unsigned char*>(workSpace), workSpaceSizeInBytes};
-  return convolve(kBackwardFilter, run_backward_filter, handle, g, algo, alpha, beta, o, "x", "dw", "dy");
+  return convolve(kBackwardFilter, handle, g, algo, alpha, beta, o);
 }
 
 // ---- bias -----------------------------------------------------------------------------------------------

@@ -11,13 +11,14 @@
 //  - the convolutions (cross-correlation, or CUDNN_CONVOLUTION with the filter flipped; padding, stride,
 //    dilation) are plain reference loops accumulating in double, queued on the handle's stream
 //    (ember::emu::enqueue) with alpha/beta blending (beta == 0 never reads the output);
-//  - algorithms: forward IMPLICIT_GEMM (no workspace), IMPLICIT_PRECOMP_GEMM (an index table) and GEMM
-//    (an im2col buffer); backward data ALGO_0 / FFT_TILING / ALGO_1 and backward filter ALGO_0 / ALGO_3 /
-//    ALGO_1 likewise (none / index table / column buffer). The others are CUDNN_STATUS_NOT_SUPPORTED.
+//  - algorithms: forward IMPLICIT_GEMM (no workspace), IMPLICIT_PRECOMP_GEMM (one output row of the im2col
+//    buffer) and GEMM (the im2col buffer of one image); backward data ALGO_0 / FFT_TILING / ALGO_1 and
+//    backward filter ALGO_0 / ALGO_3 / ALGO_1 likewise (none / one row / one image of the gathered operand).
+//    The others are CUDNN_STATUS_NOT_SUPPORTED.
 //    A call whose workspace is smaller than the queried size fails with CUDNN_STATUS_BAD_PARAM, and the
 //    queued work first poisons the whole workspace it was given (0xFF bytes) and then computes through it;
-//  - Find*Ex really runs every candidate on the given buffers and leaves the output poisoned; results are
-//    sorted by a deterministic fake time;
+//  - Find*Ex really runs every candidate whose workspace fits on the given buffers (one queued operation)
+//    and leaves the output poisoned; results are sorted by a deterministic fake time;
 //  - handles remember the device current at cudnnCreate: cudnnSetStream with a stream of another device,
 //    or a call while another device is current, gives CUDNN_STATUS_MAPPING_ERROR.
 #pragma once
