@@ -83,7 +83,8 @@ const char* op_name(cublasOperation_t op) { return op == CUBLAS_OP_N ? "N" : op 
 
 }  // namespace
 
-TEST_CASE("cublasSgemm: every transpose combination with leading dimensions larger than the matrices", "[fake][cublas]") {
+TEST_CASE("cublasSgemm: every transpose combination with leading dimensions larger than the matrices",
+          "[fake][cublas]") {
   Handle h;
   const int m = 5, n = 7, k = 3;
   const float alpha = 1.5f, beta = -0.5f;
@@ -182,14 +183,13 @@ TEST_CASE("cublasSgemmStridedBatched: documented argument errors return their st
     const float *alpha, *beta;
     cublasStatus_t want;
   };
-  const auto bad_op = static_cast<cublasOperation_t>(7);
   const Case cases[] = {
       {"valid", CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, m, k, m, 1, &one, &one, CUBLAS_STATUS_SUCCESS},
       {"m < 0", CUBLAS_OP_N, CUBLAS_OP_N, -1, n, k, m, k, m, 1, &one, &one, CUBLAS_STATUS_INVALID_VALUE},
       {"n < 0", CUBLAS_OP_N, CUBLAS_OP_N, m, -1, k, m, k, m, 1, &one, &one, CUBLAS_STATUS_INVALID_VALUE},
       {"k < 0", CUBLAS_OP_N, CUBLAS_OP_N, m, n, -1, m, k, m, 1, &one, &one, CUBLAS_STATUS_INVALID_VALUE},
       {"batchCount < 0", CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, m, k, m, -1, &one, &one, CUBLAS_STATUS_INVALID_VALUE},
-      {"transa invalid", bad_op, CUBLAS_OP_N, m, n, k, m, k, m, 1, &one, &one, CUBLAS_STATUS_INVALID_VALUE},
+      {"transa CONJG", CUBLAS_OP_CONJG, CUBLAS_OP_N, m, n, k, m, k, m, 1, &one, &one, CUBLAS_STATUS_INVALID_VALUE},
       {"transb CONJG", CUBLAS_OP_N, CUBLAS_OP_CONJG, m, n, k, m, k, m, 1, &one, &one, CUBLAS_STATUS_INVALID_VALUE},
       {"lda < m for N", CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, m - 1, k, m, 1, &one, &one, CUBLAS_STATUS_INVALID_VALUE},
       {"lda = m passes for N", CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, m, k, m, 1, &one, &one, CUBLAS_STATUS_SUCCESS},
@@ -304,7 +304,6 @@ TEST_CASE("cuBLAS handle settings: stream, math mode, pointer mode, workspace, s
   cublasPointerMode_t mode{};
   CHECK(cublasSetPointerMode(h.h, CUBLAS_POINTER_MODE_HOST) == CUBLAS_STATUS_SUCCESS);
   CHECK(cublasSetPointerMode(h.h, CUBLAS_POINTER_MODE_DEVICE) == CUBLAS_STATUS_NOT_SUPPORTED);
-  CHECK(cublasSetPointerMode(h.h, static_cast<cublasPointerMode_t>(5)) == CUBLAS_STATUS_INVALID_VALUE);
   CHECK(cublasGetPointerMode(h.h, &mode) == CUBLAS_STATUS_SUCCESS);
   CHECK(mode == CUBLAS_POINTER_MODE_HOST);
 

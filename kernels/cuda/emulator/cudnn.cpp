@@ -706,7 +706,9 @@ cudnnStatus_t cudnnGetStream(cudnnHandle_t handle, cudaStream_t* streamId) {
 // ---- tensor descriptors ---------------------------------------------------------------------------------
 
 cudnnStatus_t cudnnCreateTensorDescriptor(cudnnTensorDescriptor_t* tensorDesc) { return create(tensors(), tensorDesc); }
-cudnnStatus_t cudnnDestroyTensorDescriptor(cudnnTensorDescriptor_t tensorDesc) { return destroy(tensors(), tensorDesc); }
+cudnnStatus_t cudnnDestroyTensorDescriptor(cudnnTensorDescriptor_t tensorDesc) {
+  return destroy(tensors(), tensorDesc);
+}
 
 /// BAD_PARAM: a dimension <= 0 (the documentation says negative; cuDNN rejects empty tensors too), an
 /// invalid format or data type. NCHW_VECT_C (for vectorized integer types) is NOT_SUPPORTED here.
@@ -772,7 +774,9 @@ cudnnStatus_t cudnnAddTensor(cudnnHandle_t handle, const void* alpha, const cudn
 // ---- filter descriptors ---------------------------------------------------------------------------------
 
 cudnnStatus_t cudnnCreateFilterDescriptor(cudnnFilterDescriptor_t* filterDesc) { return create(filters(), filterDesc); }
-cudnnStatus_t cudnnDestroyFilterDescriptor(cudnnFilterDescriptor_t filterDesc) { return destroy(filters(), filterDesc); }
+cudnnStatus_t cudnnDestroyFilterDescriptor(cudnnFilterDescriptor_t filterDesc) {
+  return destroy(filters(), filterDesc);
+}
 
 /// BAD_PARAM: a dimension <= 0 (documented: negative), an invalid data type or format.
 cudnnStatus_t cudnnSetFilter4dDescriptor(cudnnFilterDescriptor_t filterDesc, cudnnDataType_t dataType,
