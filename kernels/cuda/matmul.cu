@@ -1,4 +1,4 @@
-/// @file kernels/cuda/matmul.cu @brief Hand-written tiled SGEMM (64x64 tiles, 4x4 register blocking): the CUDA gemm of the emulated build, and a comparison point for cuBLAS in the real build.
+/// @file kernels/cuda/matmul.cu @brief Hand-written tiled SGEMM (64x64 tiles, 4x4 register blocking): a comparison point for cuBLAS, reachable through CudaBackendInfo::tiled_gemm.
 //
 // C[b] = alpha * op(A[b]) @ op(B[b]) + beta * C[b] for row-major operands with leading dimensions
 // lda/ldb/ldc and batch strides (0 = the operand is shared by every batch). A block computes a 64x64
@@ -8,9 +8,9 @@
 // beta == 0 never reads C (it may hold garbage, e.g. NaN); beta == 1 accumulates into C (weight-
 // gradient GEMMs write straight into .grad).
 //
-// Registration: in the emulated build (EMBER_CUDA_EMULATED) this kernel is the CUDA gemm; the real
-// build registers cuBLAS (kernels/cuda/lib/cublas_gemm.cpp). Both builds expose it through
-// CudaBackendInfo::tiled_gemm (kernels/cuda/backend_info.h), so the GPU suite can compare it with cuBLAS.
+// Registration: the CUDA gemm of both builds is cuBLAS (kernels/cuda/lib/cublas_gemm.cpp; in the emulated
+// build it runs on the emulated cuBLAS of kernels/cuda/emulator). This kernel is exposed through
+// CudaBackendInfo::tiled_gemm (kernels/cuda/backend_info.h), so the suites can compare it with cuBLAS.
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/backend_info.h"
 #include "kernels/dispatch.h"
@@ -112,11 +112,6 @@ void tiled_gemm(const Tensor& a, bool ta, const Tensor& b, bool tb, Tensor& c, d
 
 }  // namespace
 
-const Registrar registrar([] {
-  table_for<CudaBackendInfo>(DeviceType::CUDA).tiled_gemm = tiled_gemm;
-#ifdef EMBER_CUDA_EMULATED
-  table_for<MatmulKernels>(DeviceType::CUDA).gemm = tiled_gemm;
-#endif
-});
+const Registrar registrar([] { table_for<CudaBackendInfo>(DeviceType::CUDA).tiled_gemm = tiled_gemm; });
 
 }  // namespace ember::kernels::cuda_backend

@@ -1,4 +1,4 @@
-/// @file tests/kernels/test_cuda_gemm.cpp @brief CUDA GEMM (tiled kernel in the emulator, cuBLAS on a GPU) against OpenBLAS: transposes, leading dims, batches, broadcast, alpha/beta.
+/// @file tests/kernels/test_cuda_gemm.cpp @brief CUDA GEMM (cuBLAS: the emulated cuBLAS in the emulator, the real one on a GPU; and the tiled kernel) against OpenBLAS: transposes, leading dims, batches, broadcast, alpha/beta.
 //
 // Tolerance: relative 1e-5 plus absolute 1e-5. Inputs are U[-1, 1) and k <= 100, so each output is a
 // sum of <= 100 products of magnitude <= 1; f32 accumulation in different orders (blocked/FMA vs
