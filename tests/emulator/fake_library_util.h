@@ -59,13 +59,13 @@ bool all_poisoned(const std::vector<T>& v, std::size_t from = 0) {
   return true;
 }
 
-/// Synchronizes and reports whether the queued work faulted with an illegal address: the error of
-/// cudaDeviceSynchronize (lazy streams: sticky device error) or of cudaGetLastError (the interim eager
-/// implementation records it as the last error when the work is queued).
+/// Synchronizes and reports whether the queued work faulted with an illegal address (the device's
+/// sticky error), then resets the device (the emulator keeps its allocations) for the following tests.
 inline bool device_faulted() {
-  const cudaError_t sync = cudaDeviceSynchronize();
-  const cudaError_t last = cudaGetLastError();
-  return sync == cudaErrorIllegalAddress || last == cudaErrorIllegalAddress;
+  const bool faulted = cudaDeviceSynchronize() == cudaErrorIllegalAddress;
+  (void)cudaDeviceReset();
+  (void)cudaGetLastError();
+  return faulted;
 }
 
 /// Whether the emulation has a second device (the multi-device checks need one).
