@@ -30,7 +30,8 @@ if(EMBER_EMULATOR AND EMBER_CUDA_KERNELS)
     list(APPEND EMU_WRAPPERS ${wrapper})
   endforeach()
   add_library(ember_cuda_emu SHARED ${EMU_WRAPPERS} ${EMBER_CUDA_HOST}
-                                    ${CMAKE_CURRENT_SOURCE_DIR}/kernels/cuda/lib/cublas_gemm.cpp)
+                                    ${CMAKE_CURRENT_SOURCE_DIR}/kernels/cuda/lib/cublas_gemm.cpp
+                                    ${CMAKE_CURRENT_SOURCE_DIR}/kernels/cuda/lib/cudnn_conv.cpp)
   target_compile_definitions(ember_cuda_emu PUBLIC EMBER_CUDA_EMULATED=1)
   target_compile_options(ember_cuda_emu PRIVATE ${EMBER_WARNINGS})
   target_link_libraries(ember_cuda_emu PUBLIC ember ember_emu)

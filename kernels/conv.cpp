@@ -2,6 +2,7 @@
 #include "kernels/conv.h"
 
 #include "kernels/dispatch.h"
+#include "kernels/elementwise.h"
 
 namespace ember::kernels {
 
@@ -54,6 +55,88 @@ void col2im(const Tensor& col, Tensor& x, const Conv2dGeometry& g) {
   check_operands("col2im", x, col, g);
   if (x.numel() == 0) return;
   require(table_for<ConvKernels>(x.device().type).col2im, "col2im", x.device())(col, x, g);
+}
+
+// ---- direct convolution ----
+
+bool has_direct_conv2d(Device d) {
+  const ConvKernels& t = table_for<ConvKernels>(d.type);
+  return t.conv2d_forward && t.conv2d_add_bias && t.conv2d_backward_data && t.conv2d_backward_filter &&
+         t.conv2d_backward_bias;
+}
+
+namespace {
+
+Shape image_shape(const Conv2dGeometry& g) { return {g.batch, g.channels, g.height, g.width}; }
+Shape output_shape(const Conv2dGeometry& g, int64_t cout) { return {g.batch, cout, g.out_h, g.out_w}; }
+
+/// One device and dtype, floating, contiguous, and each tensor of the expected shape.
+void check_conv(const char* op, std::initializer_list<std::pair<const Tensor*, Shape>> operands) {
+  const Tensor& first = *operands.begin()->first;
+  EMBER_CHECK(is_floating(first.dtype()), op, ": expected floating tensors, got ", describe(first));
+  for (const auto& [t, shape] : operands) {
+    check_same_device(op, first, *t);
+    check_same_dtype(op, first, *t);
+    EMBER_CHECK(t->is_contiguous(), op, ": expected contiguous tensors, got ", describe(*t));
+    EMBER_CHECK(t->shape() == shape, op, ": ", describe(*t), " does not match the convolution (expected ",
+                shape_str(shape), ")");
+  }
+}
+
+void check_beta(const char* op, double beta) {
+  EMBER_CHECK(beta == 0.0 || beta == 1.0, op, ": beta must be 0 or 1, got ", beta);
+}
+
+const ConvKernels& direct(const char* op, Device d) {
+  EMBER_CHECK(has_direct_conv2d(d), op, ": no direct convolution on ", d.str(), " (use im2col + GEMM)");
+  return table_for<ConvKernels>(d.type);
+}
+
+}  // namespace
+
+void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dGeometry& g) {
+  const int64_t cout = w.dim() == 4 ? w.size(0) : -1;
+  check_conv("conv2d_forward", {{&x, image_shape(g)}, {&w, {cout, g.channels, g.kernel_h, g.kernel_w}},
+                                {&y, output_shape(g, cout)}});
+  if (y.numel() == 0) return;
+  if (x.numel() == 0 || w.numel() == 0) return fill(y, 0.0);
+  direct("conv2d_forward", x.device()).conv2d_forward(x, w, y, g);
+}
+
+void conv2d_add_bias(const Tensor& bias, Tensor& y) {
+  EMBER_CHECK(y.dim() == 4, "conv2d_add_bias: expected an output [N, C, H, W], got ", describe(y));
+  check_conv("conv2d_add_bias", {{&y, y.shape()}, {&bias, {y.size(1)}}});
+  if (y.numel() == 0) return;
+  direct("conv2d_add_bias", y.device()).conv2d_add_bias(bias, y);
+}
+
+void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, const Conv2dGeometry& g) {
+  const int64_t cout = w.dim() == 4 ? w.size(0) : -1;
+  check_conv("conv2d_backward_data", {{&dy, output_shape(g, cout)},
+                                      {&w, {cout, g.channels, g.kernel_h, g.kernel_w}},
+                                      {&dx, image_shape(g)}});
+  if (dx.numel() == 0) return;
+  if (dy.numel() == 0) return fill(dx, 0.0);
+  direct("conv2d_backward_data", dx.device()).conv2d_backward_data(dy, w, dx, g);
+}
+
+void conv2d_backward_filter(const Tensor& x, const Tensor& dy, Tensor& dw, const Conv2dGeometry& g, double beta) {
+  const int64_t cout = dw.dim() == 4 ? dw.size(0) : -1;
+  check_conv("conv2d_backward_filter", {{&x, image_shape(g)}, {&dy, output_shape(g, cout)},
+                                        {&dw, {cout, g.channels, g.kernel_h, g.kernel_w}}});
+  check_beta("conv2d_backward_filter", beta);
+  if (dw.numel() == 0) return;
+  if (dy.numel() == 0) return beta == 0.0 ? fill(dw, 0.0) : void();
+  direct("conv2d_backward_filter", dw.device()).conv2d_backward_filter(x, dy, dw, g, beta);
+}
+
+void conv2d_backward_bias(const Tensor& dy, Tensor& db, double beta) {
+  EMBER_CHECK(dy.dim() == 4, "conv2d_backward_bias: expected a gradient [N, C, H, W], got ", describe(dy));
+  check_conv("conv2d_backward_bias", {{&dy, dy.shape()}, {&db, {dy.size(1)}}});
+  check_beta("conv2d_backward_bias", beta);
+  if (db.numel() == 0) return;
+  if (dy.numel() == 0) return beta == 0.0 ? fill(db, 0.0) : void();
+  direct("conv2d_backward_bias", db.device()).conv2d_backward_bias(dy, db, beta);
 }
 
 }  // namespace ember::kernels

@@ -1,4 +1,4 @@
-/// @file kernels/conv.h @brief Convolution lowering: im2col (image -> column matrix) and col2im (its adjoint), batched over NCHW images.
+/// @file kernels/conv.h @brief 2-D convolution kernels: im2col (image -> column matrix) and col2im (its adjoint) for the GEMM lowering, and the optional direct convolution a backend's library provides (cuDNN on CUDA).
 #pragma once
 #include <cstdint>
 
@@ -31,10 +31,35 @@ struct ConvKernels {
   /// x [N, C, H, W] = the adjoint of im2col applied to col: each input element is the sum, in the
   /// order (ki, kj) ascending, of the column entries that read it (a gather: no atomics, deterministic).
   void (*col2im)(const Tensor& col, Tensor& x, const Conv2dGeometry& g) = nullptr;
+
+  // Direct convolution (optional; a backend that leaves these null gets the im2col + GEMM lowering).
+  // Operands are contiguous NCHW of one dtype and device; w is [Cout, C, kh, kw], y and dy are
+  // [N, Cout, out_h, out_w]. beta = 0 overwrites the output (it is not read), beta = 1 adds to it.
+  /// y = conv(x, w), cross-correlation as in PyTorch.
+  void (*conv2d_forward)(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dGeometry& g) = nullptr;
+  /// y[n, c, i, j] += bias[c].
+  void (*conv2d_add_bias)(const Tensor& bias, Tensor& y) = nullptr;
+  /// dx = the gradient of conv(x, w) with respect to x, for output gradient dy.
+  void (*conv2d_backward_data)(const Tensor& dy, const Tensor& w, Tensor& dx, const Conv2dGeometry& g) = nullptr;
+  /// dw = beta * dw + the gradient with respect to w (beta = 1: straight into an existing .grad).
+  void (*conv2d_backward_filter)(const Tensor& x, const Tensor& dy, Tensor& dw, const Conv2dGeometry& g,
+                                 double beta) = nullptr;
+  /// db [Cout] = beta * db + the sum of dy over N, out_h and out_w.
+  void (*conv2d_backward_bias)(const Tensor& dy, Tensor& db, double beta) = nullptr;
 };
 
 /// Validate (contiguity, shapes against g, one device and dtype) and dispatch.
 void im2col(const Tensor& x, Tensor& col, const Conv2dGeometry& g);
 void col2im(const Tensor& col, Tensor& x, const Conv2dGeometry& g);
+
+/// True when the device's backend provides the direct convolution (all five entries above).
+bool has_direct_conv2d(Device d);
+/// Validate (contiguity, shapes against g, one device and dtype, beta in {0, 1}) and dispatch; an
+/// empty batch writes zeros (beta 0) or leaves the output (beta 1).
+void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dGeometry& g);
+void conv2d_add_bias(const Tensor& bias, Tensor& y);
+void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, const Conv2dGeometry& g);
+void conv2d_backward_filter(const Tensor& x, const Tensor& dy, Tensor& dw, const Conv2dGeometry& g, double beta);
+void conv2d_backward_bias(const Tensor& dy, Tensor& db, double beta);
 
 }  // namespace ember::kernels

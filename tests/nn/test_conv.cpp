@@ -71,32 +71,36 @@ TEST_CASE("conv2d gradients for input, weight and bias match finite differences 
   }
 }
 
-TEST_CASE("conv2d accumulates the weight and bias gradients into .grad in place (fused GEMM, beta = 1)", "[nn][conv]") {
-  const TensorOptions rg = TensorOptions{}.set_requires_grad(true);
-  Tensor w = random_input({4, 3, 3, 3}, 8, -0.5, 0.5, rg), b = random_input({4}, 9, -0.5, 0.5, rg);
-  // The reference goes through a non-leaf view of the weights (w * 1, b * 1), so the GEMM cannot write
-  // into .grad and the engine's AccumulateGrad adds a fresh gradient per micro-batch: the unfused path.
-  Tensor wr = w.detach().clone().set_requires_grad(true), br = b.detach().clone().set_requires_grad(true);
-  int hook_calls = 0;
-  add_post_accumulate_grad_hook(w, [&](const Tensor&) { ++hook_calls; });
-  const void* grad_storage = nullptr;
-  const int64_t micro = 3;
-  for (int64_t m = 0; m < micro; ++m) {
-    const Tensor x = random_input({2, 3, 6, 5}, 10 + static_cast<uint64_t>(m), -1.0, 1.0, rg);
-    const Tensor xr = x.detach().clone().set_requires_grad(true);
-    const Tensor r = random_input({2, 4, 3, 3}, 20 + static_cast<uint64_t>(m));
-    sum(nn::functional::conv2d(x, w, b, 2, 1) * r).backward();
-    sum(nn::functional::conv2d(xr, wr * 1.0, br * 1.0, 2, 1) * r).backward();
-    REQUIRE(w.grad().defined());
-    REQUIRE(b.grad().defined());
-    if (m == 0) grad_storage = w.grad().data_ptr();
-    CHECK(w.grad().data_ptr() == grad_storage);  // allocated once, then written in place
-    // The fused and unfused sums differ only in rounding order: f32 sums of <= 3 * 2 * 9 products.
-    check_close(w.grad(), wr.grad(), test::sum_tolerance(3 * 2 * 9));
-    check_close(b.grad(), br.grad(), test::sum_tolerance(3 * 2 * 9));
-    check_close(x.grad(), xr.grad(), 0.0, 0.0);  // the input gradient takes the same path in both
+TEST_CASE("conv2d accumulates the weight and bias gradients into .grad in place (beta = 1) on every device",
+          "[nn][conv][cuda]") {
+  for (Device d : test::devices()) {
+    INFO("device " << d);  // CPU: the GEMM lowering; CUDA: cuDNN's backward filter and bias with beta = 1
+    const TensorOptions rg = TensorOptions{}.set_device(d).set_requires_grad(true);
+    Tensor w = random_input({4, 3, 3, 3}, 8, -0.5, 0.5, rg), b = random_input({4}, 9, -0.5, 0.5, rg);
+    // The reference goes through a non-leaf view of the weights (w * 1, b * 1), so nothing can write
+    // into .grad and the engine's AccumulateGrad adds a fresh gradient per micro-batch: the unfused path.
+    Tensor wr = w.detach().clone().set_requires_grad(true), br = b.detach().clone().set_requires_grad(true);
+    int hook_calls = 0;
+    add_post_accumulate_grad_hook(w, [&](const Tensor&) { ++hook_calls; });
+    const void* grad_storage = nullptr;
+    const int64_t micro = 3;
+    for (int64_t m = 0; m < micro; ++m) {
+      const Tensor x = random_input({2, 3, 6, 5}, 10 + static_cast<uint64_t>(m), -1.0, 1.0, rg);
+      const Tensor xr = x.detach().clone().set_requires_grad(true);
+      const Tensor r = random_input({2, 4, 3, 3}, 20 + static_cast<uint64_t>(m), -1.0, 1.0, TensorOptions{}.set_device(d));
+      sum(nn::functional::conv2d(x, w, b, 2, 1) * r).backward();
+      sum(nn::functional::conv2d(xr, wr * 1.0, br * 1.0, 2, 1) * r).backward();
+      REQUIRE(w.grad().defined());
+      REQUIRE(b.grad().defined());
+      if (m == 0) grad_storage = w.grad().data_ptr();
+      CHECK(w.grad().data_ptr() == grad_storage);  // allocated once, then written in place
+      // The fused and unfused sums differ only in rounding order: f32 sums of <= 3 * 2 * 9 products.
+      check_close(w.grad(), wr.grad(), test::sum_tolerance(3 * 2 * 9));
+      check_close(b.grad(), br.grad(), test::sum_tolerance(3 * 2 * 9));
+      check_close(x.grad(), xr.grad(), 0.0, 0.0);  // the input gradient takes the same path in both
+    }
+    CHECK(hook_calls == micro);  // post-accumulate hooks (DataParallel) see every fused write
   }
-  CHECK(hook_calls == micro);  // post-accumulate hooks (DataParallel) see every fused write
 }
 
 TEST_CASE("conv2d returns ordinary gradients when the weight is not a leaf", "[nn][conv]") {

@@ -23,7 +23,7 @@ struct cublasContext {
 namespace {
 
 ember::emu::LiveHandles<cublasContext>& handles() {
-  static ember::emu::LiveHandles<cublasContext> h;
+  static auto& h = *new ember::emu::LiveHandles<cublasContext>();  // never destroyed: handles may be released during static destruction
   return h;
 }
 

@@ -50,19 +50,19 @@ using ember::emu::DeviceSpan;
 using ember::emu::LiveHandles;
 
 LiveHandles<cudnnContext>& handles() {
-  static LiveHandles<cudnnContext> h;
+  static auto& h = *new LiveHandles<cudnnContext>();  // never destroyed (released during static destruction)
   return h;
 }
 LiveHandles<cudnnTensorStruct>& tensors() {
-  static LiveHandles<cudnnTensorStruct> t;
+  static auto& t = *new LiveHandles<cudnnTensorStruct>();  // never destroyed (released during static destruction)
   return t;
 }
 LiveHandles<cudnnFilterStruct>& filters() {
-  static LiveHandles<cudnnFilterStruct> f;
+  static auto& f = *new LiveHandles<cudnnFilterStruct>();  // never destroyed (released during static destruction)
   return f;
 }
 LiveHandles<cudnnConvolutionStruct>& convolutions() {
-  static LiveHandles<cudnnConvolutionStruct> c;
+  static auto& c = *new LiveHandles<cudnnConvolutionStruct>();  // never destroyed (released during static destruction)
   return c;
 }
 
