@@ -45,6 +45,7 @@
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "kernels/cuda/emulator/device_work.h"
@@ -361,12 +362,26 @@ struct CommState {
   std::uint64_t next_step = 1, next_seq = 0;
   bool finalized = false;
   bool call_in_progress = false;  ///< a non-blocking call returned ncclInProgress and nobody polled since
-  // Shared with the queued work, which may run on another host thread.
+  // Shared with the queued work, which may run on another host thread (with the runtime's lock held:
+  // never call the runtime while holding m).
   std::atomic<bool> aborted{false};
-  std::atomic<int> outstanding{0};
   std::mutex m;
   ncclResult_t async = ncclSuccess;
   std::string async_message;
+  std::vector<cudaStream_t> queued;  ///< the stream of each queued collective that has not completed
+
+  void add_queued(cudaStream_t s) {
+    std::lock_guard lock(m);
+    queued.push_back(s);
+  }
+  void remove_queued(cudaStream_t s) {
+    std::lock_guard lock(m);
+    if (auto it = std::find(queued.begin(), queued.end(), s); it != queued.end()) queued.erase(it);
+  }
+  std::vector<cudaStream_t> queued_streams() {
+    std::lock_guard lock(m);
+    return queued;
+  }
 
   /// Records an asynchronous error (the first one stays).
   void set_async(ncclResult_t r, std::string message) {
@@ -653,8 +668,8 @@ bool advance(CommState& c, Op& op, std::vector<int>* waiting_for) {
 
 /// The work queued for one collective: never blocks; WorkStatus::pending while it waits for a peer.
 WorkStatus run(CommState& c, Op& op) {
-  const auto finish = [&c] {
-    c.outstanding.fetch_sub(1, std::memory_order_acq_rel);
+  const auto finish = [&c, &op] {
+    c.remove_queued(op.stream);
     return WorkStatus::done;
   };
   if (c.aborted.load(std::memory_order_acquire)) return finish();  // ncclCommAbort: completes without effect
@@ -699,6 +714,19 @@ class DeviceScope {
  private:
   int saved_ = -1;
 };
+
+/// Lets the communicator's queued collectives make progress, as a GPU runs them without the host: their
+/// streams are queried (with lazy streams the first query of new work answers "not ready", later ones
+/// execute it, so a polling loop makes progress). Host code only, never inside queued work.
+void drive(CommState& c) {
+  std::vector<cudaStream_t> streams = c.queued_streams();
+  if (streams.empty()) return;
+  std::sort(streams.begin(), streams.end());
+  streams.erase(std::unique(streams.begin(), streams.end()), streams.end());
+  DeviceScope device(c.device);
+  for (cudaStream_t s : streams)
+    if (stream_device(s) == c.device) cudaStreamQuery(s);
+}
 
 /// NCCL's ncclCommEnsureReady: the communicator must be initialized, settled and free of errors.
 ncclResult_t ensure_ready(CommState& c, const char* fn) {
@@ -783,12 +811,12 @@ ncclResult_t enqueue_op(const std::shared_ptr<CommState>& c, Op op) {
   op.first_step = c->next_step;
   op.seq = c->next_seq++;
   c->next_step += op.steps;
-  c->outstanding.fetch_add(1, std::memory_order_acq_rel);
+  c->add_queued(op.stream);
   const std::vector<DeviceSpan> touched = spans(*c, op);
   const cudaError_t e = enqueue(op.stream, kind_name(op.kind), touched,
                                 [c, op]() mutable { return run(*c, op); });
   if (e == cudaSuccess) return ncclSuccess;
-  c->outstanding.fetch_sub(1, std::memory_order_acq_rel);
+  c->remove_queued(op.stream);
   const std::string message = format("%s: queueing on the stream failed: %s", kind_name(op.kind), cudaGetErrorName(e));
   c->set_async(ncclUnhandledCudaError, message + " (the peers will wait for this rank)");
   return fail(ncclUnhandledCudaError, message);
@@ -934,6 +962,7 @@ ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t* asyncError) {
   if (asyncError == nullptr) return fail(ncclInvalidArgument, "ncclCommGetAsyncError : asyncError argument is NULL");
   CommState& c = *comm->state;
   if (c.phase != InitPhase::ready && c.phase != InitPhase::failed) progress_init(c);
+  drive(c);
   std::string message;
   *asyncError = c.async_state(&message);
   if (*asyncError == ncclInProgress) return ncclSuccess;  // still joining
@@ -942,7 +971,7 @@ ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t* asyncError) {
     tls_last_error = message;
     return ncclSuccess;
   }
-  if (c.finalized && c.outstanding.load(std::memory_order_acquire) > 0) *asyncError = ncclInProgress;
+  if (c.finalized && !c.queued_streams().empty()) *asyncError = ncclInProgress;
   return ncclSuccess;
 }
 
@@ -952,8 +981,15 @@ ncclResult_t ncclCommFinalize(ncclComm_t comm) {
   if (const ncclResult_t r = ensure_ready(c, "ncclCommFinalize"); r != ncclSuccess) return r;
   if (c.finalized) return fail(ncclInvalidArgument, "ncclCommFinalize: the communicator was already finalized");
   c.finalized = true;
-  if (c.blocking || c.outstanding.load(std::memory_order_acquire) == 0) return ncclSuccess;
-  return ncclInProgress;
+  if (!c.blocking) return c.queued_streams().empty() ? ncclSuccess : ncclInProgress;
+  // Blocking: until the queued collectives have completed (they give up after the timeout themselves).
+  const auto start = Clock::now();
+  for (drive(c); !c.queued_streams().empty() && Clock::now() - start < 2 * c.timeout; drive(c))
+    std::this_thread::sleep_for(kInitPoll);
+  std::string message;
+  if (const ncclResult_t a = c.async_state(&message); a != ncclSuccess) return fail(a, "ncclCommFinalize: " + message);
+  return c.queued_streams().empty() ? ncclSuccess
+                                    : fail(ncclInternalError, "ncclCommFinalize: queued collectives did not complete");
 }
 
 ncclResult_t ncclCommDestroy(ncclComm_t comm) {

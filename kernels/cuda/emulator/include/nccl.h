@@ -1,9 +1,9 @@
 /// @file kernels/cuda/emulator/include/nccl.h @brief `#include <nccl.h>` in the emulated build: NCCL 2.28's types, values and the subset of its API that the emulator implements (kernels/cuda/emulator/nccl.cpp), declared by hand with the real header's names and signatures.
 //
-// Ranks are threads or processes of one machine; ncclGetUniqueId names a POSIX shared-memory segment
-// that ncclCommInitRank joins, and collectives run on the CPU through that segment when their stream
-// runs (docs/emulator.md, "Emulated NCCL"). Declared, and checked against the real header by
-// tests/emulator/api_check/nccl.cu:
+// Ranks are threads or processes of one machine, one emulated device each; ncclGetUniqueId names a
+// POSIX shared-memory segment that ncclCommInitRank joins, and collectives run on the CPU through that
+// segment when their stream runs (how, and the environment variables: kernels/cuda/emulator/nccl.cpp).
+// Declared, and checked against the real header by tests/emulator/api_check/nccl.cu:
 //  - communicators: ncclGetVersion, ncclGetUniqueId, ncclCommInitRank, ncclCommInitRankConfig (blocking
 //    or not), ncclCommFinalize, ncclCommDestroy, ncclCommAbort, ncclCommGetAsyncError, ncclCommCount,
 //    ncclCommCuDevice, ncclCommUserRank, ncclGetErrorString, ncclGetLastError;
@@ -129,13 +129,15 @@ ncclResult_t ncclGetUniqueId(ncclUniqueId* uniqueId);
 ncclResult_t ncclCommInitRankConfig(ncclComm_t* comm, int nranks, ncclUniqueId commId, int rank, ncclConfig_t* config);
 /// Joins rendezvous `commId` as `rank` of `nranks` on the current device; returns once every rank has.
 ncclResult_t ncclCommInitRank(ncclComm_t* comm, int nranks, ncclUniqueId commId, int rank);
-/// No further collectives; non-blocking: state ncclInProgress until the queued ones have completed.
+/// No further collectives. Waits until the queued ones have completed (non-blocking: ncclInProgress, and
+/// ncclCommGetAsyncError answers ncclInProgress until then; polling it lets them run).
 ncclResult_t ncclCommFinalize(ncclComm_t comm);
 /// Releases the handle (queued collectives still complete). Fails with the async error if there is one.
 ncclResult_t ncclCommDestroy(ncclComm_t comm);
 /// Releases the handle; its queued collectives complete without effect, and the peers' fail.
 ncclResult_t ncclCommAbort(ncclComm_t comm);
-/// Asynchronous state: ncclInProgress (init or a non-blocking call not settled), an error, or ncclSuccess.
+/// Asynchronous state: ncclInProgress (init, a non-blocking call or finalize not settled), an error, or
+/// ncclSuccess. Polling it advances the init and the communicator's queued collectives (as a GPU would).
 ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t* asyncError);
 ncclResult_t ncclCommCount(const ncclComm_t comm, int* count);
 ncclResult_t ncclCommCuDevice(const ncclComm_t comm, int* device);
