@@ -21,7 +21,9 @@ constexpr std::size_t kBlock = 101;  ///< all-gather sendcount, reduce-scatter r
 constexpr float kSentinel = -12345.0f;
 
 // Inputs of rank r at element i: small multiples of 1/4 (sums are exact in float), different per rank.
-inline float input_f32(int r, std::size_t i) { return float(int((i * 7 + std::size_t(r) * 13) % 23) - 11) * 0.25f + float(r); }
+inline float input_f32(int r, std::size_t i) {
+  return float(int((i * 7 + std::size_t(r) * 13) % 23) - 11) * 0.25f + float(r);
+}
 inline double input_f64(int r, std::size_t i) { return double(input_f32(r, i)) * 1.5 - 0.125 * r; }
 inline std::int32_t input_i32(int r, std::size_t i) { return std::int32_t((i * 5 + std::size_t(r) * 3) % 7) - 3 + r; }
 inline std::int64_t input_i64(int r, std::size_t i) { return (std::int64_t(i) * 1000003 + r * 77) % 1000 - 500; }
@@ -110,7 +112,8 @@ void all_reduce(Results& out, const std::string& key, ncclComm_t comm, cudaStrea
                 ncclRedOp_t op, F f, bool in_place) {
   DeviceBuffer<T> send(kCount), recv(kCount, T(kSentinel));
   send.upload(inputs<T>(rank, kCount, f));
-  record(out, "status_" + key, ncclAllReduce(send.get(), in_place ? send.get() : recv.get(), kCount, type, op, comm, s));
+  record(out, "status_" + key,
+         ncclAllReduce(send.get(), in_place ? send.get() : recv.get(), kCount, type, op, comm, s));
   cudaStreamSynchronize(s);
   out.values[key] = as_doubles(in_place ? send.download() : recv.download());
 }
@@ -162,7 +165,8 @@ inline void collectives(Results& out, ncclComm_t comm, int rank, int nranks) {
   {
     DeviceBuffer<float> send(kBlock * std::size_t(nranks)), recv(kBlock, kSentinel);
     send.upload(inputs<float>(rank, kBlock * std::size_t(nranks), input_f32));
-    record(out, "status_reducescatter", ncclReduceScatter(send.get(), recv.get(), kBlock, ncclFloat32, ncclSum, comm, s));
+    record(out, "status_reducescatter",
+           ncclReduceScatter(send.get(), recv.get(), kBlock, ncclFloat32, ncclSum, comm, s));
     cudaStreamSynchronize(s);
     out.values["reducescatter_sum_f32"] = as_doubles(recv.download());
   }

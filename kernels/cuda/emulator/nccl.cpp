@@ -298,7 +298,8 @@ void reduce_typed(std::byte* out, const std::vector<const std::byte*>& in, std::
   }
 }
 
-void reduce(std::byte* out, const std::vector<const std::byte*>& in, std::size_t len, ncclDataType_t t, ncclRedOp_t op) {
+void reduce(std::byte* out, const std::vector<const std::byte*>& in, std::size_t len, ncclDataType_t t,
+            ncclRedOp_t op) {
   switch (t) {
     case ncclInt8: return reduce_typed<std::int8_t>(out, in, len, op);
     case ncclUint8: return reduce_typed<std::uint8_t>(out, in, len, op);
@@ -588,7 +589,8 @@ void post(const CommState& c, const Op& op, std::uint64_t k) {
       break;
     case Kind::reduce_scatter:
       for (int b = 0; b < c.nranks; ++b)
-        std::memcpy(slot + std::size_t(b) * op.chunk * es, op.send + (std::size_t(b) * op.count + r.first) * es, r.len * es);
+        std::memcpy(slot + std::size_t(b) * op.chunk * es, op.send + (std::size_t(b) * op.count + r.first) * es,
+                    r.len * es);
       break;
     default: std::memcpy(slot, op.send + r.first * es, r.len * es); break;
   }
@@ -628,7 +630,8 @@ std::vector<int> behind(const CommState& c, std::uint64_t RankRecord::*field, st
 /// The op's identity in messages: "ncclAllReduce #3 (step 2 of 4) on rank 0 of 2 (device 0)".
 std::string op_label(const CommState& c, const Op& op) {
   return format("%s #%llu (step %llu of %llu) on %s", kind_name(op.kind), static_cast<unsigned long long>(op.seq),
-                static_cast<unsigned long long>(op.done + 1), static_cast<unsigned long long>(op.steps), c.who().c_str());
+                static_cast<unsigned long long>(op.done + 1), static_cast<unsigned long long>(op.steps),
+                c.who().c_str());
 }
 
 /// Runs as many steps of `op` as the peers allow. Returns false when it must wait for them.
@@ -735,7 +738,8 @@ ncclResult_t ensure_ready(CommState& c, const char* fn) {
     return fail(ncclInvalidArgument, std::string(fn) + ": Attempt to use communicator before the previous operation "
                                                        "returned ncclSuccess (poll ncclCommGetAsyncError)");
   std::string message;
-  if (const ncclResult_t a = c.async_state(&message); a != ncclSuccess) return fail(a, std::string(fn) + ": " + message);
+  if (const ncclResult_t a = c.async_state(&message); a != ncclSuccess)
+    return fail(a, std::string(fn) + ": " + message);
   return ncclSuccess;
 }
 
@@ -762,7 +766,8 @@ ncclResult_t validate(CommState& c, const Op& op, const char* fn) {
   if (op.root < 0 || op.root >= c.nranks)
     return fail(ncclInvalidArgument, format("%s : invalid root %d (root should be in the 0..%d range)", fn, op.root,
                                             c.nranks));
-  if (op.type < 0 || op.type >= ncclNumTypes) return fail(ncclInvalidArgument, format("%s : invalid type %d", fn, op.type));
+  if (op.type < 0 || op.type >= ncclNumTypes)
+    return fail(ncclInvalidArgument, format("%s : invalid type %d", fn, op.type));
   if (op.op < 0 || op.op >= ncclNumOps)
     return fail(ncclInvalidArgument, format("%s : invalid reduction operation %d", fn, op.op));
   const bool reducing = op.kind != Kind::broadcast && op.kind != Kind::all_gather;
@@ -774,7 +779,8 @@ ncclResult_t validate(CommState& c, const Op& op, const char* fn) {
   const std::size_t es = type_size(op.type);
   const int send_blocks = op.kind == Kind::reduce_scatter ? c.nranks : 1;
   const int recv_blocks = op.kind == Kind::all_gather ? c.nranks : 1;
-  const std::size_t send_bytes = checked_bytes(op.count, es, send_blocks), recv_bytes = checked_bytes(op.count, es, recv_blocks);
+  const std::size_t send_bytes = checked_bytes(op.count, es, send_blocks),
+                    recv_bytes = checked_bytes(op.count, es, recv_blocks);
   if (send_bytes == 0 || recv_bytes == 0)
     return fail(ncclInvalidArgument, format("%s : count %zu of %s is too large", fn, op.count, type_name(op.type)));
   ncclResult_t r = ncclSuccess;
@@ -783,7 +789,8 @@ ncclResult_t validate(CommState& c, const Op& op, const char* fn) {
     r = check_buffer(c, op.recv, recv_bytes, fn, "recvbuff");
   if (r != ncclSuccess) return r;
   const int sd = stream_device(op.stream);
-  if (sd < 0) return fail(ncclInvalidArgument, format("%s : stream %p is not a valid stream", fn, static_cast<void*>(op.stream)));
+  if (sd < 0)
+    return fail(ncclInvalidArgument, format("%s : stream %p is not a valid stream", fn, static_cast<void*>(op.stream)));
   if (sd != c.device)
     return fail(ncclUnhandledCudaError, format("%s : stream of device %d, but the communicator is on device %d "
                                                "(cudaErrorInvalidResourceHandle at launch)",
@@ -947,8 +954,9 @@ ncclResult_t ncclCommInitRankConfig(ncclComm_t* comm, int nranks, ncclUniqueId c
   if (segment_name(commId).empty())
     return fail(ncclInvalidArgument, "ncclCommInitRank : the ncclUniqueId was not made by ncclGetUniqueId");
   if (tls_group.depth > 0)
-    return group_error(fail(ncclInvalidUsage, "ncclCommInitRank : the emulated NCCL does not initialize communicators "
-                                              "inside ncclGroupStart/ncclGroupEnd (use one thread or process per rank)"));
+    return group_error(fail(ncclInvalidUsage,
+                            "ncclCommInitRank : the emulated NCCL does not initialize communicators "
+                            "inside ncclGroupStart/ncclGroupEnd (use one thread or process per rank)"));
   return init_rank(comm, nranks, commId, rank, blocking == 1);
 }
 

@@ -100,7 +100,8 @@ void collectives(ProcessGroup& pg) {
   Tensor from_one = from_vector(std::vector<float>{float(r), float(2 * r), float(3 * r)}, Shape{3}, cuda);
   pg.broadcast(from_one, 1 % pg.size());
   print("broadcast_one", from_one);
-  Tensor table = from_vector(std::vector<int64_t>{int64_t(pg.rank()) + 1, 7}, Shape{2}, TensorOptions{}.set_dtype(DType::i64));
+  Tensor table =
+      from_vector(std::vector<int64_t>{int64_t(pg.rank()) + 1, 7}, Shape{2}, TensorOptions{}.set_dtype(DType::i64));
   pg.all_reduce(table, ReduceOp::Sum);  // a CPU tensor, as DataParallel's layout check sends
   print("cpu_sum_i64", table);
   pg.barrier();

@@ -4,7 +4,8 @@
 // The real header's macros, captured before the fake header defines its own under the same names.
 namespace real_macros {
 constexpr int major = NCCL_MAJOR, minor = NCCL_MINOR, patch = NCCL_PATCH, code = NCCL_VERSION_CODE;
-constexpr int version_old = NCCL_VERSION(2, 8, 4), version_new = NCCL_VERSION(2, 28, 9), version_3 = NCCL_VERSION(3, 1, 2);
+constexpr int version_old = NCCL_VERSION(2, 8, 4), version_new = NCCL_VERSION(2, 28, 9),
+              version_3 = NCCL_VERSION(3, 1, 2);
 constexpr char suffix[] = NCCL_SUFFIX;
 constexpr int id_bytes = NCCL_UNIQUE_ID_BYTES, undef_int = NCCL_CONFIG_UNDEF_INT, split_nocolor = NCCL_SPLIT_NOCOLOR;
 constexpr float undef_float = NCCL_UNDEF_FLOAT;
