@@ -18,10 +18,20 @@
 // The queued work function does as many of these as it can and returns WorkStatus::pending when it must
 // wait for a peer; past the timeout without progress it records ncclRemoteError on the communicator,
 // says on stderr that a GPU would hang there, and completes without writing the rest of the output.
+// Polling ncclCommGetAsyncError (and ncclCommFinalize) queries the streams of the communicator's queued
+// collectives, so they progress as on a GPU even when nothing synchronizes those streams.
+//
+// Differences from NCCL: communicators are not initialized inside ncclGroupStart/End (ncclInvalidUsage;
+// use a thread or process per rank); ncclFloat16/ncclBfloat16/FP8 are copied but not reduced
+// (ncclInvalidUsage); buffer ranges are always checked (as NCCL_CHECK_POINTERS=1 would check their
+// start); ncclGetLastError is per host thread; mismatched collectives across ranks are reported
+// (ncclInvalidUsage) where a GPU would hang or corrupt data.
 //
 // Environment (read at each ncclCommInitRank):
 //   EMBER_EMU_NCCL_TIMEOUT_MS    how long init waits for the other ranks, and a collective for a peer
-//                                that makes no progress (default 60000)
+//                                that makes no progress (default 60000: a peer busy in slow emulated
+//                                kernels, under a sanitizer, is not mistaken for a dead one, and a real
+//                                hang still ends with an error within a minute)
 //   EMBER_EMU_NCCL_CHUNK_BYTES   bytes of each rank's data slot, the step size (default 1 MiB; the rank
 //                                that creates the segment decides)
 //   NCCL_DEBUG=WARN|INFO         errors are also printed to stderr, as NCCL does
