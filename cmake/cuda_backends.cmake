@@ -4,7 +4,8 @@
 #  - ember_cuda_emu  : the same .cu files compiled by g++ as C++ through kernels/cuda/emulator, so every
 #                      hand-written kernel runs on the CPU in the tests, plus the library wrappers of
 #                      kernels/cuda/lib that the emulated libraries (ember_emu) run: GEMM is the cuBLAS
-#                      wrapper on the emulated cuBLAS, as on a GPU.
+#                      wrapper on the emulated cuBLAS, as on a GPU, and the NCCL process group runs over
+#                      the emulated NCCL.
 # Both are shared libraries that register themselves into the kernel tables from static initializers.
 file(GLOB EMBER_CUDA_KERNELS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/kernels/cuda/*.cu)
 file(GLOB EMBER_CUDA_HOST CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/kernels/cuda/*.cpp)
@@ -29,9 +30,8 @@ if(EMBER_EMULATOR AND EMBER_CUDA_KERNELS)
     file(CONFIGURE OUTPUT ${wrapper} CONTENT "// Generated: compiles ${cu} with g++ for the kernel emulator.\n#include \"${cu}\"\n")
     list(APPEND EMU_WRAPPERS ${wrapper})
   endforeach()
-  add_library(ember_cuda_emu SHARED ${EMU_WRAPPERS} ${EMBER_CUDA_HOST}
-                                    ${CMAKE_CURRENT_SOURCE_DIR}/kernels/cuda/lib/cublas_gemm.cpp
-                                    ${CMAKE_CURRENT_SOURCE_DIR}/kernels/cuda/lib/cudnn_conv.cpp)
+  # Every library wrapper of kernels/cuda/lib runs on the emulator's fakes, as on a GPU.
+  add_library(ember_cuda_emu SHARED ${EMU_WRAPPERS} ${EMBER_CUDA_HOST} ${EMBER_CUDA_LIB})
   target_compile_definitions(ember_cuda_emu PUBLIC EMBER_CUDA_EMULATED=1)
   target_compile_options(ember_cuda_emu PRIVATE ${EMBER_WARNINGS})
   target_link_libraries(ember_cuda_emu PUBLIC ember ember_emu)

@@ -1,4 +1,10 @@
-/// @file kernels/cuda/lib/nccl_process_group.cpp @brief NCCL process group: unique-id bootstrap, ncclAllReduce/ncclBroadcast on Ember's stream, event-polled completion with async-error checks and a timeout, backend registration.
+/// @file kernels/cuda/lib/nccl_process_group.cpp @brief NCCL process group: unique-id bootstrap, non-blocking init with a timeout, ncclAllReduce/ncclBroadcast on Ember's stream (CPU tensors staged through the device), event-polled completion with async-error checks and a timeout, orderly or aborted shutdown, backend registration.
+//
+// The communicator is non-blocking (ncclConfig_t::blocking = 0), so that nothing can hang: every NCCL
+// call may answer ncclInProgress, after which ncclCommGetAsyncError is polled until the communicator
+// has settled, for at most the group's timeout. A rank that never joins, an asynchronous error or a
+// timeout aborts the communicator (ncclCommAbort) and throws ember::Error; the group cannot be used
+// after that. Compiled against the real NCCL (ember_cuda) and against the emulator's (ember_cuda_emu).
 #include "kernels/cuda/lib/nccl_process_group.h"
 
 #include <cuda_runtime.h>
@@ -7,6 +13,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <thread>
 
 namespace ember::cuda {
@@ -17,19 +24,12 @@ namespace ember::distributed {
 
 namespace {
 
-void nccl_check(ncclResult_t r, const char* expr, const char* file, int line) {
-  if (r != ncclSuccess)
-    detail::throw_error(detail::concat("NCCL: ", expr, " failed: ", ncclGetErrorString(r), " (", ncclGetLastError(nullptr),
-                                       ")"),
-                        file, line);
-}
 void cuda_check(cudaError_t e, const char* expr, const char* file, int line) {
   if (e != cudaSuccess)
     detail::throw_error(detail::concat("NCCL group: ", expr, " failed: ", cudaGetErrorName(e), " (",
                                        cudaGetErrorString(e), ")"),
                         file, line);
 }
-#define EMBER_NCCL_CALL(expr) nccl_check((expr), #expr, __FILE__, __LINE__)
 #define EMBER_NCCL_CUDA_CALL(expr) cuda_check((expr), #expr, __FILE__, __LINE__)
 
 ncclDataType_t nccl_type(DType t) {
@@ -41,27 +41,92 @@ ncclDataType_t nccl_type(DType t) {
   EMBER_FAIL("NCCL: unsupported dtype ", dtype_name(t));
 }
 
-int local_rank() {
+/// The node-local rank a launcher (Open MPI, MPICH/Intel MPI, Slurm) gives this process, if any.
+std::optional<int> launcher_local_rank() {
   for (const char* var : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"})
     if (const char* v = std::getenv(var)) return std::atoi(v);
-  return 0;
+  return std::nullopt;
+}
+
+/// Whether every byte of the id is zero (what rank 0 sends when it could not make one).
+bool all_zero(const ncclUniqueId& id) {
+  for (char c : id.internal)
+    if (c != 0) return false;
+  return true;
+}
+
+/// "ncclRemoteError (remote process exited or there was a network error; <NCCL's last message>)".
+std::string describe_result(ncclResult_t r) {
+  return detail::concat(ncclGetErrorString(r), " (result ", static_cast<int>(r), "; ", ncclGetLastError(nullptr), ")");
 }
 
 }  // namespace
 
+/// The communicator and what every NCCL call of the group needs, shared with the in-flight Work handles.
 struct NcclProcessGroup::State {
   ncclComm_t comm = nullptr;
-  bool aborted = false;
+  bool aborted = false;  ///< the communicator was aborted (or destroyed): it must not be used again
+  int rank = 0, world = 1;
+  std::chrono::milliseconds timeout{};
+
+  /// Polls the communicator until it is no longer ncclInProgress, for at most `limit`. Returns its
+  /// state: ncclSuccess, an error, or ncclInProgress when the limit passed.
+  ncclResult_t settle(std::chrono::milliseconds limit) const {
+    const auto start = std::chrono::steady_clock::now();
+    for (auto pause = std::chrono::microseconds(20);; pause = std::min(pause * 2, std::chrono::microseconds(1000))) {
+      ncclResult_t state = ncclSuccess;
+      const ncclResult_t r = ncclCommGetAsyncError(comm, &state);
+      if (r != ncclSuccess) return r;
+      if (state != ncclInProgress || std::chrono::steady_clock::now() - start > limit) return state;
+      std::this_thread::sleep_for(pause);
+    }
+  }
+
+  /// Aborts the communicator once: after an error or a timeout it is unusable, and the abort ends
+  /// anything of it still queued or waiting for a peer.
+  void abort() {
+    if (comm != nullptr && !aborted) ncclCommAbort(comm);
+    aborted = true;
+  }
+
+  /// Throws (after aborting) unless `r`, the result of NCCL call `expr`, settled when it is
+  /// ncclInProgress, is ncclSuccess.
+  void check(ncclResult_t r, const char* expr, const std::string& what, const char* file, int line) {
+    if (r == ncclInProgress) r = settle(timeout);
+    if (r == ncclSuccess) return;
+    abort();
+    if (r == ncclInProgress)
+      detail::throw_error(detail::concat("NCCL ", what, " on rank ", rank, " of ", world, ": ", expr,
+                                         " did not complete within ", timeout.count(),
+                                         " ms: another rank has probably failed or not joined (the communicator was "
+                                         "aborted)"),
+                          file, line);
+    detail::throw_error(detail::concat("NCCL ", what, " on rank ", rank, " of ", world, ": ", expr, " failed: ",
+                                       describe_result(r), " (the communicator was aborted)"),
+                        file, line);
+  }
+
+  /// Finalizes and destroys a healthy communicator within the timeout, else aborts it. Never throws.
+  void shut_down() noexcept {
+    if (comm == nullptr || aborted) return;
+    ncclResult_t r = ncclCommFinalize(comm);  // flushes what is still queued
+    if (r == ncclInProgress) r = settle(timeout);
+    if (r == ncclSuccess) r = ncclCommDestroy(comm);
+    if (r != ncclSuccess) ncclCommAbort(comm);
+    aborted = true;
+  }
 };
+
+/// Runs an NCCL call of the group named `name` (for messages) and checks it with State::check.
+#define EMBER_NCCL_CALL(state, name, what, expr) (state).check((expr), (name), (what), __FILE__, __LINE__)
 
 namespace {
 
 /// Completion of one collective queued on Ember's stream.
 class NcclWork final : public Work {
  public:
-  NcclWork(std::shared_ptr<NcclProcessGroup::State> state, std::string what, std::chrono::milliseconds timeout,
-           int rank, int world)
-      : state_(std::move(state)), what_(std::move(what)), timeout_(timeout), rank_(rank), world_(world) {
+  NcclWork(std::shared_ptr<NcclProcessGroup::State> state, std::string what)
+      : state_(std::move(state)), what_(std::move(what)) {
     EMBER_NCCL_CUDA_CALL(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming));
     EMBER_NCCL_CUDA_CALL(cudaEventRecord(event_, cuda::stream()));
   }
@@ -71,25 +136,30 @@ class NcclWork final : public Work {
 
   bool test() override {
     if (done_) return true;
+    EMBER_CHECK(!state_->aborted, "NCCL ", what_, " on rank ", state_->rank, " of ", state_->world,
+                ": the communicator was aborted (or the group destroyed) before it completed");
     const cudaError_t e = cudaEventQuery(event_);
-    if (e == cudaSuccess) return done_ = true;
-    if (e != cudaErrorNotReady) EMBER_NCCL_CUDA_CALL(e);
+    if (e != cudaSuccess && e != cudaErrorNotReady) EMBER_NCCL_CUDA_CALL(e);
+    // Checked after completion too: a collective that failed (a peer aborted or vanished) may still
+    // complete on the stream, without its result.
     ncclResult_t async = ncclSuccess;
-    EMBER_NCCL_CALL(ncclCommGetAsyncError(state_->comm, &async));
-    EMBER_CHECK(async == ncclSuccess || async == ncclInProgress, "NCCL ", what_, " on rank ", rank_, " of ", world_,
-                " failed: ", ncclGetErrorString(async));
-    return false;
+    EMBER_NCCL_CALL(*state_, "ncclCommGetAsyncError", what_, ncclCommGetAsyncError(state_->comm, &async));
+    if (async != ncclSuccess && async != ncclInProgress) {
+      state_->abort();
+      EMBER_FAIL("NCCL ", what_, " on rank ", state_->rank, " of ", state_->world, " failed: ", describe_result(async),
+                 " (the communicator was aborted)");
+    }
+    return done_ = e == cudaSuccess;
   }
 
   void wait() override {
     const auto start = std::chrono::steady_clock::now();
     while (!test()) {
       std::this_thread::sleep_for(std::chrono::microseconds(20));
-      if (std::chrono::steady_clock::now() - start > timeout_) {
-        if (!state_->aborted) ncclCommAbort(state_->comm);  // unblocks the stream; the group is unusable now
-        state_->aborted = true;
-        EMBER_FAIL("NCCL ", what_, " on rank ", rank_, " of ", world_, " did not complete within ", timeout_.count(),
-                   " ms: another rank has probably failed (the communicator was aborted)");
+      if (std::chrono::steady_clock::now() - start > state_->timeout) {
+        state_->abort();  // unblocks the stream; the group is unusable now
+        EMBER_FAIL("NCCL ", what_, " on rank ", state_->rank, " of ", state_->world, " did not complete within ",
+                   state_->timeout.count(), " ms: another rank has probably failed (the communicator was aborted)");
       }
     }
   }
@@ -97,8 +167,6 @@ class NcclWork final : public Work {
  private:
   std::shared_ptr<NcclProcessGroup::State> state_;
   std::string what_;
-  std::chrono::milliseconds timeout_;
-  int rank_, world_;
   cudaEvent_t event_ = nullptr;
   bool done_ = false;
 };
@@ -120,47 +188,71 @@ NcclProcessGroup::NcclProcessGroup(std::shared_ptr<ProcessGroup> bootstrap, Proc
   EMBER_CHECK(bootstrap_ != nullptr, "NcclProcessGroup: the bootstrap group is null");
   EMBER_CHECK(bootstrap_->supports(DeviceType::CPU), "NcclProcessGroup: the bootstrap group (",
               bootstrap_->backend(), ") must handle CPU tensors");
+  state_->rank = rank();
+  state_->world = size();
+  state_->timeout = options.timeout;
   int devices = 0;
   EMBER_NCCL_CUDA_CALL(cudaGetDeviceCount(&devices));
   EMBER_CHECK(devices > 0, "NcclProcessGroup: no CUDA device on rank ", rank());
-  if (devices > 1) EMBER_NCCL_CUDA_CALL(cudaSetDevice(local_rank() % devices));
+  if (const auto local = launcher_local_rank(); local && devices > 1)
+    EMBER_NCCL_CUDA_CALL(cudaSetDevice(*local % devices));
 
-  // ncclUniqueId (128 bytes) travels as 16 int64 over the bootstrap group.
+  // ncclUniqueId (128 bytes) travels as 16 int64 over the bootstrap group. When rank 0 cannot make
+  // one it sends zeros, so that every rank fails instead of the others waiting for an id.
   static_assert(sizeof(ncclUniqueId) % sizeof(int64_t) == 0);
   constexpr int64_t words = sizeof(ncclUniqueId) / sizeof(int64_t);
   ncclUniqueId id{};
-  if (rank() == 0) EMBER_NCCL_CALL(ncclGetUniqueId(&id));
+  const ncclResult_t made = rank() == 0 ? ncclGetUniqueId(&id) : ncclSuccess;
   Tensor wire = zeros(Shape{words}, TensorOptions{}.set_dtype(DType::i64));
-  if (rank() == 0) std::memcpy(wire.data_ptr(), &id, sizeof(id));
+  if (rank() == 0 && made == ncclSuccess) std::memcpy(wire.data_ptr(), &id, sizeof(id));
   bootstrap_->broadcast(wire, 0);
   std::memcpy(&id, wire.data_ptr(), sizeof(id));
-  EMBER_NCCL_CALL(ncclCommInitRank(&state_->comm, size(), id, rank()));
+  EMBER_CHECK(made == ncclSuccess, "NCCL: ncclGetUniqueId failed on rank 0: ", describe_result(made));
+  EMBER_CHECK(!all_zero(id), "NCCL: rank 0 could not make the communicator's ncclUniqueId (see rank 0's error)");
+
+  // Non-blocking init: a rank that never joins makes the others fail after the timeout instead of
+  // hanging in ncclCommInitRank.
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.blocking = 0;
+  EMBER_NCCL_CALL(*state_, "ncclCommInitRankConfig", "init (every rank joins)",
+                  ncclCommInitRankConfig(&state_->comm, size(), id, rank(), &config));
 }
 
-NcclProcessGroup::~NcclProcessGroup() {
-  if (state_->comm == nullptr) return;
-  if (state_->aborted) return;
-  ncclCommDestroy(state_->comm);
-}
+NcclProcessGroup::~NcclProcessGroup() { state_->shut_down(); }
 
 void NcclProcessGroup::abort(int code) {
-  if (state_->comm != nullptr && !state_->aborted) ncclCommAbort(state_->comm);
-  state_->aborted = true;
+  state_->abort();
   bootstrap_->abort(code);
 }
 
 std::unique_ptr<Work> NcclProcessGroup::do_all_reduce(Tensor& t, ReduceOp op) {
   EMBER_CHECK(!state_->aborted, "NCCL all_reduce: the communicator was aborted after an earlier failure");
-  EMBER_NCCL_CALL(ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t.dtype()),
+  if (t.device().is_cpu()) {  // through a device copy, and complete on return
+    Tensor staged = t.to(Device::cuda(0));
+    do_all_reduce(staged, op)->wait();
+    t.copy_(staged);
+    return std::make_unique<CompletedWork>();
+  }
+  const std::string what = "all_reduce of " + describe(t);
+  EMBER_NCCL_CALL(*state_, "ncclAllReduce", what,
+                  ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t.dtype()),
                                 op == ReduceOp::Sum ? ncclSum : ncclAvg, state_->comm, cuda::stream()));
-  return std::make_unique<NcclWork>(state_, "all_reduce of " + describe(t), options().timeout, rank(), size());
+  return std::make_unique<NcclWork>(state_, what);
 }
 
 void NcclProcessGroup::do_broadcast(Tensor& t, int root) {
   EMBER_CHECK(!state_->aborted, "NCCL broadcast: the communicator was aborted after an earlier failure");
-  EMBER_NCCL_CALL(ncclBroadcast(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t.dtype()), root,
+  if (t.device().is_cpu()) {  // through a device copy
+    Tensor staged = t.to(Device::cuda(0));
+    do_broadcast(staged, root);
+    t.copy_(staged);
+    return;
+  }
+  const std::string what = "broadcast of " + describe(t) + " from rank " + std::to_string(root);
+  EMBER_NCCL_CALL(*state_, "ncclBroadcast", what,
+                  ncclBroadcast(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t.dtype()), root,
                                 state_->comm, cuda::stream()));
-  NcclWork(state_, "broadcast of " + describe(t), options().timeout, rank(), size()).wait();
+  NcclWork(state_, what).wait();
 }
 
 void NcclProcessGroup::do_barrier() {

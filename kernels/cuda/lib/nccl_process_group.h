@@ -1,4 +1,4 @@
-/// @file kernels/cuda/lib/nccl_process_group.h @brief The NCCL process group of the real CUDA build: CUDA tensors, collectives on Ember's stream, the ncclUniqueId broadcast through a CPU bootstrap group.
+/// @file kernels/cuda/lib/nccl_process_group.h @brief The NCCL process group (real and emulated CUDA builds): CUDA tensors, collectives on Ember's stream, the ncclUniqueId broadcast through a CPU bootstrap group.
 #pragma once
 #include <memory>
 
@@ -7,13 +7,17 @@
 namespace ember::distributed {
 
 /// NCCL communicator over the ranks of `bootstrap` (a CPU group: MPI under mpirun, or a world of
-/// one): rank 0 makes the ncclUniqueId, the bootstrap broadcasts it, every rank joins with
-/// ncclCommInitRank. Collectives are queued on ember::cuda::stream(), so they are ordered after the
-/// kernels that produced the gradients; wait() polls the completion event and NCCL's async error and
-/// aborts the communicator and throws after the options' timeout. With several GPUs per node, rank
-/// uses device (local rank % device count): create the group before any other CUDA work.
-/// Registered as backend "nccl" for init_process_group() (bootstrap: "mpi" when launched by mpirun,
-/// else a single-process group).
+/// one): rank 0 makes the ncclUniqueId, the bootstrap broadcasts it, every rank joins with a
+/// non-blocking ncclCommInitRankConfig and polls it for at most the options' timeout (a rank that
+/// never joins: ember::Error, not a hang). Collectives are queued on ember::cuda::stream(), so they are
+/// ordered after the kernels that produced the gradients; wait() polls the completion event and NCCL's
+/// async error, and aborts the communicator and throws on an error or after the timeout (the group is
+/// unusable after that). The destructor finalizes and destroys a healthy communicator, else aborts it.
+/// Device: under a launcher that gives a node-local rank (mpirun, Slurm) with several GPUs, rank uses
+/// device (local rank % device count); otherwise the current device. Create the group before any other
+/// CUDA work. Registered as backend "nccl" for init_process_group() (bootstrap: "mpi" when launched by
+/// mpirun, else a single-process group). Built against the real NCCL (ember_cuda) and the emulator's
+/// (ember_cuda_emu, kernels/cuda/emulator/nccl.cpp).
 class NcclProcessGroup final : public ProcessGroup {
  public:
   explicit NcclProcessGroup(std::shared_ptr<ProcessGroup> bootstrap, ProcessGroupOptions options = {});
@@ -22,7 +26,9 @@ class NcclProcessGroup final : public ProcessGroup {
   int rank() const override { return bootstrap_->rank(); }
   int size() const override { return bootstrap_->size(); }
   std::string backend() const override { return "nccl"; }
-  bool supports(DeviceType t) const override { return t == DeviceType::CUDA; }
+  /// CUDA tensors; CPU tensors too (DataParallel's layout table, the effective-batch check), staged
+  /// through a device copy, and complete when the call returns.
+  bool supports(DeviceType t) const override { return t == DeviceType::CUDA || t == DeviceType::CPU; }
   void abort(int code) override;
 
   struct State;  ///< the communicator, shared with the in-flight Work handles (implementation detail)
