@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "data/fashion_mnist.h"
 #include "examples/ember_train/checkpoint.h"
+#include "tests/harness/datasets.h"
 #include "tests/reliability/process.h"
 #include "tests/train/temp_dir.h"
 
@@ -57,7 +58,7 @@ int env_int(const char* name, int fallback) {
 
 TEST_CASE("SIGKILL during checkpoint writes never corrupts the last good checkpoint; resuming ends bit-identical",
           "[reliability][kill][train]") {
-  if (!std::filesystem::exists(std::string(data::kDefaultFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz")) {
+  if (!test::have_fashion_mnist()) {
     WARN("Fashion-MNIST not installed; skipping");
     return;
   }

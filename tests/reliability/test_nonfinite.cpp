@@ -12,6 +12,7 @@
 #include "optim/grad_accumulator.h"
 #include "optim/lr_scheduler.h"
 #include "tests/harness/backends.h"
+#include "tests/harness/datasets.h"
 #include "tests/optim/fixtures.h"
 
 #ifdef EMBER_TRAIN_LOOP
@@ -157,7 +158,7 @@ TEST_CASE("EMBER_TEST_INJECT_NONFINITE reaches an accumulator built without opti
 #ifdef EMBER_TRAIN_LOOP
 TEST_CASE("ember-train with a NaN injected into one micro-batch skips that step, counts and reports it, and goes on",
           "[reliability][nonfinite][train]") {
-  if (!std::filesystem::exists(std::string(data::kDefaultFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz")) {
+  if (!test::have_fashion_mnist()) {
     WARN("Fashion-MNIST not installed; skipping");
     return;
   }

@@ -15,6 +15,7 @@
 #include "optim/adamw.h"
 #include "optim/grad_accumulator.h"
 #include "tests/harness/backends.h"
+#include "tests/harness/datasets.h"
 #include "tests/optim/fixtures.h"
 #include "tests/reliability/process.h"
 #include "tests/train/temp_dir.h"
@@ -29,10 +30,6 @@ using Catch::Matchers::Contains;
 using ember::test::optim_fixtures::CoreMLP;
 
 namespace {
-
-bool have_data() {
-  return std::filesystem::exists(std::string(data::kDefaultFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz");
-}
 
 /// An allocator limit for one scope (also on failure).
 struct LimitGuard {
@@ -170,7 +167,7 @@ train::TrainOptions small_mlp_run(int64_t limit_train, int64_t limit_test) {
 
 TEST_CASE("ember-train out of memory: error names the request, and the checkpoint it had written stays valid",
           "[reliability][oom][train]") {
-  if (!have_data()) return;
+  if (!test::have_fashion_mnist()) return;
   test::TempDir dir;
   train::TrainOptions o = small_mlp_run(96, 50);
   o.accum = 2;
@@ -204,7 +201,7 @@ TEST_CASE("ember-train out of memory: error names the request, and the checkpoin
 
 TEST_CASE("ember-train with an unreadable, missing or broken data directory: a clear error, the checkpoint untouched",
           "[reliability][data][train]") {
-  if (!have_data()) return;
+  if (!test::have_fashion_mnist()) return;
   test::TempDir dir;
   train::TrainOptions o = small_mlp_run(32, 20);
   o.steps = 1;
@@ -276,7 +273,7 @@ TEST_CASE("ember-train with an unreadable, missing or broken data directory: a c
 #ifdef EMBER_TRAIN_BINARY
 TEST_CASE("disk full while writing a checkpoint: a clear error, the previous checkpoint intact, no partial file left",
           "[reliability][diskfull][train]") {
-  if (!have_data()) return;
+  if (!test::have_fashion_mnist()) return;
   test::TempDir dir;
   if (!tmpfs_available(dir)) {
     WARN("cannot mount a tmpfs here (needs root and unshare -m): the disk-full case is not run");

@@ -10,6 +10,7 @@
 #include "core/safetensors.h"
 #include "data/fashion_mnist.h"
 #include "examples/ember_train/train.h"
+#include "tests/harness/datasets.h"
 #include "tests/train/temp_dir.h"
 
 using namespace ember;
@@ -17,8 +18,6 @@ using namespace ember::train;
 using Catch::Matchers::Contains;
 
 namespace {
-
-bool have_data() { return std::filesystem::exists(std::string(data::kDefaultFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz"); }
 
 /// CNN with BN, shuffled, 96 samples: 12 micro-batches of 8 per epoch, windows of 3 -> 4 steps/epoch.
 TrainOptions cnn_run() {
@@ -56,7 +55,7 @@ void require_bit_identical(const std::string& a, const std::string& b) {
 }  // namespace
 
 TEST_CASE("--resume continues a run bit-identically (CNN + BN, shuffled, across an epoch)", "[train][resume]") {
-  if (!have_data()) {
+  if (!test::have_fashion_mnist()) {
     WARN("Fashion-MNIST not installed; skipping");
     return;
   }
@@ -93,7 +92,7 @@ TEST_CASE("--resume continues a run bit-identically (CNN + BN, shuffled, across 
 }
 
 TEST_CASE("--resume rejects mismatched settings, plain weights and broken files", "[train][resume]") {
-  if (!have_data()) return;
+  if (!test::have_fashion_mnist()) return;
   test::TempDir dir;
   std::ostringstream log;
   TrainOptions o = cnn_run();

@@ -5,15 +5,12 @@
 #include <nlohmann/json.hpp>
 
 #include "data/fashion_mnist.h"
+#include "tests/harness/datasets.h"
 #include "tests/train/run_compare.h"
 
 using namespace ember;
 
 namespace {
-
-bool have_data() {
-  return std::filesystem::exists(std::string(data::kDefaultFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz");
-}
 
 /// Runs the CPU binary and the emulated-CUDA binary with `flags` and returns their summaries; the
 /// checkpoints are dir/cpu.safetensors and dir/cuda.safetensors.
@@ -41,7 +38,7 @@ test::Closeness closeness(std::vector<std::string> zero_grad) { return {kRel, 1e
 }  // namespace
 
 TEST_CASE("ember-train-emu --device cuda trains the CNN with batch norm as the CPU does", "[train][e2e][emu]") {
-  if (!have_data()) {
+  if (!test::have_fashion_mnist()) {
     WARN("Fashion-MNIST not installed; skipping");
     return;
   }
@@ -58,7 +55,7 @@ TEST_CASE("ember-train-emu --device cuda trains the CNN with batch norm as the C
 
 TEST_CASE("ember-train-emu --device cuda trains the MLP with window-merged batch norm as the CPU does",
           "[train][e2e][emu]") {
-  if (!have_data()) {
+  if (!test::have_fashion_mnist()) {
     WARN("Fashion-MNIST not installed; skipping");
     return;
   }

@@ -10,6 +10,7 @@
 #include "data/fashion_mnist.h"
 #include "examples/ember_train/checkpoint.h"
 #include "examples/ember_train/train.h"
+#include "tests/harness/datasets.h"
 #include "tests/train/temp_dir.h"
 
 using namespace ember;
@@ -17,8 +18,6 @@ using namespace ember::train;
 using Catch::Matchers::Contains;
 
 namespace {
-
-bool have_data() { return std::filesystem::exists(std::string(data::kDefaultFashionMnistDir) + "/t10k-labels-idx1-ubyte.gz"); }
 
 /// A small CPU run: `train` samples, micro 16 x accum 2, the MLP with BN, one epoch.
 TrainOptions small(int64_t train = 256) {
@@ -44,7 +43,7 @@ std::vector<std::string> lines(const std::string& text) {
 }  // namespace
 
 TEST_CASE("ember-train end to end writes a consistent summary and metrics", "[train][e2e]") {
-  if (!have_data()) {
+  if (!test::have_fashion_mnist()) {
     WARN("Fashion-MNIST not installed; skipping");
     return;
   }
@@ -84,7 +83,7 @@ TEST_CASE("ember-train end to end writes a consistent summary and metrics", "[tr
 }
 
 TEST_CASE("ember-train closes a short last window per epoch and stops at --steps", "[train][e2e]") {
-  if (!have_data()) return;
+  if (!test::have_fashion_mnist()) return;
   test::TempDir dir;
   TrainOptions o = small(80);  // 5 micro-batches per epoch -> windows of 2, 2, 1
   o.epochs = 2;
@@ -105,7 +104,7 @@ TEST_CASE("ember-train closes a short last window per epoch and stops at --steps
 }
 
 TEST_CASE("ember-train --norm sync in one process trains as --norm batch", "[train][e2e]") {
-  if (!have_data()) return;
+  if (!test::have_fashion_mnist()) return;
   TrainOptions o = small(128);
   std::ostringstream log;
   const RunSummary batch = run_training(o, log);
@@ -128,7 +127,7 @@ TEST_CASE("ember-train runtime errors name the problem", "[train][e2e]") {
   o = small();
   o.data_dir = "/nonexistent";
   CHECK_THROWS_WITH(run_training(o, log), Contains("/nonexistent") && Contains("--data"));
-  if (!have_data()) return;
+  if (!test::have_fashion_mnist()) return;
   test::TempDir dir;
   o = small(32);
   o.save = dir.file("mlp.safetensors");
@@ -160,7 +159,7 @@ TEST_CASE("ember-train binary reports errors and help with exit codes", "[train]
 
 #ifdef EMBER_MPIEXEC
 TEST_CASE("ember-train under mpirun -np 3 equals one process with 3x the micro-batch (no BN)", "[train][e2e][mpi]") {
-  if (!have_data()) return;
+  if (!test::have_fashion_mnist()) return;
   test::TempDir dir;
   // 200 samples, micro 4 x 3 ranks: 16 full global micro-steps, then 8 samples (ranks 0 and 1 get 4,
   // rank 2 none). Windows of accum 2: 8 full and a short one of one micro-step.
