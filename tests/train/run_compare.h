@@ -21,6 +21,17 @@ inline void run_ok(const std::string& cmd, const std::string& log) {
   REQUIRE((WIFEXITED(rc) && WEXITSTATUS(rc) == 0));
 }
 
+#ifdef EMBER_MPIEXEC
+/// `mpirun -np N` (as root if need be, oversubscribed, one OpenMP thread per rank, no CMA single-copy,
+/// which containers lack) as a command prefix.
+inline std::string mpirun(int ranks) {
+  return "OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+         "OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1 "
+         "OMPI_MCA_mpi_yield_when_idle=1 " EMBER_MPIEXEC " --oversubscribe -np " +
+         std::to_string(ranks) + " ";
+}
+#endif
+
 /// How close two checkpoints must be, per tensor.
 struct Closeness {
   double rel = 0;        ///< max |a - b| <= rel * max |a| + abs_floor ...

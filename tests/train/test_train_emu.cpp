@@ -67,4 +67,40 @@ TEST_CASE("ember-train-emu --device cuda trains the MLP with window-merged batch
   test::check_checkpoints_close(dir.file("cpu.safetensors"), dir.file("cuda.safetensors"),
                                 closeness({"fc1.bias", "fc2.bias"}));
 }
+
+#ifdef EMBER_MPIEXEC
+TEST_CASE("mpirun -np 2 ember-train-emu --device cuda over the emulated NCCL equals one process (SyncBatchNorm)",
+          "[train][e2e][emu][mpi]") {
+  if (!test::have_fashion_mnist()) {
+    WARN("Fashion-MNIST not installed; skipping");
+    return;
+  }
+  test::TempDir dir;
+  // Two emulated GPUs, one per rank; the CNN with SyncBatchNorm: each BN layer normalizes over both
+  // ranks' samples, so 2 ranks x micro 8 compute what one process with micro 16 does.
+  const std::string common = std::string(EMBER_TRAIN_EMU_BINARY) +
+                             " --device cuda --model cnn --norm sync --optimizer sgd --accum 2 --steps 3"
+                             " --limit-train 96 --limit-test 64 --threads 1 --no-shuffle --no-progress";
+  auto run = [&](const std::string& cmd, const std::string& tag) {
+    test::run_ok("EMBER_EMU_DEVICES=2 " + cmd + " --save " + dir.file(tag + ".safetensors") + " --summary " +
+                     dir.file(tag + ".json"),
+                 dir.file(tag + ".log"));
+  };
+  run(common + " --micro-batch 16", "single");
+  run(test::mpirun(2) + common + " --micro-batch 8", "nccl");
+  const auto single = nlohmann::json::parse(test::read_bytes(dir.file("single.json")));
+  const auto nccl = nlohmann::json::parse(test::read_bytes(dir.file("nccl.json")));
+  CHECK(nccl["world_size"] == 2);
+  CHECK(nccl["effective_batch"] == single["effective_batch"]);
+  CHECK(nccl["optimizer_steps"] == 3);
+  CHECK(nccl["allreduce_calls"] == 3);  // the CNN's gradients fit one bucket: one all-reduce per window
+  CHECK(single["allreduce_calls"] == 0);
+  CHECK_THAT(test::read_bytes(dir.file("nccl.log")), Catch::Contains("on cuda"));
+  CHECK(nccl["final_loss"].get<double>() == Approx(single["final_loss"].get<double>()).epsilon(kRel));
+  // Same samples per window and per BN normalization, summed in another order (NCCL's rank order, the
+  // statistics all-reduce): the tolerances of the CPU comparison.
+  test::check_checkpoints_close(dir.file("single.safetensors"), dir.file("nccl.safetensors"),
+                                closeness({"conv1.bias", "conv2.bias"}));
+}
+#endif
 #endif

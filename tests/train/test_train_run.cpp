@@ -11,6 +11,7 @@
 #include "examples/ember_train/checkpoint.h"
 #include "examples/ember_train/train.h"
 #include "tests/harness/datasets.h"
+#include "tests/train/run_compare.h"
 #include "tests/train/temp_dir.h"
 
 using namespace ember;
@@ -166,19 +167,13 @@ TEST_CASE("ember-train under mpirun -np 3 equals one process with 3x the micro-b
   const std::string common = std::string(EMBER_TRAIN_BINARY) +
                              " --model mlp --norm none --optimizer sgd --lr 0.05 --accum 2 --epochs 1 --no-shuffle"
                              " --device cpu --threads 1 --limit-train 200 --limit-test 100 --no-progress";
-  const std::string env = "OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
-                          "OMPI_MCA_btl_vader_single_copy_mechanism=none OMPI_MCA_rmaps_base_oversubscribe=1 "
-                          "OMPI_MCA_mpi_yield_when_idle=1 ";
   auto run = [&](const std::string& cmd, const std::string& tag) {
-    const std::string full = cmd + " --save " + dir.file(tag + ".safetensors") + " --summary " +
-                             dir.file(tag + ".json") + " --metrics " + dir.file(tag + ".csv") + " >" +
-                             dir.file(tag + ".log") + " 2>&1";
-    const int rc = std::system(full.c_str());
-    INFO(full << "\n" << test::read_bytes(dir.file(tag + ".log")));
-    REQUIRE((WIFEXITED(rc) && WEXITSTATUS(rc) == 0));
+    test::run_ok(cmd + " --save " + dir.file(tag + ".safetensors") + " --summary " + dir.file(tag + ".json") +
+                     " --metrics " + dir.file(tag + ".csv"),
+                 dir.file(tag + ".log"));
   };
   run(common + " --micro-batch 12", "single");
-  run(env + EMBER_MPIEXEC " --oversubscribe -np 3 " + common + " --micro-batch 4", "mpi");
+  run(test::mpirun(3) + common + " --micro-batch 4", "mpi");
 
   const auto single = nlohmann::json::parse(test::read_bytes(dir.file("single.json")));
   const auto mpi = nlohmann::json::parse(test::read_bytes(dir.file("mpi.json")));
@@ -190,22 +185,9 @@ TEST_CASE("ember-train under mpirun -np 3 equals one process with 3x the micro-b
   CHECK(single["allreduce_calls"] == 0);
   CHECK_THAT(test::read_bytes(dir.file("mpi.log")), Contains("effective batch 24 = micro-batch 4 x accum 2 x world size 3"));
 
-  // Same samples per window, summed in another order: weights agree to float32 rounding (1e-5 of the
-  // largest weight, as the accumulation tests), after 9 SGD steps with momentum.
-  const Checkpoint a = load_checkpoint(dir.file("single.safetensors")), b = load_checkpoint(dir.file("mpi.safetensors"));
-  REQUIRE(a.model.size() == b.model.size());
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < a.model.size(); ++i) {
-    REQUIRE(a.model[i].first == b.model[i].first);
-    const auto va = a.model[i].second.to_vector<double>(), vb = b.model[i].second.to_vector<double>();
-    REQUIRE(va.size() == vb.size());
-    for (size_t j = 0; j < va.size(); ++j) {
-      diff = std::max(diff, std::abs(va[j] - vb[j]));
-      scale = std::max(scale, std::abs(va[j]));
-    }
-  }
-  INFO("max weight difference " << diff << " of max |w| " << scale);
-  CHECK(diff <= 1e-5 * scale);
+  // Same samples per window, summed in another order: every tensor agrees to float32 rounding (1e-5 of
+  // its largest entry, as the accumulation tests), after 9 SGD steps with momentum.
+  test::check_checkpoints_close(dir.file("single.safetensors"), dir.file("mpi.safetensors"), {1e-5, 1e-7, {}, 0});
   // The logged per-window losses are global (all ranks' samples), so they match too.
   const auto rs = lines(test::read_bytes(dir.file("single.csv"))), rm = lines(test::read_bytes(dir.file("mpi.csv")));
   REQUIRE(rs.size() == rm.size());
