@@ -109,7 +109,7 @@ __global__ void accumulate_many_kernel(AccumulateArgs args, float alpha) {
 /// flags[first_partial + b]. Grid = blocks in this launch (<= 320) x 512 threads, static shared
 /// ScaleScratch (~270 B). Bytes: 8 * (sum of numels) (read and write each value) + 12 per chunk.
 __global__ void scale_many_kernel(ScaleArgs args, float s, double* sums, int* flags) {
-  __shared__ ScaleScratch scratch;
+  EMBER_SHARED(ScaleScratch, scratch);
   if (threadIdx.x == 0) scratch.non_finite = 0;
   __syncthreads();
   const int t = args.slot[blockIdx.x];
@@ -137,7 +137,7 @@ __global__ void scale_many_kernel(ScaleArgs args, float s, double* sums, int* fl
 /// fixed tree) and ORs the flags into *total. One block of 256 threads, static shared ~270 B.
 /// Bytes: 12 * chunks read + 16 written.
 __global__ void scale_finalize_kernel(const double* sums, const int* flags, int64_t count, ScaleTotal* total) {
-  __shared__ ScaleScratch scratch;
+  EMBER_SHARED(ScaleScratch, scratch);
   double s = 0.0;
   double any = 0.0;
   for (int64_t i = threadIdx.x; i < count; i += blockDim.x) {

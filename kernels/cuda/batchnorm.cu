@@ -78,7 +78,7 @@ __device__ inline float invstd_of(float var, float eps) { return 1.0f / sqrtf(va
 /// over channels; block 32..256 threads (a multiple of 32); static shared memory 32 Welford triples.
 /// Bytes: 4 * N*C*S read + 8 * C written.
 __global__ void bn_stats_kernel(const float* x, int64_t n, int64_t channels, int64_t s, float* mean, float* var) {
-  __shared__ Welford partial[kMaxWarps];
+  EMBER_SHARED(Welford[kMaxWarps], partial);
   const unsigned warp = threadIdx.x / kWarpSize, lane = threadIdx.x % kWarpSize, warps = blockDim.x / kWarpSize;
   const int64_t m = n * s;
   for (int64_t c = blockIdx.x; c < channels; c += gridDim.x) {
@@ -117,7 +117,7 @@ __global__ void bn_normalize_kernel(const float* x, const float* mean, const flo
 __global__ void bn_backward_reduce_kernel(const float* dy, const float* x, const float* mean, const float* var,
                                           float eps, int64_t n, int64_t channels, int64_t s, float* sum_dy,
                                           float* sum_dy_xhat) {
-  __shared__ double scratch[kMaxWarps + 1];
+  EMBER_SHARED(double[kMaxWarps + 1], scratch);
   const int64_t m = n * s;
   for (int64_t c = blockIdx.x; c < channels; c += gridDim.x) {
     const float mu = mean[c], inv = invstd_of(var[c], eps);

@@ -31,7 +31,7 @@ struct RowScratch {
 /// RowScratch (~400 B). Bytes: 4*N*C read (the row's second pass hits L1/L2) + 8*N targets + 8*N written.
 __global__ void cross_entropy_forward_kernel(const float* x, const int64_t* targets, float* losses, float* lse,
                                              unsigned long long* bad, int64_t rows, int64_t c) {
-  __shared__ RowScratch scratch;
+  EMBER_SHARED(RowScratch, scratch);
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const float* xr = x + r * c;
     float mx = -INFINITY;

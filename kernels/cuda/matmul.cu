@@ -45,8 +45,8 @@ struct GemmOperand {
 /// m/64 times from L2.
 __global__ void sgemm_tiled_kernel(GemmOperand a, GemmOperand b, float* c, int64_t ldc, int64_t batch, int m, int n,
                                    int k, float alpha, float beta) {
-  __shared__ float as[kTileK][kTileM + kPad];  // as[p][i] = op(A)(row0 + i, k0 + p)
-  __shared__ float bs[kTileK][kTileN + kPad];  // bs[p][j] = op(B)(k0 + p, col0 + j)
+  EMBER_SHARED(float[kTileK][kTileM + kPad], as);  // as[p][i] = op(A)(row0 + i, k0 + p)
+  EMBER_SHARED(float[kTileK][kTileN + kPad], bs);  // bs[p][j] = op(B)(k0 + p, col0 + j)
   const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * kThreadsX + tx;
   const int row0 = blockIdx.y * kTileM, col0 = blockIdx.x * kTileN;
   for (int64_t z = blockIdx.z; z < batch; z += gridDim.z) {

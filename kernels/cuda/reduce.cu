@@ -92,7 +92,7 @@ __global__ void reduce_rows_warp_kernel(const float* x, int64_t rows, int64_t k,
 template <ReduceOp Op>
 __global__ void reduce_rows_block_kernel(const float* x, int64_t rows, int64_t k, double scale, float* out,
                                          int64_t* idx) {
-  __shared__ RowScratch scratch;
+  EMBER_SHARED(RowScratch, scratch);
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     Acc<Op> acc;
     const float* row = x + r * k;

@@ -26,7 +26,7 @@ struct RowScratch {
 /// double, pass 3 write. Grid min(rows, 8 per SM) x row_block_threads(n), static shared RowScratch.
 /// Bytes: 8 * rows * n (x from DRAM once, its re-reads hit L1/L2 for rows of a few KiB; y written).
 __global__ void softmax_forward_kernel(const float* x, float* y, int64_t rows, int64_t n, bool log) {
-  __shared__ RowScratch scratch;
+  EMBER_SHARED(RowScratch, scratch);
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const float* xr = x + r * n;
     float* yr = y + r * n;
@@ -50,7 +50,7 @@ __global__ void softmax_forward_kernel(const float* x, float* y, int64_t rows, i
 /// row sum in double, pass 2 write. Grid and block as softmax_forward_kernel.
 /// Bytes: 12 * rows * n (y and gy from DRAM once, re-read from cache; gx written).
 __global__ void softmax_backward_kernel(const float* y, const float* gy, float* gx, int64_t rows, int64_t n, bool log) {
-  __shared__ RowScratch scratch;
+  EMBER_SHARED(RowScratch, scratch);
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const float* yr = y + r * n;
     const float* gr = gy + r * n;

@@ -36,7 +36,7 @@ __global__ void vector_add_kernel(const float* __restrict__ a, const float* __re
 
 // blockDim.x a power of 2 <= 1024; tree reduction in static shared memory
 __global__ void block_sum_shared_kernel(const float* x, int n, float* partial) {
-  __shared__ float s[1024];
+  EMBER_SHARED(float[1024], s);
   float v = 0.0f;
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) v += x[i];
   s[threadIdx.x] = v;
@@ -50,7 +50,7 @@ __global__ void block_sum_shared_kernel(const float* x, int n, float* partial) {
 
 // blockDim.x a multiple of 32; shuffles within warps, then warp 0 over the warp sums
 __global__ void block_sum_shuffle_kernel(const float* x, int n, float* partial) {
-  __shared__ float warp_sums[32];
+  EMBER_SHARED(float[32], warp_sums);
   float v = 0.0f;
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) v += x[i];
   for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);
@@ -140,14 +140,14 @@ __global__ void atomics_kernel(float* fsum, double* dsum, int* count, unsigned* 
 }
 
 __global__ void neighbour_racy_kernel(const int* in, int* out) {
-  __shared__ int s[1024];
+  EMBER_SHARED(int[1024], s);
   const unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
   s[threadIdx.x] = in[i];
   out[i] = s[(threadIdx.x + 1) % blockDim.x];  // BUG on purpose: no __syncthreads() before reading a neighbour
 }
 
 __global__ void neighbour_kernel(const int* in, int* out) {
-  __shared__ int s[1024];
+  EMBER_SHARED(int[1024], s);
   const unsigned i = blockIdx.x * blockDim.x + threadIdx.x;
   s[threadIdx.x] = in[i];
   __syncthreads();

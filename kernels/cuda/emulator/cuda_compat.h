@@ -1,6 +1,8 @@
 /// @file kernels/cuda/emulator/cuda_compat.h @brief The one include of every .cu kernel file: real CUDA under nvcc, the CPU kernel emulator under g++.
 #pragma once
 #include <cstddef>
+#include <cstdint>
+#include <type_traits>
 #include <utility>
 
 #ifdef __CUDACC__
@@ -11,6 +13,10 @@
 #define EMBER_DYNAMIC_SHARED(type, name)                                       \
   extern __shared__ __align__(16) unsigned char ember_dynamic_shared_bytes_[]; \
   type* name = reinterpret_cast<type*>(ember_dynamic_shared_bytes_)
+
+/// A static shared variable `name` of `type` (an array type too: EMBER_SHARED(float[256], sums)), as a
+/// statement in a kernel or device function body.
+#define EMBER_SHARED(type, name) __shared__ ::std::type_identity_t<type> name
 
 namespace ember::cuda {
 /// kernel<<<grid, block, shmem_bytes, stream>>>(args...); check with cudaGetLastError().
@@ -29,6 +35,11 @@ void launch(void (*kernel)(P...), dim3 grid, dim3 block, std::size_t shmem_bytes
 #include "kernels/cuda/emulator/intrinsics.h"
 
 #define EMBER_DYNAMIC_SHARED(type, name) type* name = ::ember::emu::dynamic_shared<type>()
+// Static shared memory is per OS thread (a block runs on one); 0xFF-filled for every block.
+#define EMBER_SHARED(type, name)                                 \
+  static thread_local ::std::type_identity_t<type> name;         \
+  static thread_local ::std::uint64_t name##_ember_block_ = 0;   \
+  ::ember::emu::detail::poison_static_shared(&name, sizeof(name), name##_ember_block_)
 
 namespace ember::cuda {
 /// Queues the grid on `stream` (it runs on the CPU when the stream executes; see StreamMode); launch

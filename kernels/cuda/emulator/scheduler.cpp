@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <bit>
 #include <boost/context/fiber.hpp>
 #include <condition_variable>
 #include <cstring>
@@ -41,6 +43,7 @@ constinit thread_local dim3 gridDim{};
 namespace ember::emu::detail {
 
 constinit thread_local std::byte* tls_dynamic_shared = nullptr;
+constinit thread_local std::uint64_t tls_block_serial = 0;
 
 enum class State : std::uint8_t { NotStarted, Ready, Running, Barrier, Warp, Done };
 const char* op_name(WarpOp op) {
@@ -106,13 +109,19 @@ struct Launch {
   }
 };
 
+/// The block an OS thread runs. Threads run warp by warp: a *sweep* resumes each runnable lane of one
+/// warp once (in the schedule's lane order), then the schedule picks the next warp with runnable lanes.
 struct Block {
   Launch* launch = nullptr;
   boost::context::fiber sched;  // the scheduler, while a fiber runs
   StackBounds sched_stack;      // the OS thread's stack, on which the scheduler runs
-  unsigned n = 0, cursor = 0;   // cursor: position in `order` of this pass
+  unsigned n = 0, warps = 0;
   std::vector<Thread> threads;
-  std::vector<unsigned> order;
+  std::vector<int> runnable;  // per warp: lanes that are Ready or NotStarted
+  std::vector<int> waiting;   // per warp: lanes waiting in a warp collective
+  std::array<unsigned, 32> sweep{};  // thread ids of this sweep, in order
+  unsigned sweep_len = 0, cursor = 0;  // cursor: position in `sweep`
+  std::uint64_t rng = 0;               // random schedule: picks warps and shuffles lanes
   std::string error;
   bool aborted = false;
 };
@@ -195,9 +204,121 @@ struct PooledStack {
   }
 };
 
+// ---- thread states and the warp-by-warp order -----------------------------------------------------
+static bool runnable(State s) { return s == State::Ready || s == State::NotStarted; }
+
+/// Moves t to state s, keeping the per-warp counts of runnable and waiting lanes.
+static void set_state(Block& b, Thread& t, State s) {
+  const unsigned w = t.linear / 32;
+  b.runnable[w] += static_cast<int>(runnable(s)) - static_cast<int>(runnable(t.state));
+  b.waiting[w] += static_cast<int>(s == State::Warp) - static_cast<int>(t.state == State::Warp);
+  t.state = s;
+}
+
+/// The warp to sweep next, or -1 when no lane of the block is runnable: the lowest such warp under
+/// `forward`, the highest under `reverse`, one drawn from the block's seed under `random`.
+static int pick_warp(Block& b) {
+  const Schedule::Order order = b.launch->schedule.order;
+  const int warps = static_cast<int>(b.warps);
+  if (order == Schedule::Order::forward) {
+    for (int w = 0; w < warps; ++w)
+      if (b.runnable[w] > 0) return w;
+    return -1;
+  }
+  if (order == Schedule::Order::reverse) {
+    for (int w = warps - 1; w >= 0; --w)
+      if (b.runnable[w] > 0) return w;
+    return -1;
+  }
+  int candidates = 0;
+  for (int w = 0; w < warps; ++w) candidates += b.runnable[w] > 0;
+  if (candidates == 0) return -1;
+  int k = static_cast<int>((b.rng = mix(b.rng)) % static_cast<unsigned>(candidates));
+  for (int w = 0; w < warps; ++w)
+    if (b.runnable[w] > 0 && k-- == 0) return w;
+  return -1;
+}
+
+/// Starts a sweep over the lanes of the next warp (ascending, descending or shuffled by the schedule);
+/// false when no thread of the block is runnable.
+static bool next_sweep(Block& b) {
+  const int w = pick_warp(b);
+  if (w < 0) return false;
+  const Schedule::Order order = b.launch->schedule.order;
+  const unsigned base = static_cast<unsigned>(w) * 32, lanes = std::min(32u, b.n - base);
+  for (unsigned l = 0; l < lanes; ++l) b.sweep[l] = base + (order == Schedule::Order::reverse ? lanes - 1 - l : l);
+  if (order == Schedule::Order::random)
+    for (unsigned l = lanes - 1; l > 0; --l) std::swap(b.sweep[l], b.sweep[(b.rng = mix(b.rng)) % (l + 1)]);
+  b.sweep_len = lanes;
+  b.cursor = 0;
+  return true;
+}
+
+/// The thread the schedule runs next (at b.cursor, which it does not advance), starting sweeps over
+/// further warps as needed; nullptr when no thread of the block is runnable.
+static Thread* next_runnable(Block& b) {
+  for (;;) {
+    for (; b.cursor < b.sweep_len; ++b.cursor)
+      if (runnable(b.threads[b.sweep[b.cursor]].state)) return &b.threads[b.sweep[b.cursor]];
+    if (!next_sweep(b)) return nullptr;
+  }
+}
+
+// ---- warp collectives ---------------------------------------------------------------------------------
+/// PTX ISA shfl.sync: the source lane of `lane`, with c = ((32 - width) << 8) | clamp as CUDA's headers pass it.
+static unsigned shfl_source(WarpOp op, unsigned lane, int b, int width) {
+  const unsigned seg = static_cast<unsigned>(32 - width);  // segment mask c[12:8]
+  const unsigned clamp = op == WarpOp::ShflUp ? 0u : 31u;  // c[4:0]
+  const unsigned bval = static_cast<unsigned>(b) & 31u;    // b[4:0]
+  const int max_lane = static_cast<int>((lane & seg) | (clamp & ~seg & 31u));
+  int j = static_cast<int>((lane & seg) | (bval & ~seg));  // idx
+  if (op == WarpOp::ShflUp) j = static_cast<int>(lane) - static_cast<int>(bval);
+  if (op == WarpOp::ShflDown) j = static_cast<int>(lane + bval);
+  if (op == WarpOp::ShflXor) j = static_cast<int>(lane ^ bval);
+  const bool valid = op == WarpOp::ShflUp ? j >= max_lane : j <= max_lane;
+  return valid ? static_cast<unsigned>(j) : lane;
+}
+
+/// Computes every lane's result of a complete collective and makes the lanes runnable.
+static void complete(Block& b, unsigned base, unsigned mask, WarpOp op) {
+  Thread* w = &b.threads[base];
+  unsigned ballot = 0;
+  for (unsigned l = 0; l < 32; ++l)
+    if (((mask >> l) & 1u) != 0 && w[l].value != 0) ballot |= 1u << l;
+  for (unsigned l = 0; l < 32; ++l) {
+    if (((mask >> l) & 1u) == 0) continue;
+    Thread& t = w[l];
+    if (op == WarpOp::Ballot)
+      t.result = ballot;
+    else if (op == WarpOp::Any)
+      t.result = ballot != 0;
+    else if (op == WarpOp::All)
+      t.result = ballot == mask;
+    else if (op != WarpOp::SyncWarp) {  // reading a lane outside the mask is undefined in CUDA: all-ones bits (NaN)
+      const unsigned src = shfl_source(op, l, t.arg, t.width);
+      t.result = ((mask >> src) & 1u) != 0 ? w[src].value : ~std::uint64_t{0};
+    }
+    set_state(b, t, State::Ready);
+  }
+}
+
+/// Completes the collective t has just arrived in when every lane of its mask waits in the same kind
+/// with the same mask; t, the last to arrive, goes on running. False (nothing changes) otherwise.
+static bool try_complete(Block& b, unsigned base, Thread& t) {
+  for (unsigned j = 0; j < 32; ++j) {
+    if (((t.mask >> j) & 1u) == 0) continue;
+    const Thread& u = b.threads[base + j];
+    if (u.state != State::Warp || u.op != t.op || u.mask != t.mask) return false;
+  }
+  complete(b, base, t.mask, t.op);
+  set_state(b, t, State::Running);
+  return true;
+}
+
 // ---- inside a fiber ---------------------------------------------------------------------------------
-/// Runs the kernel for tls_thread, then, without a switch, for each following thread of this pass
-/// that has not started yet: a kernel without barriers or shuffles runs a whole block in one fiber.
+/// Runs the kernel for tls_thread, then, without a switch, for each thread the schedule runs next as
+/// long as that thread has not started yet: a kernel without barriers or shuffles runs a whole block
+/// in one fiber.
 boost::context::fiber fiber_main(boost::context::fiber&& sched) {
   Block& b = *tls_block;
   asan_finish_switch(nullptr, &b.sched_stack);
@@ -213,15 +334,14 @@ boost::context::fiber fiber_main(boost::context::fiber&& sched) {
     } catch (...) {
       if (b.error.empty()) b.error = who(*t) + " threw an exception";
     }
-    t->state = State::Done;
+    set_state(b, *t, State::Done);
     if (!b.error.empty() || b.aborted) break;
-    while (b.cursor < b.n && b.threads[b.order[b.cursor]].state != State::NotStarted &&
-           b.threads[b.order[b.cursor]].state != State::Ready)
-      ++b.cursor;
-    if (b.cursor == b.n || b.threads[b.order[b.cursor]].state != State::NotStarted) break;
-    tls_thread = t = &b.threads[b.order[b.cursor++]];
+    Thread* next = next_runnable(b);
+    if (next == nullptr || next->state != State::NotStarted) break;  // a suspended thread: the scheduler resumes it
+    ++b.cursor;
+    tls_thread = t = next;
     threadIdx = t->idx;
-    t->state = State::Running;
+    set_state(b, *t, State::Running);
   }
   asan_start_switch(nullptr, b.sched_stack);  // this fiber ends: its stack goes back to the pool
   return std::move(b.sched);
@@ -257,7 +377,7 @@ int barrier(int pred, const char* what, const std::source_location& loc) {
   Thread* t = tls_thread;
   if (t == nullptr) return pred != 0;  // host code: a block of one thread
   if (tls_block->aborted) return 0;    // a destructor running while the block is abandoned
-  t->state = State::Barrier;
+  set_state(*tls_block, *t, State::Barrier);
   t->mask = 0;
   t->value = pred != 0;
   t->what = what;
@@ -266,7 +386,8 @@ int barrier(int pred, const char* what, const std::source_location& loc) {
   return static_cast<int>(t->result);
 }
 
-/// A warp collective: checks the mask, waits for every lane in it, returns this lane's result bits.
+/// A warp collective: checks the mask, waits for every lane in it (the last to arrive completes it and
+/// goes on without a switch), returns this lane's result bits.
 std::uint64_t collective(WarpOp op, unsigned mask, std::uint64_t value, int arg, int width,
                                 const std::source_location& loc) {
   Thread* t = tls_thread;
@@ -285,7 +406,6 @@ std::uint64_t collective(WarpOp op, unsigned mask, std::uint64_t value, int arg,
     raise(where() + " passes mask " + hex(mask) + " but warp " + std::to_string(warp) + " has only " +
           std::to_string(lanes) + " lanes (blockDim " + fmt(blockDim) + "): lanes " + std::to_string(lanes) +
           "..31 do not exist");
-  t->state = State::Warp;
   t->op = op;
   t->mask = mask;
   t->value = value;
@@ -293,51 +413,15 @@ std::uint64_t collective(WarpOp op, unsigned mask, std::uint64_t value, int arg,
   t->width = width;
   t->what = op_name(op);
   t->loc = loc;
-  suspend();
+  set_state(b, *t, State::Warp);
+  if (b.waiting[warp] < std::popcount(mask) || !try_complete(b, warp * 32, *t)) suspend();
   return t->result;
 }
 
 // ---- the scheduler side -----------------------------------------------------------------------------
-/// PTX ISA shfl.sync: the source lane of `lane`, with c = ((32 - width) << 8) | clamp as CUDA's headers pass it.
-unsigned shfl_source(WarpOp op, unsigned lane, int b, int width) {
-  const unsigned seg = static_cast<unsigned>(32 - width);  // segment mask c[12:8]
-  const unsigned clamp = op == WarpOp::ShflUp ? 0u : 31u;  // c[4:0]
-  const unsigned bval = static_cast<unsigned>(b) & 31u;    // b[4:0]
-  const int max_lane = static_cast<int>((lane & seg) | (clamp & ~seg & 31u));
-  int j = static_cast<int>((lane & seg) | (bval & ~seg));  // idx
-  if (op == WarpOp::ShflUp) j = static_cast<int>(lane) - static_cast<int>(bval);
-  if (op == WarpOp::ShflDown) j = static_cast<int>(lane + bval);
-  if (op == WarpOp::ShflXor) j = static_cast<int>(lane ^ bval);
-  const bool valid = op == WarpOp::ShflUp ? j >= max_lane : j <= max_lane;
-  return valid ? static_cast<unsigned>(j) : lane;
-}
-
-/// Computes every lane's result of a complete collective and makes the lanes runnable.
-void complete(Block& b, unsigned base, unsigned mask, WarpOp op) {
-  Thread* w = &b.threads[base];
-  unsigned ballot = 0;
-  for (unsigned l = 0; l < 32; ++l)
-    if (((mask >> l) & 1u) != 0 && w[l].value != 0) ballot |= 1u << l;
-  for (unsigned l = 0; l < 32; ++l) {
-    if (((mask >> l) & 1u) == 0) continue;
-    Thread& t = w[l];
-    if (op == WarpOp::Ballot)
-      t.result = ballot;
-    else if (op == WarpOp::Any)
-      t.result = ballot != 0;
-    else if (op == WarpOp::All)
-      t.result = ballot == mask;
-    else if (op != WarpOp::SyncWarp) {  // reading a lane outside the mask is undefined in CUDA: all-ones bits (NaN)
-      const unsigned src = shfl_source(op, l, t.arg, t.width);
-      t.result = ((mask >> src) & 1u) != 0 ? w[src].value : ~std::uint64_t{0};
-    }
-    t.state = State::Ready;
-  }
-}
-
 bool same_place(const Thread& a, const Thread& b) {
   return a.loc.line() == b.loc.line() && a.loc.column() == b.loc.column() &&
-         std::strcmp(a.loc.file_name(), b.loc.file_name()) == 0;
+         (a.loc.file_name() == b.loc.file_name() || std::strcmp(a.loc.file_name(), b.loc.file_name()) == 0);
 }
 
 std::string deadlock_message(const Block& b) {
@@ -365,32 +449,23 @@ std::string deadlock_message(const Block& b) {
   return exited ? msg + "; " + std::to_string(exited) + " threads exited" : msg;
 }
 
-/// Called when every runnable thread ran to its next wait: completes collectives and barriers, or
-/// diagnoses why none can complete. Returns true when every thread of the block has finished.
+/// Called when no thread of the block is runnable (a collective completes as its last lane arrives):
+/// releases a barrier that every thread waits at, or diagnoses why the block cannot go on. Returns
+/// true when every thread of the block has finished.
 bool resolve(Block& b) {
   auto& th = b.threads;
-  bool progressed = false;
-  for (unsigned base = 0; base < b.n; base += 32) {
-    const unsigned lanes = std::min(32u, b.n - base);
-    unsigned handled = 0;
-    for (unsigned l = 0; l < lanes; ++l) {
-      const Thread& t = th[base + l];
-      if (t.state != State::Warp || ((handled >> l) & 1u) != 0) continue;
-      bool ready = true;
-      for (unsigned j = 0; j < lanes; ++j) {
-        const Thread& u = th[base + j];
-        if (((t.mask >> j) & 1u) == 0) continue;
-        if (u.state == State::Done) {
-          b.error = who(u) + " exited while lanes of warp " + std::to_string(base / 32) + " wait for it in " + t.what +
-                    "(mask " + hex(t.mask) + ") at " + fmt(t.loc);
-          return false;
-        }
-        ready = ready && u.state == State::Warp && u.op == t.op && u.mask == t.mask;
+  const bool collectives = std::any_of(b.waiting.begin(), b.waiting.end(), [](int w) { return w > 0; });
+  for (const Thread& t : th) {  // lanes waiting in a collective for a lane that exited
+    if (!collectives) break;
+    if (t.state != State::Warp) continue;
+    const unsigned base = t.linear / 32 * 32;
+    for (unsigned j = 0; j < 32; ++j)
+      if (((t.mask >> j) & 1u) != 0 && th[base + j].state == State::Done) {
+        b.error = who(th[base + j]) + " exited while lanes of warp " + std::to_string(base / 32) + " wait for it in " +
+                  t.what + "(mask " + hex(t.mask) + ") at " + fmt(t.loc);
+        return false;
       }
-      if (ready) handled |= t.mask, progressed = true, complete(b, base, t.mask, t.op);
-    }
   }
-  if (progressed) return false;
   unsigned done = 0, waiting = 0;
   const Thread *first_done = nullptr, *first_wait = nullptr;
   for (const Thread& t : th) {
@@ -414,11 +489,12 @@ bool resolve(Block& b) {
     }
     count += t.value;
   }
-  for (Thread& t : th) t.result = count, t.state = State::Ready;
+  for (Thread& t : th) t.result = count, set_state(b, t, State::Ready);
   return false;
 }
 
-/// Resumes (or starts) thread t; on return tls_thread has run to a wait or the pass has no NotStarted thread left.
+/// Resumes (or starts) thread t; on return the fiber has run to a wait, or ended because the next
+/// thread to run has a fiber of its own or no thread is runnable.
 void resume(Block& b, Thread& t) {
   tls_thread = &t;
   threadIdx = t.idx;
@@ -434,25 +510,13 @@ void resume(Block& b, Thread& t) {
     tls_thread = nullptr;
     return;
   }
-  t.state = State::Running;
+  set_state(b, t, State::Running);
   f = switch_into(std::move(f), stack);
   if (f) {  // the thread that suspended (the fiber may have moved on to later threads)
     tls_thread->self = std::move(f);
     tls_thread->stack = stack;
   }
   tls_thread = nullptr;
-}
-
-/// Order in which this pass resumes the block's threads.
-void arrange(Block& b, const Launch& L, std::uint64_t block, unsigned pass) {
-  auto& o = b.order;
-  if (pass == 0) {
-    o.resize(b.n);
-    for (unsigned i = 0; i < b.n; ++i) o[i] = L.schedule.order == Schedule::Order::reverse ? b.n - 1 - i : i;
-  }
-  if (L.schedule.order != Schedule::Order::random) return;
-  std::uint64_t s = mix(L.schedule.seed ^ mix(L.id ^ mix(block ^ mix(pass))));
-  for (unsigned i = b.n - 1; i > 0; --i) std::swap(o[i], o[(s = mix(s)) % (i + 1)]);
 }
 
 void run_block(Launch& L, std::uint64_t linear) {
@@ -479,14 +543,21 @@ void run_block(Launch& L, std::uint64_t linear) {
     b.threads[i].linear = i;
     b.threads[i].idx = {i % L.block.x, i / L.block.x % L.block.y, i / L.block.x / L.block.y};
   }
+  b.warps = (b.n + 31) / 32;
+  b.runnable.assign(b.warps, 32);
+  b.runnable[b.warps - 1] = static_cast<int>(b.n - (b.warps - 1) * 32);
+  b.waiting.assign(b.warps, 0);
+  b.sweep_len = b.cursor = 0;
+  b.rng = mix(L.schedule.seed ^ mix(L.id ^ mix(linear)));
+  ++tls_block_serial;  // EMBER_SHARED variables see a new block
   tls_block = &b;
-  for (unsigned pass = 0; b.error.empty(); ++pass) {
-    arrange(b, L, linear, pass);
-    for (b.cursor = 0; b.cursor < b.n && b.error.empty();) {
-      Thread& t = b.threads[b.order[b.cursor++]];
-      if (t.state == State::Ready || t.state == State::NotStarted) resume(b, t);
+  while (b.error.empty()) {
+    if (Thread* t = next_runnable(b)) {
+      ++b.cursor;
+      resume(b, *t);
+    } else if (resolve(b)) {
+      break;
     }
-    if (b.error.empty() && resolve(b)) break;
   }
   if (!b.error.empty()) {  // abandon the block: resume every suspended fiber, suspend() throws Abandon in it
     b.aborted = true;

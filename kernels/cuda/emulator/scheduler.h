@@ -2,6 +2,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <source_location>
 #include <string>
 
@@ -36,6 +37,17 @@ std::string run_grid(dim3 grid, dim3 block, std::size_t shmem, void (*invoke)(co
 
 /// The running block's dynamic shared memory (0xFF-filled at block start).
 extern constinit thread_local std::byte* tls_dynamic_shared;
+/// Counts the blocks this OS thread has started; EMBER_SHARED variables keep the count they last saw.
+extern constinit thread_local std::uint64_t tls_block_serial;
+
+/// What EMBER_SHARED does where a static shared variable is declared: 0xFF-fills its `bytes` at `p`
+/// when no thread of the running block has passed here yet (`seen` is the variable's block count), so
+/// every block finds it poisoned, as it finds dynamic shared memory.
+inline void poison_static_shared(void* p, std::size_t bytes, std::uint64_t& seen) {
+  if (seen == tls_block_serial) return;
+  seen = tls_block_serial;
+  std::memset(p, 0xFF, bytes);
+}
 
 }  // namespace ember::emu::detail
 

@@ -13,8 +13,10 @@
 #define __forceinline__ inline __attribute__((always_inline))
 #define __launch_bounds__(...)
 #define __align__(n) __attribute__((aligned(n)))
-// One block runs entirely on one OS thread, so per-block storage is per-OS-thread storage.
-#define __shared__ static thread_local
+// One block runs entirely on one OS thread, so per-block storage is per-OS-thread storage. Kernels
+// declare static shared memory with EMBER_SHARED (cuda_compat.h), which also poisons it per block;
+// a bare __shared__ variable would keep the previous block's values, so using one warns.
+#define __shared__ [[deprecated("declare static shared memory with EMBER_SHARED(type, name)")]] static thread_local
 #endif
 
 EMBER_FAKE_API_BEGIN
