@@ -163,12 +163,14 @@ float* fptr(const Tensor& t) { return static_cast<float*>(t.data_ptr()); }
 void accumulate(Tensor& dst, const Tensor& src, double alpha) {
   check_f32("accumulate", dst);
   const int64_t n = dst.numel();
-  const unsigned grid =
-      ember::cuda::grid_for((n + 3) / 4, kThreads, static_cast<unsigned>(ember::cuda::multiprocessor_count()) * 8u);
-  ember::cuda::launch(accumulate_kernel, grid, kThreads, 0, ember::cuda::stream(), fptr(dst),
-                      static_cast<const float*>(src.data_ptr()), static_cast<float>(alpha), n);
+  ember::cuda::launch(accumulate_kernel, ember::cuda::grid_for((n + 3) / 4, kThreads), kThreads, 0,
+                      ember::cuda::stream(), fptr(dst), static_cast<const float*>(src.data_ptr()),
+                      static_cast<float>(alpha), n);
   EMBER_CUDA_CHECK_LAUNCH("accumulate_kernel");
 }
+
+/// Blocks per multi-tensor launch: kMaxBlocks, or the test's grid cap.
+int chunk_blocks() { return static_cast<int>(ember::cuda::grid_cap(kMaxBlocks)); }
 
 std::vector<int64_t> numels_of(std::span<const Tensor> ts) {
   std::vector<int64_t> n;
@@ -180,7 +182,7 @@ std::vector<int64_t> numels_of(std::span<const Tensor> ts) {
 void accumulate_many(std::span<Tensor> dsts, std::span<const Tensor> srcs, double alpha) {
   for (const Tensor& d : dsts) check_f32("accumulate_many", d);
   const std::vector<int64_t> numels = numels_of(std::span<const Tensor>(dsts.data(), dsts.size()));
-  ember::cuda::plan_chunks(numels, [&](const ember::cuda::ChunkLaunch& l) {
+  ember::cuda::plan_chunks(numels, chunk_blocks(), [&](const ember::cuda::ChunkLaunch& l) {
     AccumulateArgs args{};
     for (int s = 0; s < l.num_tensors; ++s) {
       const size_t t = static_cast<size_t>(l.tensor_of_slot[s]);
@@ -211,7 +213,7 @@ ScaleResult scale_many(std::span<Tensor> ts, double s) {
   double* sums = reinterpret_cast<double*>(scratch.get() + sizeof(ScaleTotal));
   int* flags = reinterpret_cast<int*>(scratch.get() + sizeof(ScaleTotal) + sums_bytes);
   int64_t first_partial = 0;
-  ember::cuda::plan_chunks(numels, [&](const ember::cuda::ChunkLaunch& l) {
+  ember::cuda::plan_chunks(numels, chunk_blocks(), [&](const ember::cuda::ChunkLaunch& l) {
     ScaleArgs args{};
     for (int slot = 0; slot < l.num_tensors; ++slot) {
       const size_t t = static_cast<size_t>(l.tensor_of_slot[slot]);

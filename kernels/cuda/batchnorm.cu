@@ -159,17 +159,17 @@ __global__ void bn_backward_input_kernel(const float* dy, const float* x, const 
 }
 
 /// running = fmaf(momentum, stat, (1 - momentum) * running) per channel (the variance scaled by unbias);
-/// thread 0 also adds 1 to num_batches_tracked (when not null). Grid ceil(C / 256) x 256.
+/// thread 0 also adds 1 to num_batches_tracked (when not null). Grid-stride over C, 256 threads.
 /// Bytes: 24 * C (+ 16).
 __global__ void bn_update_running_kernel(float* running_mean, float* running_var, int64_t* num_batches_tracked,
                                          const float* mean, const float* var, float momentum, float keep,
                                          float unbias, int64_t channels) {
-  const int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (c < channels) {
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  for (int64_t c = first; c < channels; c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     running_mean[c] = fmaf(momentum, mean[c], keep * running_mean[c]);
     running_var[c] = fmaf(momentum, var[c] * unbias, keep * running_var[c]);
   }
-  if (c == 0 && num_batches_tracked) *num_batches_tracked += 1;
+  if (first == 0 && num_batches_tracked) *num_batches_tracked += 1;
 }
 
 // -------------------------------------------------------------------------------------- launchers
@@ -181,9 +181,7 @@ void check_f32(const char* op, const Tensor& t) {
 const float* cptr(const Tensor& t) { return t.defined() ? static_cast<const float*>(t.data_ptr()) : nullptr; }
 float* mptr(Tensor& t) { return static_cast<float*>(t.data_ptr()); }
 
-unsigned elementwise_blocks(int64_t n) {
-  return ember::cuda::grid_for(n, kThreads, static_cast<unsigned>(ember::cuda::multiprocessor_count()) * 8u);
-}
+unsigned elementwise_blocks(int64_t n) { return ember::cuda::grid_for(n, kThreads); }
 
 /// Per-channel block: the channel's value count rounded up to a warp, between 32 and 256 threads.
 unsigned reduce_threads(int64_t per_channel) {
@@ -191,7 +189,11 @@ unsigned reduce_threads(int64_t per_channel) {
   return static_cast<unsigned>(t < kWarpSize ? kWarpSize : (t > kReduceThreads ? kReduceThreads : t));
 }
 
-unsigned channel_blocks(int64_t channels) { return static_cast<unsigned>(channels < 65535 ? channels : 65535); }
+/// Blocks of the per-channel kernels, which loop over channels: min(C, 65535), or the test's grid cap.
+unsigned channel_blocks(int64_t channels) {
+  const int64_t cap = ember::cuda::grid_cap(65535u);
+  return static_cast<unsigned>(channels < cap ? channels : cap);
+}
 
 void stats(const Tensor& x, const BatchNormShape& sh, Tensor& mean, Tensor& var) {
   check_f32("batch_norm_stats", x);
@@ -237,9 +239,8 @@ void update_running(Tensor& running_mean, Tensor& running_var, Tensor* num_batch
                     const Tensor& var, double momentum, double unbias) {
   check_f32("batch_norm running statistics", mean);
   const int64_t c = mean.numel();
-  const unsigned blocks = static_cast<unsigned>(c > 0 ? (c + kThreads - 1) / kThreads : 1);
-  ember::cuda::launch(bn_update_running_kernel, blocks, kThreads, 0, ember::cuda::stream(), mptr(running_mean),
-                      mptr(running_var),
+  ember::cuda::launch(bn_update_running_kernel, elementwise_blocks(c), kThreads, 0, ember::cuda::stream(),
+                      mptr(running_mean), mptr(running_var),
                       num_batches_tracked ? static_cast<int64_t*>(num_batches_tracked->data_ptr()) : nullptr,
                       cptr(mean), cptr(var), static_cast<float>(momentum), static_cast<float>(1.0 - momentum),
                       static_cast<float>(unbias), c);

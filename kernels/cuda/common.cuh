@@ -21,15 +21,24 @@ namespace ember::cuda {
 /// The stream all Ember work is queued on (one per process for now; created on first use).
 cudaStream_t stream();
 
-/// Streaming multiprocessors of device 0 (1 when it cannot be queried); grid-stride kernels cap their
-/// grids at a few blocks per SM (kernels/cuda/runtime.cu).
+/// Streaming multiprocessors of device 0 (1 when it cannot be queried; kernels/cuda/runtime.cu).
 int multiprocessor_count();
 
-/// Blocks for a grid-stride loop over n elements with `threads` per block, capped so a launch stays
-/// a few waves deep on a large GPU.
-inline unsigned grid_for(int64_t n, unsigned threads, unsigned max_blocks = 65535u) {
+/// The one source of every launcher's cap on the blocks of a grid whose blocks loop over their work
+/// (grid-stride, row, channel and batch loops; multi-tensor chunk lists): `limit`, the launcher's own
+/// cap, or the lower cap a test set with ScopedGridCap (kernels/cuda/testing.h, grid_cap.cu).
+unsigned grid_cap(unsigned limit);
+
+/// The cap of grid-stride and row loops: 8 blocks per SM, so a launch stays a few waves deep on a
+/// large GPU (or the test's cap).
+unsigned loop_grid_cap();
+
+/// Blocks for a grid-stride loop over n elements with `threads` per block: ceil(n / threads), at least
+/// 1, at most loop_grid_cap().
+inline unsigned grid_for(int64_t n, unsigned threads) {
   const int64_t b = (n + threads - 1) / threads;
-  return static_cast<unsigned>(b < 1 ? 1 : (b > max_blocks ? max_blocks : b));
+  const int64_t cap = loop_grid_cap();
+  return static_cast<unsigned>(b < 1 ? 1 : (b > cap ? cap : b));
 }
 
 }  // namespace ember::cuda

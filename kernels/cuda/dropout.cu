@@ -28,11 +28,9 @@ __global__ void dropout_kernel(const float* x, float* out, float p, float scale,
 void dropout(const Tensor& x, Tensor& out, double p, uint64_t seed, uint64_t offset) {
   EMBER_CHECK(x.dtype() == DType::f32, "dropout: the CUDA backend computes in f32 only, got ", describe(x));
   const int64_t n = x.numel();
-  const unsigned grid =
-      ember::cuda::grid_for(n, kThreads, static_cast<unsigned>(ember::cuda::multiprocessor_count()) * 8u);
-  ember::cuda::launch(dropout_kernel, grid, kThreads, 0, ember::cuda::stream(), static_cast<const float*>(x.data_ptr()),
-                      static_cast<float*>(out.data_ptr()), static_cast<float>(p), static_cast<float>(1.0 / (1.0 - p)),
-                      seed, offset, n);
+  ember::cuda::launch(dropout_kernel, ember::cuda::grid_for(n, kThreads), kThreads, 0, ember::cuda::stream(),
+                      static_cast<const float*>(x.data_ptr()), static_cast<float*>(out.data_ptr()),
+                      static_cast<float>(p), static_cast<float>(1.0 / (1.0 - p)), seed, offset, n);
   EMBER_CUDA_CHECK_LAUNCH("dropout_kernel");
 }
 

@@ -125,7 +125,7 @@ __global__ void binary_strided_kernel(BinaryOp op, const float* a, StridedDesc a
 // -------------------------------------------------------------------------------------- launchers
 
 unsigned blocks_for(int64_t n) {
-  return ember::cuda::grid_for(n, kThreads, static_cast<unsigned>(ember::cuda::multiprocessor_count()) * 8u);
+  return ember::cuda::grid_for(n, kThreads);
 }
 
 template <class T>

@@ -95,12 +95,11 @@ void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const T
                             Tensor& grad_logits) {
   check_f32("cross_entropy_backward", logits);
   const int64_t total = logits.numel(), c = logits.size(1);
-  const unsigned grid =
-      ember::cuda::grid_for(total, kThreads, static_cast<unsigned>(ember::cuda::multiprocessor_count()) * 8u);
-  ember::cuda::launch(cross_entropy_backward_kernel, grid, kThreads, 0, ember::cuda::stream(),
-                      static_cast<const float*>(logits.data_ptr()), static_cast<const int64_t*>(targets.data_ptr()),
-                      static_cast<const float*>(lse.data_ptr()), static_cast<const float*>(grad_losses.data_ptr()),
-                      static_cast<float*>(grad_logits.data_ptr()), total, c);
+  ember::cuda::launch(cross_entropy_backward_kernel, ember::cuda::grid_for(total, kThreads), kThreads, 0,
+                      ember::cuda::stream(), static_cast<const float*>(logits.data_ptr()),
+                      static_cast<const int64_t*>(targets.data_ptr()), static_cast<const float*>(lse.data_ptr()),
+                      static_cast<const float*>(grad_losses.data_ptr()), static_cast<float*>(grad_logits.data_ptr()),
+                      total, c);
   EMBER_CUDA_CHECK_LAUNCH("cross_entropy_backward_kernel");
 }
 

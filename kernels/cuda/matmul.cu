@@ -39,7 +39,7 @@ struct GemmOperand {
 // ---------------------------------------------------------------------------------------- kernel
 
 /// C = alpha * op(A) op(B) + beta * C, C [batch, m, n] with row stride ldc and batch stride m*ldc.
-/// Grid (ceil(n/64), ceil(m/64), min(batch, 65535)) with a loop over the batch, blocks of 16x16
+/// Grid (ceil(n/64), ceil(m/64), min(batch, 65535 or the test cap)) with a loop over the batch, blocks of 16x16
 /// threads, static shared 2 * 16 * 68 floats (8.5 KiB). Bytes (DRAM, ideal reuse): 4*batch*(m*k + k*n
 /// + m*n) (+4*batch*m*n when beta != 0); through shared memory each A/B element is re-read n/64 resp.
 /// m/64 times from L2.
@@ -102,8 +102,9 @@ void tiled_gemm(const Tensor& a, bool ta, const Tensor& b, bool tb, Tensor& c, d
   const int64_t m = c.size(-2), n = c.size(-1), k = ta ? a.size(-2) : a.size(-1);
   EMBER_CHECK(m <= INT32_MAX && n <= INT32_MAX && k <= INT32_MAX && (m + kTileM - 1) / kTileM <= 65535,
               "gemm: sizes m=", m, " n=", n, " k=", k, " are beyond the tiled kernel's grid");
+  const int64_t batch_blocks = ember::cuda::grid_cap(65535u);  // blocks loop over the batch
   const dim3 grid(static_cast<unsigned>((n + kTileN - 1) / kTileN), static_cast<unsigned>((m + kTileM - 1) / kTileM),
-                  static_cast<unsigned>(batch < 65535 ? batch : 65535));
+                  static_cast<unsigned>(batch < batch_blocks ? batch : batch_blocks));
   ember::cuda::launch(sgemm_tiled_kernel, grid, dim3(kThreadsX, kThreadsY), 0, ember::cuda::stream(), operand(a, ta),
                       operand(b, tb), static_cast<float*>(c.data_ptr()), c.stride(-2), batch, static_cast<int>(m),
                       static_cast<int>(n), static_cast<int>(k), static_cast<float>(alpha), static_cast<float>(beta));

@@ -23,9 +23,10 @@ struct ChunkLaunch {
 };
 
 /// Calls launch(const ChunkLaunch&) for each launch needed to cover every element of tensors with
-/// `numels` (empty tensors are skipped), in list order.
+/// `numels` (empty tensors are skipped), in list order, with at most `max_blocks` (1..kMaxBlocks)
+/// blocks per launch (launchers pass grid_cap(kMaxBlocks), which a test may lower).
 template <class F>
-void plan_chunks(std::span<const int64_t> numels, F&& launch) {
+void plan_chunks(std::span<const int64_t> numels, int max_blocks, F&& launch) {
   ChunkLaunch l;
   for (size_t t = 0; t < numels.size(); ++t) {
     const int64_t chunks = (numels[t] + kChunkElems - 1) / kChunkElems;
@@ -36,7 +37,7 @@ void plan_chunks(std::span<const int64_t> numels, F&& launch) {
       l.chunk_of_block[l.num_blocks] = static_cast<int32_t>(c);
       ++l.num_blocks;
       const bool last_chunk = c == chunks - 1;
-      if (l.num_blocks == kMaxBlocks || (last_chunk && l.num_tensors == kMaxTensors)) {
+      if (l.num_blocks == max_blocks || (last_chunk && l.num_tensors == kMaxTensors)) {
         launch(static_cast<const ChunkLaunch&>(l));
         l.num_blocks = 0;
         l.num_tensors = 0;

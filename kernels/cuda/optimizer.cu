@@ -131,7 +131,7 @@ kernels::ScaleResult multi_tensor_apply(const std::vector<std::array<float*, Dep
   double* out = static_cast<double*>(partials.data_ptr());
 
   int64_t slot = 0;
-  plan_chunks(std::span<const int64_t>(sizes), [&](const ChunkLaunch& l) {
+  plan_chunks(std::span<const int64_t>(sizes), static_cast<int>(grid_cap(kMaxBlocks)), [&](const ChunkLaunch& l) {
     ChunkList<Depth> list{};
     for (int s = 0; s < l.num_tensors; ++s) {
       const auto t = static_cast<size_t>(l.tensor_of_slot[s]);

@@ -84,7 +84,7 @@ PoolDims dims_of(const Pool2dGeometry& g) {
 }
 
 unsigned blocks_for(int64_t n) {
-  return ember::cuda::grid_for(n, kThreads, static_cast<unsigned>(ember::cuda::multiprocessor_count()) * 8u);
+  return ember::cuda::grid_for(n, kThreads);
 }
 
 void check_f32(const char* op, const Tensor& t) {

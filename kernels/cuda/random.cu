@@ -35,10 +35,9 @@ __global__ void fill_random_kernel(float* out, Distribution dist, float a, float
 void fill_random(Tensor& out, Distribution dist, double a, double b, uint64_t seed, uint64_t offset) {
   EMBER_CHECK(out.dtype() == DType::f32, "fill_random: the CUDA backend computes in f32 only, got ", describe(out));
   const int64_t n = out.numel();
-  const unsigned grid =
-      ember::cuda::grid_for(n, kThreads, static_cast<unsigned>(ember::cuda::multiprocessor_count()) * 8u);
-  ember::cuda::launch(fill_random_kernel, grid, kThreads, 0, ember::cuda::stream(), static_cast<float*>(out.data_ptr()),
-                      dist, static_cast<float>(a), static_cast<float>(b), seed, offset, n);
+  ember::cuda::launch(fill_random_kernel, ember::cuda::grid_for(n, kThreads), kThreads, 0, ember::cuda::stream(),
+                      static_cast<float*>(out.data_ptr()), dist, static_cast<float>(a), static_cast<float>(b), seed,
+                      offset, n);
   EMBER_CUDA_CHECK_LAUNCH("fill_random_kernel");
 }
 

@@ -133,8 +133,6 @@ __global__ void max_scatter_kernel(const float* gy, const int64_t* idx, int64_t 
 
 // -------------------------------------------------------------------------------------- launchers
 
-unsigned max_blocks() { return static_cast<unsigned>(ember::cuda::multiprocessor_count()) * 8u; }
-
 void check_f32(const char* op, const Tensor& t) {
   EMBER_CHECK(t.dtype() == DType::f32, op, ": the CUDA backend computes in f32 only, got ", describe(t));
 }
@@ -143,15 +141,15 @@ template <ReduceOp Op>
 void launch_reduce(const float* x, int64_t outer, int64_t k, int64_t inner, double scale, float* out, int64_t* idx) {
   const cudaStream_t s = ember::cuda::stream();
   if (inner > 1) {
-    ember::cuda::launch(reduce_cols_kernel<Op>, ember::cuda::grid_for(outer * inner, kThreads, max_blocks()), kThreads,
+    ember::cuda::launch(reduce_cols_kernel<Op>, ember::cuda::grid_for(outer * inner, kThreads), kThreads,
                         0, s, x, outer, k, inner, scale, out, idx);
     EMBER_CUDA_CHECK_LAUNCH("reduce_cols_kernel");
   } else if (k < kBlockRowMin) {
-    ember::cuda::launch(reduce_rows_warp_kernel<Op>, ember::cuda::grid_for(outer, kWarpsPerBlock, max_blocks()),
+    ember::cuda::launch(reduce_rows_warp_kernel<Op>, ember::cuda::grid_for(outer, kWarpsPerBlock),
                         kThreads, 0, s, x, outer, k, scale, out, idx);
     EMBER_CUDA_CHECK_LAUNCH("reduce_rows_warp_kernel");
   } else {
-    ember::cuda::launch(reduce_rows_block_kernel<Op>, ember::cuda::grid_for(outer, 1, max_blocks()), kThreads, 0, s, x,
+    ember::cuda::launch(reduce_rows_block_kernel<Op>, ember::cuda::grid_for(outer, 1), kThreads, 0, s, x,
                         outer, k, scale, out, idx);
     EMBER_CUDA_CHECK_LAUNCH("reduce_rows_block_kernel");
   }
@@ -169,7 +167,7 @@ void reduce(ReduceOp op, const Tensor& x, int64_t outer, int64_t k, int64_t inne
 
 void max_backward(const Tensor& gy, const Tensor& indices, int64_t outer, int64_t k, int64_t inner, Tensor& gx) {
   check_f32("max_backward", gy);
-  ember::cuda::launch(max_scatter_kernel, ember::cuda::grid_for(outer * inner, kThreads, max_blocks()), kThreads, 0,
+  ember::cuda::launch(max_scatter_kernel, ember::cuda::grid_for(outer * inner, kThreads), kThreads, 0,
                       ember::cuda::stream(), static_cast<const float*>(gy.data_ptr()),
                       static_cast<const int64_t*>(indices.data_ptr()), outer, k, inner,
                       static_cast<float*>(gx.data_ptr()));

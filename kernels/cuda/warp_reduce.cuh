@@ -84,9 +84,7 @@ inline unsigned row_block_threads(int64_t n) {
   return static_cast<unsigned>(t < 256 ? t : 256);
 }
 
-/// Grid for a kernel whose blocks loop over rows b, b + gridDim.x, ...: min(rows, 8 per SM).
-inline unsigned row_grid(int64_t rows) {
-  return grid_for(rows, 1, static_cast<unsigned>(multiprocessor_count()) * 8u);
-}
+/// Grid for a kernel whose blocks loop over rows b, b + gridDim.x, ...: min(rows, loop_grid_cap()).
+inline unsigned row_grid(int64_t rows) { return grid_for(rows, 1); }
 
 }  // namespace ember::cuda
