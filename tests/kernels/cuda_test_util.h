@@ -4,11 +4,13 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/ember.h"
 #include "kernels/cuda/backend_info.h"
+#include "kernels/cuda/testing.h"
 #include "kernels/dispatch.h"
 #include "tests/harness/backends.h"
 
@@ -45,7 +47,28 @@ inline int64_t max_ulp(const Tensor& a, const Tensor& b, std::string* where = nu
   return worst;
 }
 
-/// Sizes every cheap elementwise kernel is checked at: one element, around a warp, and a large odd size.
-inline const std::vector<int64_t> kElementwiseSizes{1, 31, 33, 1000003};
+/// Sizes every cheap elementwise kernel is checked at: one element, around a warp, a few blocks' worth
+/// (several grid-stride steps per thread under a grid cap of 2) and a large odd size.
+inline const std::vector<int64_t> kElementwiseSizes{1, 31, 33, 5003, 1000003};
+
+/// Grid caps the CUDA kernel tests run under: 0 keeps every launcher's own cap; 2 allows 2 blocks per
+/// launch, so on small inputs each block runs its grid-stride, row, channel or batch loop several times
+/// and a multi-tensor list takes several launches (paths that otherwise only large inputs reach).
+inline constexpr unsigned kGridCaps[] = {0, 2};
+
+/// Applies a grid cap of kGridCaps while it lives (0: none); describe() names it for INFO.
+class GridCap {
+ public:
+  explicit GridCap(unsigned cap) : cap_(cap) {
+    if (cap != 0) scope_.emplace(cap);
+  }
+  std::string describe() const {
+    return cap_ == 0 ? "default grid caps" : "grid cap " + std::to_string(cap_) + " blocks";
+  }
+
+ private:
+  unsigned cap_;
+  std::optional<cuda::testing::ScopedGridCap> scope_;
+};
 
 }  // namespace ember::test

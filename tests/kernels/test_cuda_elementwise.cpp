@@ -57,14 +57,18 @@ TEST_CASE("cuda fill: f32 and i64 values land in every element", "[cuda][element
     SUCCEED("no CUDA device");
     return;
   }
-  for (int64_t n : test::kElementwiseSizes) {
-    Tensor f = full({n}, -2.5, test::kOnCuda);
-    const auto v = f.to_vector<float>();
-    CHECK(std::all_of(v.begin(), v.end(), [](float x) { return x == -2.5f; }));
+  for (unsigned cap : test::kGridCaps) {
+    const test::GridCap grid(cap);
+    INFO(grid.describe());
+    for (int64_t n : test::kElementwiseSizes) {
+      Tensor f = full({n}, -2.5, test::kOnCuda);
+      const auto v = f.to_vector<float>();
+      CHECK(std::all_of(v.begin(), v.end(), [](float x) { return x == -2.5f; }));
+    }
+    Tensor i = full({33}, 7.0, TensorOptions{DType::i64, test::kCuda});
+    const auto vi = i.to_vector<int64_t>();
+    CHECK(std::all_of(vi.begin(), vi.end(), [](int64_t x) { return x == 7; }));
   }
-  Tensor i = full({33}, 7.0, TensorOptions{DType::i64, test::kCuda});
-  const auto vi = i.to_vector<int64_t>();
-  CHECK(std::all_of(vi.begin(), vi.end(), [](int64_t x) { return x == 7; }));
 }
 
 TEST_CASE("cuda copy: strided sources and destinations, i64 <-> f32 conversion", "[cuda][elementwise]") {
@@ -72,6 +76,9 @@ TEST_CASE("cuda copy: strided sources and destinations, i64 <-> f32 conversion",
     SUCCEED("no CUDA device");
     return;
   }
+  // Every section once per grid cap (the strided copies are 1023 elements: 2 steps per thread under cap 2).
+  const test::GridCap grid(GENERATE(from_range(std::begin(test::kGridCaps), std::end(test::kGridCaps))));
+  INFO(grid.describe());
   for (int64_t n : test::kElementwiseSizes) {  // contiguous
     const Tensor x = test::random_input({n}, 11);
     Tensor d = empty({n}, test::kOnCuda);
@@ -125,22 +132,26 @@ TEST_CASE("cuda unary ops match the CPU (contiguous and strided inputs)", "[cuda
     SUCCEED("no CUDA device");
     return;
   }
-  for (UnaryOp op : kUnaryOps) {
-    const bool positive = op == UnaryOp::Log || op == UnaryOp::Pow;  // keep log/pow real-valued
-    const double s = op == UnaryOp::Pow ? 2.5 : -1.75;
-    INFO("op " << kernels::unary_op_name(op));
-    for (int64_t n : {int64_t{1}, int64_t{31}, int64_t{33}}) {
-      const Tensor x = test::random_input({n}, 20 + static_cast<uint64_t>(n), positive ? 0.1 : -3.0, 3.0);
-      std::string where;
-      const int64_t ulp = test::max_ulp(unary_on(op, x.to(test::kCuda), s), unary_on(op, x, s), &where);
-      INFO(where);
-      CHECK(ulp <= allowed_ulp(op));
+  for (unsigned cap : test::kGridCaps) {
+    const test::GridCap grid(cap);
+    INFO(grid.describe());
+    for (UnaryOp op : kUnaryOps) {
+      const bool positive = op == UnaryOp::Log || op == UnaryOp::Pow;  // keep log/pow real-valued
+      const double s = op == UnaryOp::Pow ? 2.5 : -1.75;
+      INFO("op " << kernels::unary_op_name(op));
+      for (int64_t n : {int64_t{1}, int64_t{31}, int64_t{33}}) {
+        const Tensor x = test::random_input({n}, 20 + static_cast<uint64_t>(n), positive ? 0.1 : -3.0, 3.0);
+        std::string where;
+        const int64_t ulp = test::max_ulp(unary_on(op, x.to(test::kCuda), s), unary_on(op, x, s), &where);
+        INFO(where);
+        CHECK(ulp <= allowed_ulp(op));
+      }
+      const Tensor x = test::random_input({31, 33}, 21, positive ? 0.1 : -3.0, 3.0);
+      CHECK(test::max_ulp(unary_on(op, x.to(test::kCuda).t(), s), unary_on(op, x.t(), s)) <= allowed_ulp(op));
     }
-    const Tensor x = test::random_input({31, 33}, 21, positive ? 0.1 : -3.0, 3.0);
-    CHECK(test::max_ulp(unary_on(op, x.to(test::kCuda).t(), s), unary_on(op, x.t(), s)) <= allowed_ulp(op));
+    const Tensor big = test::random_input({1000003}, 22, -1.0, 1.0);
+    CHECK(test::max_ulp(unary_on(UnaryOp::Relu, big.to(test::kCuda), 0.0), unary_on(UnaryOp::Relu, big, 0.0)) == 0);
   }
-  const Tensor big = test::random_input({1000003}, 22, -1.0, 1.0);
-  CHECK(test::max_ulp(unary_on(UnaryOp::Relu, big.to(test::kCuda), 0.0), unary_on(UnaryOp::Relu, big, 0.0)) == 0);
 }
 
 TEST_CASE("cuda unary backward matches the CPU for every op", "[cuda][elementwise]") {
@@ -148,19 +159,23 @@ TEST_CASE("cuda unary backward matches the CPU for every op", "[cuda][elementwis
     SUCCEED("no CUDA device");
     return;
   }
-  for (UnaryOp op : kUnaryOps) {
-    INFO("op " << kernels::unary_op_name(op));
-    const bool positive = op == UnaryOp::Log || op == UnaryOp::Pow;
-    const double s = op == UnaryOp::Pow ? 2.5 : -1.75;
-    const Tensor x = test::random_input({33, 31}, 30, positive ? 0.1 : -3.0, 3.0);
-    const Tensor y = unary_on(op, x, s);
-    const Tensor g0 = test::random_input({31, 33}, 31);
-    const Tensor gy = g0.t(), gyd = g0.to(test::kCuda).t();  // strided gradients
-    Tensor gx = empty({33, 31});
-    kernels::unary_backward(op, x, y, gy, gx, s);
-    Tensor gxd = empty({33, 31}, test::kOnCuda);
-    kernels::unary_backward(op, x.to(test::kCuda), y.to(test::kCuda), gyd, gxd, s);
-    CHECK(test::max_ulp(gxd, gx) <= (op == UnaryOp::Pow ? allowed_ulp(op) : 0));
+  for (unsigned cap : test::kGridCaps) {
+    const test::GridCap grid(cap);
+    INFO(grid.describe());
+    for (UnaryOp op : kUnaryOps) {
+      INFO("op " << kernels::unary_op_name(op));
+      const bool positive = op == UnaryOp::Log || op == UnaryOp::Pow;
+      const double s = op == UnaryOp::Pow ? 2.5 : -1.75;
+      const Tensor x = test::random_input({33, 31}, 30, positive ? 0.1 : -3.0, 3.0);
+      const Tensor y = unary_on(op, x, s);
+      const Tensor g0 = test::random_input({31, 33}, 31);
+      const Tensor gy = g0.t(), gyd = g0.to(test::kCuda).t();  // strided gradients
+      Tensor gx = empty({33, 31});
+      kernels::unary_backward(op, x, y, gy, gx, s);
+      Tensor gxd = empty({33, 31}, test::kOnCuda);
+      kernels::unary_backward(op, x.to(test::kCuda), y.to(test::kCuda), gyd, gxd, s);
+      CHECK(test::max_ulp(gxd, gx) <= (op == UnaryOp::Pow ? allowed_ulp(op) : 0));
+    }
   }
 }
 
@@ -170,21 +185,25 @@ TEST_CASE("cuda binary ops match the CPU bitwise: vectorized, misaligned, stride
     SUCCEED("no CUDA device");
     return;
   }
-  for (BinaryOp op : kBinaryOps) {
-    INFO("op " << kernels::binary_op_name(op));
-    for (int64_t n : test::kElementwiseSizes) {
-      if (n > 1000 && op != BinaryOp::Add) continue;  // one large size is enough for the float4 path
-      const Tensor a = test::random_input({n}, 40, -2.0, 2.0), b = test::random_input({n}, 41, 0.5, 2.0);
-      CHECK(test::max_ulp(binary_on(op, a.to(test::kCuda), b.to(test::kCuda)), binary_on(op, a, b)) == 0);
+  for (unsigned cap : test::kGridCaps) {
+    const test::GridCap grid(cap);
+    INFO(grid.describe());
+    for (BinaryOp op : kBinaryOps) {
+      INFO("op " << kernels::binary_op_name(op));
+      for (int64_t n : test::kElementwiseSizes) {
+        if (n > 1000 && op != BinaryOp::Add) continue;  // one large size is enough for the float4 path
+        const Tensor a = test::random_input({n}, 40, -2.0, 2.0), b = test::random_input({n}, 41, 0.5, 2.0);
+        CHECK(test::max_ulp(binary_on(op, a.to(test::kCuda), b.to(test::kCuda)), binary_on(op, a, b)) == 0);
+      }
+      // Offset by one element: the pointers are 4 mod 16, so the scalar path runs.
+      const Tensor a = test::random_input({34}, 42), b = test::random_input({34}, 43, 0.5, 2.0);
+      const Tensor am = a.to(test::kCuda).slice(0, 1, 34), bm = b.to(test::kCuda).slice(0, 1, 34);
+      CHECK(test::max_ulp(binary_on(op, am, bm), binary_on(op, a.slice(0, 1, 34), b.slice(0, 1, 34))) == 0);
+      // Transposed operand and a broadcast row / column.
+      const Tensor m = test::random_input({31, 33}, 44), row = test::random_input({33}, 45, 0.5, 2.0),
+                   col = test::random_input({33, 1}, 46, 0.5, 2.0);
+      CHECK(test::max_ulp(binary_on(op, m.to(test::kCuda).t(), col.to(test::kCuda)), binary_on(op, m.t(), col)) == 0);
+      CHECK(test::max_ulp(binary_on(op, m.to(test::kCuda), row.to(test::kCuda)), binary_on(op, m, row)) == 0);
     }
-    // Offset by one element: the pointers are 4 mod 16, so the scalar path runs.
-    const Tensor a = test::random_input({34}, 42), b = test::random_input({34}, 43, 0.5, 2.0);
-    const Tensor am = a.to(test::kCuda).slice(0, 1, 34), bm = b.to(test::kCuda).slice(0, 1, 34);
-    CHECK(test::max_ulp(binary_on(op, am, bm), binary_on(op, a.slice(0, 1, 34), b.slice(0, 1, 34))) == 0);
-    // Transposed operand and a broadcast row / column.
-    const Tensor m = test::random_input({31, 33}, 44), row = test::random_input({33}, 45, 0.5, 2.0),
-                 col = test::random_input({33, 1}, 46, 0.5, 2.0);
-    CHECK(test::max_ulp(binary_on(op, m.to(test::kCuda).t(), col.to(test::kCuda)), binary_on(op, m.t(), col)) == 0);
-    CHECK(test::max_ulp(binary_on(op, m.to(test::kCuda), row.to(test::kCuda)), binary_on(op, m, row)) == 0);
   }
 }

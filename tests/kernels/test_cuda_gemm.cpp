@@ -1,4 +1,4 @@
-/// @file tests/kernels/test_cuda_gemm.cpp @brief CUDA GEMM (cuBLAS: the emulated cuBLAS in the emulator, the real one on a GPU; and the tiled kernel) against OpenBLAS: transposes, leading dims, batches, broadcast, alpha/beta.
+/// @file tests/kernels/test_cuda_gemm.cpp @brief CUDA GEMM (cuBLAS: the emulated cuBLAS in the emulator, the real one on a GPU; and the tiled kernel, also with grids capped so that blocks loop over the batch) against OpenBLAS: transposes, leading dims, batches, broadcast, alpha/beta.
 //
 // Tolerance: relative 1e-5 plus absolute 1e-5. Inputs are U[-1, 1) and k <= 100, so each output is a
 // sum of <= 100 products of magnitude <= 1; f32 accumulation in different orders (blocked/FMA vs
@@ -86,6 +86,10 @@ TEST_CASE("cuda tiled SGEMM (the hand-written kernel, also on a GPU next to cuBL
   }
   const GemmFn tiled = kernels::table_for<kernels::CudaBackendInfo>(DeviceType::CUDA).tiled_gemm;
   REQUIRE(tiled != nullptr);
-  for (bool ta : {false, true})
-    for (bool tb : {false, true}) check_gemm(2, 65, 33, 31, ta, tb, 1.0, 1.0, tb, tiled);
+  for (unsigned cap : test::kGridCaps) {
+    const test::GridCap grid(cap);  // cap 2: the blocks of batch slice 0 also compute batch 2
+    INFO(grid.describe());
+    for (bool ta : {false, true})
+      for (bool tb : {false, true}) check_gemm(3, 65, 33, 31, ta, tb, 1.0, 1.0, tb, tiled);
+  }
 }

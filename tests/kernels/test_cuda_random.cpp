@@ -15,17 +15,20 @@ TEST_CASE("cuda fill_random draws the CPU's numbers", "[cuda][random]") {
   // Normal draws go through log/sin/cos in double: glibc and CUDA's libdevice may differ by a double
   // ulp, which can flip the final float rounding on a GPU (never in the emulator, which uses glibc).
   const int64_t normal_ulp = test::cuda_emulated() ? 0 : 1;
-  for (int64_t n : {int64_t{1}, int64_t{31}, int64_t{33}, int64_t{100003}}) {
-    for (uint64_t offset : {uint64_t{0}, uint64_t{6}}) {  // offset 6: a draw starting mid Philox group
-      INFO("n = " << n << ", offset = " << offset);
-      Tensor uh = empty({n}), ud = empty({n}, test::kOnCuda);
-      kernels::fill_random(uh, Distribution::Uniform, -2.0, 3.0, 1234, offset);
-      kernels::fill_random(ud, Distribution::Uniform, -2.0, 3.0, 1234, offset);
-      CHECK(test::max_ulp(ud, uh) == 0);
-      Tensor nh = empty({n}), nd = empty({n}, test::kOnCuda);
-      kernels::fill_random(nh, Distribution::Normal, 0.5, 2.0, 99, offset);
-      kernels::fill_random(nd, Distribution::Normal, 0.5, 2.0, 99, offset);
-      CHECK(test::max_ulp(nd, nh) <= normal_ulp);
+  for (unsigned cap : test::kGridCaps) {
+    const test::GridCap grid(cap);  // cap 2: 5003 and 100003 values take several grid-stride steps
+    for (int64_t n : {int64_t{1}, int64_t{31}, int64_t{33}, int64_t{5003}, int64_t{100003}}) {
+      for (uint64_t offset : {uint64_t{0}, uint64_t{6}}) {  // offset 6: a draw starting mid Philox group
+        INFO(grid.describe() << ", n = " << n << ", offset = " << offset);
+        Tensor uh = empty({n}), ud = empty({n}, test::kOnCuda);
+        kernels::fill_random(uh, Distribution::Uniform, -2.0, 3.0, 1234, offset);
+        kernels::fill_random(ud, Distribution::Uniform, -2.0, 3.0, 1234, offset);
+        CHECK(test::max_ulp(ud, uh) == 0);
+        Tensor nh = empty({n}), nd = empty({n}, test::kOnCuda);
+        kernels::fill_random(nh, Distribution::Normal, 0.5, 2.0, 99, offset);
+        kernels::fill_random(nd, Distribution::Normal, 0.5, 2.0, 99, offset);
+        CHECK(test::max_ulp(nd, nh) <= normal_ulp);
+      }
     }
   }
   // Through the public API: the same generator state gives the same tensor on either device.

@@ -1,0 +1,106 @@
+/// @file tests/kernels/test_cuda_optimizer.cpp @brief The fused CUDA optimizer kernels (SGD, AdamW) against the CPU backend, also with chunk lists split into launches of 2 blocks (tensors continued across launches).
+//
+// Tolerances: the same f32 formulas on both backends; nvcc may contract multiply-adds: relative and
+// absolute 1e-6 on parameters and state. The gradient norm sums f32 squares in double in different
+// orders: relative 1e-9.
+#include <catch2/catch.hpp>
+
+#include <limits>
+
+#include "kernels/optimizer.h"
+#include "tests/kernels/cuda_test_util.h"
+
+using namespace ember;
+
+namespace {
+
+/// Sizes of 1 + 2 + 3 + 1 chunks of 65536 (a parameter list that takes 4 launches under a cap of 2).
+const std::vector<int64_t> kSizes{3, 65536 + 7, 2 * 65536 + 5, 100};
+
+/// One backend's copy of a list: `depth` state tensors per parameter besides the parameter itself.
+struct List {
+  std::vector<Tensor> params, grads;
+  std::vector<std::vector<Tensor>> state;  // [k][i]: state tensor k of parameter i
+};
+
+List make_list(Device d, size_t depth, uint64_t seed) {
+  List l;
+  l.state.resize(depth);
+  for (size_t i = 0; i < kSizes.size(); ++i) {
+    l.params.push_back(test::random_input({kSizes[i]}, seed + i, -1.0, 1.0).to(d));
+    l.grads.push_back(test::random_input({kSizes[i]}, seed + 100 + i, -2.0, 2.0).to(d));
+    for (size_t k = 0; k < depth; ++k)
+      l.state[k].push_back(test::random_input({kSizes[i]}, seed + 200 + 10 * k + i, 0.0, 1.0).to(d));
+  }
+  return l;
+}
+
+void check_close(const std::vector<Tensor>& got, const std::vector<Tensor>& want) {
+  for (size_t i = 0; i < got.size(); ++i) {
+    std::string why;
+    const bool ok = test::allclose(got[i], want[i], 1e-6, 1e-6, &why);
+    INFO("tensor " << i << ": " << why);
+    CHECK(ok);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("cuda fused SGD and AdamW match the CPU, also split into launches of 2 blocks", "[cuda][optim]") {
+  if (!test::has_cuda()) {
+    SUCCEED("no CUDA device");
+    return;
+  }
+  const kernels::SgdStepOptions sgd{.lr = 0.1, .momentum = 0.9, .dampening = 0.1, .weight_decay = 0.01,
+                                    .nesterov = true, .init_momentum = false};
+  const kernels::AdamWStepOptions adamw{.lr = 0.01};
+  for (unsigned cap : test::kGridCaps) {
+    const test::GridCap grid(cap);
+    INFO(grid.describe());
+    {
+      List cpu = make_list(Device::cpu(), 1, 10), gpu = make_list(test::kCuda, 1, 10);
+      const kernels::ScaleResult rc = kernels::sgd_step(cpu.params, cpu.grads, cpu.state[0], sgd, 0.5);
+      const kernels::ScaleResult rg = kernels::sgd_step(gpu.params, gpu.grads, gpu.state[0], sgd, 0.5);
+      CHECK(rg.sum_squares == Approx(rc.sum_squares).epsilon(1e-9));
+      CHECK_FALSE(rg.non_finite);
+      check_close(gpu.params, cpu.params);
+      check_close(gpu.state[0], cpu.state[0]);
+    }
+    {
+      List cpu = make_list(Device::cpu(), 2, 20), gpu = make_list(test::kCuda, 2, 20);
+      const auto rc = kernels::adamw_step(cpu.params, cpu.grads, cpu.state[0], cpu.state[1], adamw, 3, 0.25);
+      const auto rg = kernels::adamw_step(gpu.params, gpu.grads, gpu.state[0], gpu.state[1], adamw, 3, 0.25);
+      CHECK(rg.sum_squares == Approx(rc.sum_squares).epsilon(1e-9));
+      CHECK_FALSE(rg.non_finite);
+      check_close(gpu.params, cpu.params);
+      check_close(gpu.state[0], cpu.state[0]);
+      check_close(gpu.state[1], cpu.state[1]);
+    }
+  }
+}
+
+TEST_CASE("cuda fused optimizers flag a non-finite gradient in any chunk of any launch", "[cuda][optim]") {
+  if (!test::has_cuda()) {
+    SUCCEED("no CUDA device");
+    return;
+  }
+  const kernels::SgdStepOptions sgd{.lr = 0.1};
+  const kernels::AdamWStepOptions adamw{};
+  for (unsigned cap : test::kGridCaps) {
+    const test::GridCap grid(cap);
+    // Thread 200 of the 3-chunk tensor's 2nd chunk (under a cap of 2: slot 0 of the 3rd launch, the
+    // tensor continued there), thread 99 of the last entry's block.
+    const std::vector<std::pair<size_t, int64_t>> places{{2, 65536 + 200}, {3, 99}};
+    for (const auto& [tensor, at] : places) {
+      INFO(grid.describe() << ", NaN at element " << at << " of tensor " << tensor);
+      List l = make_list(test::kCuda, 2, 30);
+      std::vector<float> g = l.grads[tensor].to_vector<float>();
+      REQUIRE(at < static_cast<int64_t>(g.size()));
+      g[static_cast<size_t>(at)] = std::numeric_limits<float>::quiet_NaN();
+      l.grads[tensor] = from_vector(g, {kSizes[tensor]}, test::kOnCuda);
+      std::vector<Tensor> no_bufs;
+      CHECK(kernels::sgd_step(l.params, l.grads, no_bufs, sgd, 1.0).non_finite);
+      CHECK(kernels::adamw_step(l.params, l.grads, l.state[0], l.state[1], adamw, 1, 1.0).non_finite);
+    }
+  }
+}
