@@ -1,6 +1,8 @@
 /// @file tests/emulator/emu_kernels.cu @brief Test kernels for the kernel emulator; plain CUDA (also compiles with nvcc). Lines marked "// @name" are looked up by the tests.
 #include "tests/emulator/emu_kernels.h"
 
+#include "kernels/cuda/warp_reduce.cuh"
+
 namespace emu_test {
 namespace {
 
@@ -69,6 +71,24 @@ __global__ void dynamic_shared_poison_kernel(unsigned* not_poisoned, unsigned by
   for (unsigned i = threadIdx.x; i < bytes; i += blockDim.x) bad += raw[i] != 0xFFu;
   __syncthreads();
   for (unsigned i = threadIdx.x; i < bytes; i += blockDim.x) raw[i] = static_cast<unsigned char>(i);
+  atomicAdd(not_poisoned, bad);
+}
+
+struct SharedRecord {
+  double value;
+  int count[5];
+};
+
+__global__ void static_shared_poison_kernel(unsigned* not_poisoned) {
+  EMBER_SHARED(unsigned char[1000], raw);
+  EMBER_SHARED(SharedRecord, record);
+  const unsigned char* rec = reinterpret_cast<const unsigned char*>(&record);
+  unsigned bad = 0;
+  for (unsigned i = threadIdx.x; i < sizeof raw; i += blockDim.x) bad += raw[i] != 0xFFu;
+  for (unsigned i = threadIdx.x; i < sizeof record; i += blockDim.x) bad += rec[i] != 0xFFu;
+  __syncthreads();
+  for (unsigned i = threadIdx.x; i < sizeof raw; i += blockDim.x) raw[i] = static_cast<unsigned char>(i);
+  if (threadIdx.x == 0) record = SharedRecord{1.0, {0, 0, 0, 0, 0}};
   atomicAdd(not_poisoned, bad);
 }
 
@@ -154,6 +174,60 @@ __global__ void neighbour_kernel(const int* in, int* out) {
   out[i] = s[(threadIdx.x + 1) % blockDim.x];
 }
 
+__global__ void warp_progress_kernel(int* seen, int* progress, int steps) {
+  const unsigned warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  int v = static_cast<int>(threadIdx.x);
+  for (int k = 0; k < steps; ++k) {
+    v = __shfl_xor_sync(0xffffffffu, v, 1);
+    if (lane == 0) {
+      atomicExch(&progress[warp], k + 1);
+      seen[warp * steps + k] = atomicAdd(&progress[1 - warp], 0);
+    }
+  }
+}
+
+// blockDim.x a multiple of 32
+__global__ void block_sum_shuffle_racy_kernel(const float* x, int n, float* partial) {
+  EMBER_SHARED(float[32], warp_sums);
+  float v = 0.0f;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) v += x[i];
+  for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);
+  if (threadIdx.x % 32 == 0) warp_sums[threadIdx.x / 32] = v;
+  // BUG on purpose: no __syncthreads() before warp 0 reads the other warps' sums
+  if (threadIdx.x < 32) {
+    v = threadIdx.x < blockDim.x / 32 ? warp_sums[threadIdx.x] : 0.0f;
+    for (int mask = 16; mask > 0; mask /= 2) v += __shfl_xor_sync(0xffffffffu, v, mask);
+    if (threadIdx.x == 0) partial[blockIdx.x] = v;
+  }
+}
+
+// one block, blockDim.x a multiple of 32
+__global__ void row_sums_kernel(const float* x, int rows, int cols, float* out, bool with_barrier) {
+  EMBER_SHARED(float[32], partials);
+  const unsigned warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int r = 0; r < rows; ++r) {
+    float v = 0.0f;
+    for (int j = static_cast<int>(threadIdx.x); j < cols; j += static_cast<int>(blockDim.x)) v += x[r * cols + j];
+    for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);
+    if (with_barrier) __syncthreads();  // warp 0 has read the previous row's partials
+    if (lane == 0) partials[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+      v = lane < blockDim.x / 32 ? partials[lane] : 0.0f;
+      for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);
+      if (lane == 0) out[r] = v;
+    }
+  }
+}
+
+__global__ void broadcast_then_block_reduce_kernel(const float* x, float* out) {
+  EMBER_SHARED(float[ember::cuda::kMaxWarps + 1], scratch);
+  if (threadIdx.x == 0) scratch[0] = x[0];
+  __syncthreads();
+  const float scale = scratch[0];
+  out[threadIdx.x] = ember::cuda::block_reduce(x[threadIdx.x] * scale, ember::cuda::SumOp{}, 0.0f, scratch);
+}
+
 __global__ void divergent_barrier_kernel(int* destroyed, unsigned bad) {
   DestructionCounter guard{destroyed};
   if (blockIdx.x == bad && threadIdx.x < 16) {
@@ -221,6 +295,9 @@ void block_sum_shuffle(const float* x, int n, float* partial, unsigned blocks, u
 void dynamic_shared_poison(unsigned* not_poisoned, unsigned blocks, unsigned threads, std::size_t shmem_bytes) {
   run(dynamic_shared_poison_kernel, blocks, threads, shmem_bytes, not_poisoned, shmem_bytes);
 }
+void static_shared_poison(unsigned* not_poisoned, unsigned blocks, unsigned threads) {
+  run(static_shared_poison_kernel, blocks, threads, 0, not_poisoned);
+}
 void dynamic_shared_reverse(const float* in, float* out, unsigned blocks, unsigned threads) {
   run(dynamic_shared_reverse_kernel, blocks, threads, threads * sizeof(float), in, out);
 }
@@ -244,6 +321,16 @@ void atomics(float* fsum, double* dsum, int* count, unsigned* max_gid, unsigned 
 }
 void neighbour(const int* in, int* out, unsigned blocks, unsigned threads, bool with_barrier) {
   run(with_barrier ? neighbour_kernel : neighbour_racy_kernel, blocks, threads, 0, in, out);
+}
+void warp_progress(int* seen, int* progress, int steps) { run(warp_progress_kernel, 1, 64, 0, seen, progress, steps); }
+void block_sum_shuffle_racy(const float* x, int n, float* partial, unsigned blocks, unsigned threads) {
+  run(block_sum_shuffle_racy_kernel, blocks, threads, 0, x, n, partial);
+}
+void row_sums(const float* x, int rows, int cols, float* out, unsigned threads, bool with_barrier) {
+  run(row_sums_kernel, 1, threads, 0, x, rows, cols, out, with_barrier);
+}
+void broadcast_then_block_reduce(const float* x, float* out, unsigned threads) {
+  run(broadcast_then_block_reduce_kernel, 1, threads, 0, x, out);
 }
 void divergent_barrier(int* destroyed, unsigned blocks, dim3 block, unsigned bad) {
   run(divergent_barrier_kernel, blocks, block, 0, destroyed, bad);

@@ -14,6 +14,8 @@ void block_sum_shared(const float* x, int n, float* partial, unsigned blocks, un
 void block_sum_shuffle(const float* x, int n, float* partial, unsigned blocks, unsigned threads);
 /// Counts the dynamic shared bytes that were not 0xFF at block start into *not_poisoned, then scribbles on them.
 void dynamic_shared_poison(unsigned* not_poisoned, unsigned blocks, unsigned threads, std::size_t shmem_bytes);
+/// The same for two static shared variables (EMBER_SHARED: 1000 bytes and a struct).
+void static_shared_poison(unsigned* not_poisoned, unsigned blocks, unsigned threads);
 /// Reverses each block's slice of `in` through float dynamic shared memory.
 void dynamic_shared_reverse(const float* in, float* out, unsigned blocks, unsigned threads);
 /// Every thread t (one block) shuffles t*7+3 (int), 1/(t+3) (float, double), (t+1)*0x0123456789ABCD; full mask.
@@ -32,6 +34,20 @@ void atomics(float* fsum, double* dsum, int* count, unsigned* max_gid, unsigned 
              unsigned threads);
 /// out[i] = in[i+1 within the block] read WITHOUT a barrier (racy) or with one (correct).
 void neighbour(const int* in, int* out, unsigned blocks, unsigned threads, bool with_barrier);
+/// One block of 2 warps; every lane does `steps` __shfl_xor_sync. After its step k, lane 0 of warp w
+/// stores k + 1 in progress[w] and what it then reads in progress[1 - w] in seen[w * steps + k].
+void warp_progress(int* seen, int* progress, int steps);
+/// block_sum_shuffle WITHOUT the __syncthreads() between the warps' writes of their sums to shared
+/// memory and warp 0's reads of them (racy on purpose).
+void block_sum_shuffle_racy(const float* x, int n, float* partial, unsigned blocks, unsigned threads);
+/// One block reduces each row r of x [rows, cols] into out[r]: warp sums into shared memory, then warp 0
+/// sums those. Without `with_barrier` a warp writes its partial of row r + 1 while warp 0 may still be
+/// reading the partials of row r (racy on purpose).
+void row_sums(const float* x, int rows, int cols, float* out, unsigned threads, bool with_barrier);
+/// Thread 0 broadcasts x[0] through a scratch array that every thread reads, then the block calls
+/// ember::cuda::block_reduce (kernels/cuda/warp_reduce.cuh) with the same scratch:
+/// out[t] = sum_i x[i] * x[0]. Correct only if block_reduce begins with a barrier.
+void broadcast_then_block_reduce(const float* x, float* out, unsigned threads);
 
 // Misuse, in block `bad` only (other blocks are correct). Each thread that gets past a guard
 // counts its destructor in *destroyed, so a test can check abandoned threads were unwound.

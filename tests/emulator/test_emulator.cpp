@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <bit>
+#include <cmath>
 #include <chrono>
 #include <cstring>
 #include <fstream>
@@ -107,7 +108,7 @@ TEST_CASE("block reductions by shared memory and by warp shuffles give the exact
   }
 }
 
-TEST_CASE("cudaMalloc and dynamic shared memory are 0xFF-poisoned", "[emulator]") {
+TEST_CASE("cudaMalloc, dynamic and static shared memory are 0xFF-poisoned", "[emulator]") {
   DeviceArray<float> f(1000);
   for (int i = 0; i < 1000; ++i) REQUIRE(std::bit_cast<unsigned>(f[i]) == 0xFFFFFFFFu);
   CHECK(f[0] != f[0]);  // NaN
@@ -118,6 +119,13 @@ TEST_CASE("cudaMalloc and dynamic shared memory are 0xFF-poisoned", "[emulator]"
   emu_test::dynamic_shared_poison(not_poisoned.p, 16, 64, 1000);
   REQUIRE(cudaGetLastError() == cudaSuccess);
   CHECK(not_poisoned[0] == 0);
+  // Static shared memory (EMBER_SHARED) too, although it lives in per-OS-thread variables.
+  for (const Schedule& sched : kSchedules) {
+    ScheduleGuard guard(sched);
+    emu_test::static_shared_poison(not_poisoned.p, 16, 64);
+    REQUIRE(cudaGetLastError() == cudaSuccess);
+    CHECK(not_poisoned[0] == 0);
+  }
 
   const unsigned threads = 128, blocks = 5;
   DeviceArray<float> in(threads * blocks), out(threads * blocks);
@@ -329,6 +337,103 @@ TEST_CASE("a missing barrier shows up as schedule-dependent results", "[emulator
   const int shuffled = mismatches(Schedule::random(3), false);  // about half the threads read too early
   CHECK((shuffled > static_cast<int>(blocks) && shuffled < static_cast<int>(blocks * (threads - 1))));
   for (const Schedule& s : kSchedules) CHECK(mismatches(s, true) == 0);
+}
+
+TEST_CASE("a warp collective completes as its lanes arrive, while other warps have not started or wait elsewhere",
+          "[emulator][schedules]") {
+  const int steps = 6;
+  DeviceArray<int> seen(2 * steps), progress(2);
+  auto run = [&](Schedule s) {
+    ScheduleGuard guard(s);
+    progress.fill(0);
+    seen.fill(-1);
+    emu_test::warp_progress(seen.p, progress.p, steps);
+    REQUIRE(cudaGetLastError() == cudaSuccess);
+    std::vector<int> of_warp[2];
+    for (int w = 0; w < 2; ++w) of_warp[w].assign(seen.p + w * steps, seen.p + (w + 1) * steps);
+    return std::pair{of_warp[0], of_warp[1]};
+  };
+  const std::vector<int> none(steps, 0), all(steps, steps);
+  // forward: warp 0 does all its shuffles before warp 1 starts; reverse: the other way round.
+  CHECK(run(Schedule::forward()) == std::pair{none, all});
+  CHECK(run(Schedule::reverse()) == std::pair{all, none});
+  // random: the warp to run is drawn at every collective, so the warps interleave (neither does all its
+  // steps before the other starts) unless one is drawn 6 times in a row (odds 1 in 32 per launch).
+  int interleaved = 0;
+  for (int launch = 0; launch < 20; ++launch) {
+    const auto [w0, w1] = run(Schedule::random(static_cast<std::uint64_t>(launch)));
+    interleaved += w0 != none && w0 != all && w1 != none && w1 != all;
+  }
+  CHECK(interleaved >= 10);
+}
+
+TEST_CASE("warp sums read from shared memory without a barrier fail deterministically under one schedule",
+          "[emulator][schedules]") {
+  const int n = 100000;
+  const unsigned blocks = 13, threads = 256;
+  DeviceArray<float> x(n), partial(blocks);
+  double expected = 0;
+  for (int i = 0; i < n; ++i) expected += (x[i] = static_cast<float>(i % 100));  // integers: every partial sum exact
+  auto sum_of = [&](Schedule s, bool with_barrier) {
+    ScheduleGuard guard(s);
+    partial.fill(0.0f);
+    (with_barrier ? emu_test::block_sum_shuffle : emu_test::block_sum_shuffle_racy)(x.p, n, partial.p, blocks,
+                                                                                      threads);
+    REQUIRE(cudaGetLastError() == cudaSuccess);
+    double total = 0;
+    for (unsigned b = 0; b < blocks; ++b) total += partial[b];
+    return total;
+  };
+  // forward: warp 0 reads the other warps' slots before any other warp ran, finding the 0xFF poison
+  // (NaN), in every block and every launch; reverse: every other warp wrote its sum before warp 0 ran.
+  for (int launch = 0; launch < 3; ++launch) CHECK(std::isnan(sum_of(Schedule::forward(), false)));
+  CHECK(sum_of(Schedule::reverse(), false) == expected);
+  for (const Schedule& s : kSchedules) CHECK(sum_of(s, true) == expected);
+}
+
+TEST_CASE("a warp that runs ahead into the next row's shared partials is caught under reverse",
+          "[emulator][schedules]") {
+  // The race behind batch norm's per-channel loop: without a barrier before writing its partial, a warp
+  // that has finished row r overwrites its slot with row r + 1 while warp 0 may still read the slots.
+  const int rows = 5, cols = 1000;
+  const unsigned threads = 256;
+  DeviceArray<float> x(rows * cols), out(rows);
+  std::vector<double> expected(rows, 0.0);
+  for (int r = 0; r < rows; ++r)
+    for (int j = 0; j < cols; ++j) expected[r] += (x[r * cols + j] = static_cast<float>((r * 7 + j) % 50));
+  auto wrong_rows = [&](Schedule s, bool with_barrier) {
+    ScheduleGuard guard(s);
+    out.fill(0.0f);
+    emu_test::row_sums(x.p, rows, cols, out.p, threads, with_barrier);
+    REQUIRE(cudaGetLastError() == cudaSuccess);
+    int wrong = 0;
+    for (int r = 0; r < rows; ++r) wrong += out[r] != static_cast<float>(expected[r]);
+    return wrong;
+  };
+  // reverse: warps 7..1 reach row r + 1's write before warp 0 (the last to run) reads row r's partials;
+  // forward: warp 0 reads first. Every row but the last is wrong, in every launch.
+  for (int launch = 0; launch < 3; ++launch) CHECK(wrong_rows(Schedule::reverse(), false) == rows - 1);
+  CHECK(wrong_rows(Schedule::forward(), false) == 0);
+  for (const Schedule& s : kSchedules) CHECK(wrong_rows(s, true) == 0);
+}
+
+TEST_CASE("block_reduce (kernels/cuda/warp_reduce.cuh) begins with a barrier: callers may read the scratch first",
+          "[emulator][schedules]") {
+  // Thread 0 broadcasts a scale through scratch[0], every thread reads it, then block_reduce reuses the
+  // scratch: without its entry barrier, warp 0 overwrites scratch[0] with its partial before the other
+  // warps read the scale (under forward).
+  const unsigned threads = 256;
+  DeviceArray<float> x(threads), out(threads);
+  double sum = 0;
+  for (unsigned i = 0; i < threads; ++i) sum += (x[i] = static_cast<float>(i % 9 + 1));
+  const float expected = static_cast<float>(sum * x[0]);  // small integers: exact in any order
+  for (const Schedule& s : kSchedules) {
+    ScheduleGuard guard(s);
+    out.fill(0.0f);
+    emu_test::broadcast_then_block_reduce(x.p, out.p, threads);
+    REQUIRE(cudaGetLastError() == cudaSuccess);
+    for (unsigned t = 0; t < threads; ++t) REQUIRE(out[t] == expected);
+  }
 }
 
 TEST_CASE("atomics from many blocks are exact", "[emulator]") {
