@@ -186,15 +186,17 @@ TEST_CASE("cuda scale_many flags NaN/Inf met by threads other than the one that 
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);
     INFO(grid.describe());
-    for (int64_t at : {int64_t{5}, int64_t{300}, int64_t{511}, 65536 + int64_t{40}, 2 * 65536 + int64_t{2}})
-      for (float bad : {std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::infinity()}) {
-        INFO("element " << at << " = " << bad);
-        std::vector<Tensor> ts = to_cuda(host);
-        std::vector<float> v = clean;
-        v[static_cast<size_t>(at)] = bad;
-        ts[6] = from_vector(v, {static_cast<int64_t>(v.size())}, test::kOnCuda);
-        CHECK(kernels::scale_many(ts, 0.5).non_finite);
-      }
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    const std::vector<std::pair<int64_t, float>> injected{
+        {5, nan}, {300, -inf}, {511, nan}, {65536 + 40, inf}, {2 * 65536 + 2, nan}};
+    for (const auto& [at, bad] : injected) {
+      INFO("element " << at << " = " << bad);
+      std::vector<Tensor> ts = to_cuda(host);
+      std::vector<float> v = clean;
+      v[static_cast<size_t>(at)] = bad;
+      ts[6] = from_vector(v, {static_cast<int64_t>(v.size())}, test::kOnCuda);
+      CHECK(kernels::scale_many(ts, 0.5).non_finite);
+    }
     std::vector<Tensor> ts = to_cuda(host);
     CHECK_FALSE(kernels::scale_many(ts, 0.5).non_finite);
   }
