@@ -50,8 +50,8 @@ class CpuAllocator final : public Allocator {
   int64_t limit_ = 0;
 };
 
-Allocator*& slot(DeviceType t) {
-  static Allocator* slots[kNumDeviceTypes] = {nullptr, nullptr};
+AllocatorFactory& slot(DeviceType t) {
+  static AllocatorFactory slots[kNumDeviceTypes] = {nullptr, nullptr};
   return slots[static_cast<int>(t)];
 }
 
@@ -62,14 +62,14 @@ Allocator& allocator_for(Device d) {
     static CpuAllocator cpu;
     return cpu;
   }
-  Allocator* a = slot(d.type);
-  EMBER_CHECK(a != nullptr, "no allocator for device ", d.str(),
+  AllocatorFactory f = slot(d.type);
+  EMBER_CHECK(f != nullptr, "no allocator for device ", d.str(),
               ": Ember was built without CUDA or the CUDA backend is not linked");
-  return *a;
+  return f(d.index);
 }
 
 bool has_allocator(DeviceType t) { return t == DeviceType::CPU || slot(t) != nullptr; }
-void register_allocator(DeviceType t, Allocator* a) { slot(t) = a; }
+void register_allocator(DeviceType t, AllocatorFactory f) { slot(t) = f; }
 AllocatorStats allocator_stats(Device d) { return allocator_for(d).stats(); }
 void reset_peak_stats(Device d) { allocator_for(d).reset_peak(); }
 

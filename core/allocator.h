@@ -28,12 +28,15 @@ class Allocator {
   virtual void set_limit(int64_t bytes) = 0;
 };
 
-/// The allocator for a device type; throws an Error if no backend registered one (e.g. CUDA not built).
+/// The allocator of one device (CUDA: one per device index, each with its own cache and statistics);
+/// throws an Error if no backend registered one (e.g. CUDA not built) or the index does not exist.
 Allocator& allocator_for(Device d);
 /// True when a backend registered an allocator for this device type.
 bool has_allocator(DeviceType t);
+/// The allocator of device `index` of a backend's type (it owns them; throws for a bad index).
+using AllocatorFactory = Allocator& (*)(int index);
 /// Called by backends at start-up.
-void register_allocator(DeviceType t, Allocator* a);
+void register_allocator(DeviceType t, AllocatorFactory f);
 
 AllocatorStats allocator_stats(Device d = Device::cpu());
 void reset_peak_stats(Device d = Device::cpu());

@@ -6,6 +6,8 @@
 #include <map>
 #include <mutex>
 
+#include "kernels/transfer.h"
+
 namespace ember::distributed {
 
 const char* reduce_op_name(ReduceOp op) { return op == ReduceOp::Sum ? "sum" : "avg"; }
@@ -86,6 +88,13 @@ std::vector<std::string> available_backends() {
   for (const auto& entry : r.factories) names.push_back(entry.first);
   std::sort(names.begin(), names.end());
   return names;
+}
+
+Device device_for_rank(const ProcessGroup& group, DeviceType type) {
+  if (type == DeviceType::CPU) return Device::cpu();
+  const int devices = kernels::device_count(type);
+  EMBER_CHECK(devices > 0, "device_for_rank: no ", device_type_name(type), " device on rank ", group.rank());
+  return Device(type, group.local_rank() % devices);
 }
 
 int launcher_world_size() {

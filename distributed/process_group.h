@@ -50,6 +50,11 @@ class ProcessGroup {
 
   virtual int rank() const = 0;
   virtual int size() const = 0;
+  /// This rank's position among the ranks on its node, and how many there are (the MPI group splits by
+  /// shared memory, MPI_Comm_split_type; a single process is 0 of 1). A rank uses GPU local_rank() %
+  /// (GPUs on the node): device_for_rank().
+  virtual int local_rank() const { return 0; }
+  virtual int local_size() const { return 1; }
   /// "single", "mpi" or "nccl".
   virtual std::string backend() const = 0;
   /// Whether this backend reduces tensors on devices of this type.
@@ -114,6 +119,9 @@ using ProcessGroupFactory = std::function<std::shared_ptr<ProcessGroup>(const Pr
 void register_process_group_backend(const std::string& name, ProcessGroupFactory factory);
 /// Names of the registered backends ("single" always), sorted.
 std::vector<std::string> available_backends();
+
+/// The device a rank of `group` works on: for CUDA, GPU local_rank() % (number of GPUs); the CPU otherwise.
+Device device_for_rank(const ProcessGroup& group, DeviceType type);
 
 /// Number of processes the launcher started (OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_SIZE; 1 when not
 /// started by mpirun). Throws on a malformed value.

@@ -87,10 +87,7 @@ void check_beta(const char* op, double beta) {
   EMBER_CHECK(beta == 0.0 || beta == 1.0, op, ": beta must be 0 or 1, got ", beta);
 }
 
-const ConvKernels& direct(const char* op, Device d) {
-  EMBER_CHECK(has_direct_conv2d(d), op, ": no direct convolution on ", d.str(), " (use im2col + GEMM)");
-  return table_for<ConvKernels>(d.type);
-}
+const ConvKernels& direct(Device d) { return table_for<ConvKernels>(d.type); }
 
 }  // namespace
 
@@ -100,14 +97,14 @@ void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dGeo
                                 {&y, output_shape(g, cout)}});
   if (y.numel() == 0) return;
   if (x.numel() == 0 || w.numel() == 0) return fill(y, 0.0);
-  direct("conv2d_forward", x.device()).conv2d_forward(x, w, y, g);
+  require(direct(x.device()).conv2d_forward, "conv2d_forward", x.device())(x, w, y, g);
 }
 
 void conv2d_add_bias(const Tensor& bias, Tensor& y) {
   EMBER_CHECK(y.dim() == 4, "conv2d_add_bias: expected an output [N, C, H, W], got ", describe(y));
   check_conv("conv2d_add_bias", {{&y, y.shape()}, {&bias, {y.size(1)}}});
   if (y.numel() == 0) return;
-  direct("conv2d_add_bias", y.device()).conv2d_add_bias(bias, y);
+  require(direct(y.device()).conv2d_add_bias, "conv2d_add_bias", y.device())(bias, y);
 }
 
 void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, const Conv2dGeometry& g) {
@@ -117,7 +114,7 @@ void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, const C
                                       {&dx, image_shape(g)}});
   if (dx.numel() == 0) return;
   if (dy.numel() == 0) return fill(dx, 0.0);
-  direct("conv2d_backward_data", dx.device()).conv2d_backward_data(dy, w, dx, g);
+  require(direct(dx.device()).conv2d_backward_data, "conv2d_backward_data", dx.device())(dy, w, dx, g);
 }
 
 void conv2d_backward_filter(const Tensor& x, const Tensor& dy, Tensor& dw, const Conv2dGeometry& g, double beta) {
@@ -127,7 +124,7 @@ void conv2d_backward_filter(const Tensor& x, const Tensor& dy, Tensor& dw, const
   check_beta("conv2d_backward_filter", beta);
   if (dw.numel() == 0) return;
   if (dy.numel() == 0) return beta == 0.0 ? fill(dw, 0.0) : void();
-  direct("conv2d_backward_filter", dw.device()).conv2d_backward_filter(x, dy, dw, g, beta);
+  require(direct(dw.device()).conv2d_backward_filter, "conv2d_backward_filter", dw.device())(x, dy, dw, g, beta);
 }
 
 void conv2d_backward_bias(const Tensor& dy, Tensor& db, double beta) {
@@ -136,7 +133,7 @@ void conv2d_backward_bias(const Tensor& dy, Tensor& db, double beta) {
   check_beta("conv2d_backward_bias", beta);
   if (db.numel() == 0) return;
   if (dy.numel() == 0) return beta == 0.0 ? fill(db, 0.0) : void();
-  direct("conv2d_backward_bias", db.device()).conv2d_backward_bias(dy, db, beta);
+  require(direct(db.device()).conv2d_backward_bias, "conv2d_backward_bias", db.device())(dy, db, beta);
 }
 
 }  // namespace ember::kernels

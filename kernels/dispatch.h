@@ -4,6 +4,8 @@
 #include "core/error.h"
 #include "core/tensor.h"
 
+#include <utility>
+
 namespace ember::kernels {
 
 /// The table of family `Table` for device type `t`. Backends fill it at start-up (register_*_kernels()).
@@ -13,12 +15,58 @@ Table& table_for(DeviceType t) {
   return tables[static_cast<int>(t)];
 }
 
-/// Returns `fn` or throws naming the op and the device when the backend did not provide it.
+/// How a backend with several devices makes one current for the calling thread (CUDA: cudaGetDevice /
+/// cudaSetDevice). Filled by the backend; null for the CPU.
+struct DeviceHooks {
+  int (*current)() = nullptr;
+  void (*set_current)(int index) = nullptr;  ///< throws ember::Error for an index that does not exist
+};
+
+/// Makes device `d` current for the calling thread while it lives, then restores the previous one
+/// (no-op for the CPU, or when `d` is already current). Every kernel entry point runs under one, so a
+/// tensor on cuda:1 is computed on GPU 1 whatever the caller's current device is.
+class DeviceScope {
+ public:
+  explicit DeviceScope(Device d) {
+    const DeviceHooks& h = table_for<DeviceHooks>(d.type);
+    if (h.current == nullptr || h.set_current == nullptr) return;
+    previous_ = h.current();
+    if (previous_ == d.index) return;
+    h.set_current(d.index);
+    type_ = d.type;
+    active_ = true;
+  }
+  ~DeviceScope() {
+    if (active_) table_for<DeviceHooks>(type_).set_current(previous_);
+  }
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+
+ private:
+  DeviceType type_ = DeviceType::CPU;
+  int previous_ = 0;
+  bool active_ = false;
+};
+
+/// A kernel function with its device made current: `require(...)(args...)` runs the kernel under a
+/// DeviceScope that lasts until the end of the full expression.
 template <class Fn>
-Fn require(Fn fn, const char* op, Device d) {
+struct BoundKernel {
+  Fn fn;
+  DeviceScope scope;
+  template <class... A>
+  decltype(auto) operator()(A&&... args) const {
+    return fn(std::forward<A>(args)...);
+  }
+};
+
+/// Returns `fn` bound to device `d` (made current for the call), or throws naming the op and the
+/// device when the backend did not provide it.
+template <class Fn>
+BoundKernel<Fn> require(Fn fn, const char* op, Device d) {
   EMBER_CHECK(fn != nullptr, "op '", op, "' has no kernel for device ", d.str(),
               d.is_cuda() ? " (Ember was built without CUDA or no CUDA backend is linked)" : "");
-  return fn;
+  return BoundKernel<Fn>{fn, DeviceScope(d)};
 }
 
 /// Backends fill their tables from static initializers: `static const Registrar r([] { ... });` at

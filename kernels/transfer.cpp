@@ -25,7 +25,7 @@ Tensor transfer(const Tensor& src, Device to) {
 
 void synchronize(Device d) {
   if (d.is_cpu()) return;
-  if (auto fn = table_for<TransferKernels>(d.type).synchronize) fn();
+  if (auto fn = table_for<TransferKernels>(d.type).synchronize) require(fn, "synchronize", d)();
 }
 
 int device_count(DeviceType t) {

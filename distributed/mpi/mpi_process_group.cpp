@@ -143,6 +143,11 @@ MpiProcessGroup::MpiProcessGroup(ProcessGroupOptions options) : ProcessGroup(opt
   EMBER_MPI_CHECK(MPI_Comm_set_errhandler(comm_->comm, MPI_ERRORS_RETURN), "init");
   EMBER_MPI_CHECK(MPI_Comm_rank(comm_->comm, &rank_), "init");
   EMBER_MPI_CHECK(MPI_Comm_size(comm_->comm, &size_), "init");
+  MPI_Comm node = MPI_COMM_NULL;
+  EMBER_MPI_CHECK(MPI_Comm_split_type(comm_->comm, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node), "init");
+  EMBER_MPI_CHECK(MPI_Comm_rank(node, &local_rank_), "init");
+  EMBER_MPI_CHECK(MPI_Comm_size(node, &local_size_), "init");
+  MPI_Comm_free(&node);
 }
 
 MpiProcessGroup::~MpiProcessGroup() {

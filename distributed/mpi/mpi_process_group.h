@@ -6,7 +6,8 @@
 
 namespace ember::distributed {
 
-/// All ranks of MPI_COMM_WORLD (a private duplicate, errors returned, never fatal). Initializes MPI
+/// All ranks of MPI_COMM_WORLD (a private duplicate, errors returned, never fatal); the node-local rank
+/// from MPI's own split by shared memory (MPI_Comm_split_type), whatever launcher started the job. Initializes MPI
 /// on first use (MPI_THREAD_SERIALIZED) and finalizes it at exit. Every collective is non-blocking
 /// (MPI_Iallreduce / MPI_Ibcast / MPI_Ibarrier); wait() polls and throws ember::Error on an MPI error
 /// or when the options' timeout passes. CUDA tensors are staged through host memory.
@@ -18,6 +19,8 @@ class MpiProcessGroup final : public ProcessGroup {
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
+  int local_rank() const override { return local_rank_; }
+  int local_size() const override { return local_size_; }
   std::string backend() const override { return "mpi"; }
   bool supports(DeviceType) const override { return true; }
   void abort(int code) override;
@@ -30,7 +33,7 @@ class MpiProcessGroup final : public ProcessGroup {
  private:
   struct Comm;
   std::unique_ptr<Comm> comm_;
-  int rank_ = 0, size_ = 1;
+  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
 };
 
 }  // namespace ember::distributed

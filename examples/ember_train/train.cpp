@@ -43,19 +43,6 @@ void configure_threads(int threads) {
   openblas_set_num_threads(threads);
 }
 
-/// This process's rank among those the launcher started on this machine (0 without a launcher).
-int local_rank() {
-  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "PMI_LOCAL_RANK"}) {
-    const char* v = std::getenv(var);
-    if (v == nullptr || *v == '\0') continue;
-    char* end = nullptr;
-    const long r = std::strtol(v, &end, 10);
-    EMBER_CHECK(*end == '\0' && r >= 0, "environment variable ", var, "='", v, "' is not a local rank");
-    return static_cast<int>(r);
-  }
-  return 0;
-}
-
 /// The settings a resumed run must share with the saved one (they determine every update).
 SafetensorsMetadata config_metadata(const TrainOptions& o, int world_size) {
   auto num = [](double v) {
@@ -155,21 +142,25 @@ std::string fmt_acc(double a) {
 
 }  // namespace
 
-Device training_device(DeviceChoice c) {
+DeviceType training_device_type(DeviceChoice c) {
   const int cuda = kernels::device_count(DeviceType::CUDA);
   switch (c) {
-    case DeviceChoice::CPU: return Device::cpu();
+    case DeviceChoice::CPU: return DeviceType::CPU;
     case DeviceChoice::CUDA:
       EMBER_CHECK(cuda > 0, "--device cuda: no CUDA device available (ember-train was built without CUDA or no "
                             "GPU is present); use --device cpu or auto");
-      return Device::cuda(local_rank() % cuda);
+      return DeviceType::CUDA;
     case DeviceChoice::Auto: break;
   }
-  return cuda > 0 ? Device::cuda(local_rank() % cuda) : Device::cpu();
+  return cuda > 0 ? DeviceType::CUDA : DeviceType::CPU;
+}
+
+Device training_device(DeviceChoice c, const distributed::ProcessGroup& group) {
+  return distributed::device_for_rank(group, training_device_type(c));
 }
 
 std::shared_ptr<distributed::ProcessGroup> make_process_group(const TrainOptions& o) {
-  return distributed::init_process_group("auto", training_device(o.device));
+  return distributed::init_process_group("auto", Device(training_device_type(o.device), 0));
 }
 
 RunSummary run_training(const TrainOptions& o, std::ostream& out, std::shared_ptr<distributed::ProcessGroup> group) {
@@ -178,7 +169,7 @@ RunSummary run_training(const TrainOptions& o, std::ostream& out, std::shared_pt
   configure_threads(o.threads);
   if (!group) group = make_process_group(o);
   const int rank = group->rank(), world_size = group->size();
-  const Device dev = training_device(o.device);
+  const Device dev = training_device(o.device, *group);
   const bool is_root = rank == 0;
   if (is_root) make_parent_dirs(o);
 

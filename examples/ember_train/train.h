@@ -9,9 +9,11 @@
 
 namespace ember::train {
 
-/// The device this process trains on: `--device`, with the GPU of index (local rank % GPU count) when
-/// several ranks share a machine (the local rank comes from the MPI launcher's environment).
-Device training_device(DeviceChoice choice);
+/// The kind of device `--device` asks for (auto: CUDA when a GPU is present); throws for cuda without one.
+DeviceType training_device_type(DeviceChoice choice);
+/// The device this rank trains on: distributed::device_for_rank (GPU local rank % GPU count on its
+/// node, the local rank from MPI's own shared-memory split).
+Device training_device(DeviceChoice choice, const distributed::ProcessGroup& group);
 
 /// The process group of this run, from the launcher's environment: MPI (or NCCL on CUDA) when started
 /// by `mpirun -np K` with K > 1 and Ember was built with MPI, else a single process.

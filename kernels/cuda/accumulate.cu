@@ -208,7 +208,7 @@ ScaleResult scale_many(std::span<Tensor> ts, double s) {
   if (chunks == 0) return {};
   // Layout: [ScaleTotal][sums: one double per chunk][flags: one int per chunk].
   const size_t sums_bytes = static_cast<size_t>(chunks) * sizeof(double);
-  ember::cuda::DeviceScratch scratch(sizeof(ScaleTotal) + sums_bytes + static_cast<size_t>(chunks) * sizeof(int));
+  ember::cuda::DeviceScratch scratch(ember::cuda::current_device(), sizeof(ScaleTotal) + sums_bytes + static_cast<size_t>(chunks) * sizeof(int));
   ScaleTotal* total = reinterpret_cast<ScaleTotal*>(scratch.get());
   double* sums = reinterpret_cast<double*>(scratch.get() + sizeof(ScaleTotal));
   int* flags = reinterpret_cast<int*>(scratch.get() + sizeof(ScaleTotal) + sums_bytes);

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "kernels/cuda/emulator/cuda_compat.h"
+#include "kernels/cuda/device_context.h"
 
 /// Throws ember::Error with the CUDA error name and string when `expr` does not return cudaSuccess.
 #define EMBER_CUDA_CHECK(expr)                                                                         \
@@ -17,12 +18,6 @@
 #define EMBER_CUDA_CHECK_LAUNCH(kernel_name) EMBER_CUDA_CHECK(cudaGetLastError())
 
 namespace ember::cuda {
-
-/// The stream all Ember work is queued on (one per process for now; created on first use).
-cudaStream_t stream();
-
-/// Streaming multiprocessors of device 0 (1 when it cannot be queried; kernels/cuda/runtime.cu).
-int multiprocessor_count();
 
 /// The one source of every launcher's cap on the blocks of a grid whose blocks loop over their work
 /// (grid-stride, row, channel and batch loops; multi-tensor chunk lists): `limit`, the launcher's own

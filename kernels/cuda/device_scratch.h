@@ -6,12 +6,12 @@
 
 namespace ember::cuda {
 
-/// Scratch device memory from the caching allocator, returned when it goes out of scope (stream-
-/// ordered: later work on the stream may reuse it at once).
+/// Scratch memory of one device from its caching allocator, returned when it goes out of scope (stream-
+/// ordered: later work on that device's compute stream may reuse it at once).
 class DeviceScratch {
  public:
-  explicit DeviceScratch(size_t bytes)
-      : alloc_(allocator_for(Device::cuda(0))), bytes_(bytes), p_(alloc_.allocate(bytes)) {}
+  DeviceScratch(int device, size_t bytes)
+      : alloc_(allocator_for(Device::cuda(device))), bytes_(bytes), p_(alloc_.allocate(bytes)) {}
   ~DeviceScratch() { alloc_.deallocate(p_, bytes_); }
   DeviceScratch(const DeviceScratch&) = delete;
   DeviceScratch& operator=(const DeviceScratch&) = delete;

@@ -77,7 +77,7 @@ void check_f32(const char* op, const Tensor& t) {
 int64_t cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& losses, Tensor& lse) {
   check_f32("cross_entropy", logits);
   const int64_t rows = logits.size(0), c = logits.size(1);
-  ember::cuda::DeviceScratch scratch(sizeof(unsigned long long));
+  ember::cuda::DeviceScratch scratch(ember::cuda::current_device(), sizeof(unsigned long long));
   auto* bad = reinterpret_cast<unsigned long long*>(scratch.get());
   EMBER_CUDA_CHECK(cudaMemsetAsync(bad, 0, sizeof(unsigned long long), ember::cuda::stream()));
   ember::cuda::launch(cross_entropy_forward_kernel, ember::cuda::row_grid(rows), ember::cuda::row_block_threads(c), 0,

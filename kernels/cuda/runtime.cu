@@ -1,10 +1,10 @@
-/// @file kernels/cuda/runtime.cu @brief The CUDA runtime layer: Ember's stream, the caching device allocator and host <-> device transfers.
+/// @file kernels/cuda/runtime.cu @brief The CUDA runtime layer: the caching device allocator (one per device) and host <-> device transfers.
 //
-// No kernels here. Everything Ember queues goes to one non-blocking stream (ember::cuda::stream()),
-// so the allocator is stream-ordered for free: a block returned by deallocate() may be handed to the
-// next allocate() at once, because any later kernel that uses it runs after every earlier kernel that
-// used it. Host reads (to_host, scale_many's result) synchronize the stream.
+// No kernels here. A device's allocator hands out blocks that its compute stream (device_context.cu)
+// uses; since all of that device's work is ordered on that stream, a block returned by deallocate() may
+// be handed to the next allocate() at once. Host reads (to_host) synchronize the stream.
 #include <map>
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -15,27 +15,6 @@
 #include "kernels/transfer.h"
 
 namespace ember::cuda {
-
-cudaStream_t stream() {
-  static const cudaStream_t s = [] {
-    cudaStream_t created = nullptr;
-    EMBER_CUDA_CHECK(cudaStreamCreateWithFlags(&created, cudaStreamNonBlocking));
-    return created;
-  }();
-  return s;
-}
-
-int multiprocessor_count() {
-  static const int count = [] {
-    cudaDeviceProp prop{};
-    if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) {
-      (void)cudaGetLastError();
-      return 1;
-    }
-    return prop.multiProcessorCount > 0 ? prop.multiProcessorCount : 1;
-  }();
-  return count;
-}
 
 namespace {
 
@@ -49,11 +28,13 @@ size_t size_class(size_t bytes) {
   return (bytes + r - 1) / r * r;
 }
 
-/// Caching allocator: per-size-class free lists of device blocks; cudaMalloc only on a miss; on a
-/// failed cudaMalloc (or one over the simulated limit) the cache is released and the call retried
-/// once, then an ember::Error names the request, the bytes in use and the bytes cached.
+/// Caching allocator of one device: per-size-class free lists of device blocks; cudaMalloc only on a
+/// miss; on a failed cudaMalloc (or one over the simulated limit) the cache is released and the call
+/// retried once, then an ember::Error names the request, the bytes in use and the bytes cached.
 class CachingAllocator final : public Allocator {
  public:
+  explicit CachingAllocator(int device) : device_(device) {}
+
   void* allocate(size_t bytes) override {
     std::lock_guard<std::mutex> lk(mu_);
     ++stats_.allocations;
@@ -109,6 +90,7 @@ class CachingAllocator final : public Allocator {
   /// counts everything reserved from the device (in use + cached), as a real device's memory does.
   void* try_malloc(size_t cls) {
     if (limit_ > 0 && stats_.current_bytes + stats_.cached_bytes + static_cast<int64_t>(cls) > limit_) return nullptr;
+    const kernels::DeviceScope on(Device::cuda(device_));
     void* p = nullptr;
     if (cudaMalloc(&p, cls) != cudaSuccess) {
       (void)cudaGetLastError();  // clear it, or the next launch check would report this OOM
@@ -123,13 +105,14 @@ class CachingAllocator final : public Allocator {
       release_cache();
       p = try_malloc(cls);
     }
-    EMBER_CHECK(p != nullptr, "CUDA out of memory: requested ", bytes, " bytes (block of ", cls, " bytes) with ",
+    EMBER_CHECK(p != nullptr, "CUDA out of memory on cuda:", device_, ": requested ", bytes, " bytes (block of ", cls, " bytes) with ",
                 stats_.current_bytes, " bytes in use and ", stats_.cached_bytes, " bytes cached (after freeing the cache)",
                 limit_ > 0 ? " under a limit of " : "", limit_ > 0 ? std::to_string(limit_) + " bytes" : "");
     return p;
   }
 
   void release_cache() {
+    const kernels::DeviceScope on(Device::cuda(device_));
     for (auto& [cls, blocks] : free_lists_) {
       for (void* p : blocks) {
         (void)cudaFree(p);  // synchronizes the device: no queued kernel still uses p
@@ -140,11 +123,26 @@ class CachingAllocator final : public Allocator {
     (void)cudaGetLastError();
   }
 
+  const int device_;
   mutable std::mutex mu_;
   AllocatorStats stats_;
   int64_t limit_ = 0;
   std::map<size_t, std::vector<void*>> free_lists_;
 };
+
+/// Device `index`'s allocator, created on first use. Never destroyed: tensors released during static
+/// destruction may still return blocks to it.
+Allocator& allocator_of(int index) {
+  static std::mutex mu;
+  static auto& allocators = *new std::map<int, std::unique_ptr<CachingAllocator>>();
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) (void)cudaGetLastError();
+  EMBER_CHECK(index >= 0 && index < count, "cuda:", index, ": no such device (", count, " CUDA device(s) available)");
+  std::lock_guard<std::mutex> lock(mu);
+  auto& slot = allocators[index];
+  if (!slot) slot = std::make_unique<CachingAllocator>(index);
+  return *slot;
+}
 
 // ---- transfers (kernels/transfer.h) ----
 
@@ -171,9 +169,8 @@ int device_count() {
 
 }  // namespace
 
-// Never destroyed: tensors released during static destruction may still return blocks to it.
 const kernels::Registrar registrar([] {
-  register_allocator(DeviceType::CUDA, new CachingAllocator());
+  register_allocator(DeviceType::CUDA, allocator_of);
   auto& t = kernels::table_for<kernels::TransferKernels>(DeviceType::CUDA);
   t.from_host = from_host;
   t.to_host = to_host;

@@ -1,4 +1,4 @@
-/// @file kernels/cuda/lib/cublas_gemm.cpp @brief The real build's CUDA gemm: cublasSgemmStridedBatched on Ember's stream, row-major through C^T = op(B)^T op(A)^T.
+/// @file kernels/cuda/lib/cublas_gemm.cpp @brief The CUDA gemm: cublasSgemmStridedBatched on the device's compute stream with one handle per device, row-major through C^T = op(B)^T op(A)^T.
 //
 // cuBLAS is column-major. A row-major matrix X with row stride ld is, read column-major, X^T with
 // leading dimension ld. So the row-major C = op(A) op(B) is computed as the column-major
@@ -8,23 +8,25 @@
 
 #include <cuda_runtime.h>
 
+#include <map>
 #include <mutex>
 
+#include "kernels/cuda/device_context.h"
 #include "kernels/dispatch.h"
 #include "kernels/matmul.h"
 
 namespace ember::cuda {
 
-cudaStream_t stream();  // kernels/cuda/runtime.cu
-
 cublasHandle_t cublas_handle() {
-  static const cublasHandle_t handle = [] {
-    cublasHandle_t h = nullptr;
+  static std::mutex mu;
+  static auto& handles = *new std::map<int, cublasHandle_t>();  // never destroyed: used until the process ends
+  std::lock_guard<std::mutex> lock(mu);
+  cublasHandle_t& h = handles[current_device()];
+  if (h == nullptr) {
     EMBER_CUBLAS_CHECK(cublasCreate(&h));
     EMBER_CUBLAS_CHECK(cublasSetStream(h, stream()));
-    return h;
-  }();
-  return handle;
+  }
+  return h;
 }
 
 namespace {

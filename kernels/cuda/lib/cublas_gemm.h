@@ -14,7 +14,7 @@
 
 namespace ember::cuda {
 
-/// The process's cuBLAS handle, created on first use and bound to ember::cuda::stream().
+/// The current device's cuBLAS handle, created on first use and bound to that device's compute stream.
 cublasHandle_t cublas_handle();
 
 }  // namespace ember::cuda

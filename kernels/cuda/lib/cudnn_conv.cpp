@@ -20,13 +20,11 @@
 #include "core/allocator.h"
 #include "core/error.h"
 #include "kernels/conv.h"
+#include "kernels/cuda/device_context.h"
 #include "kernels/cuda/device_scratch.h"
 #include "kernels/dispatch.h"
 
 namespace ember::cuda {
-
-cudaStream_t stream();  // kernels/cuda/runtime.cu
-
 namespace {
 
 /// Throws ember::Error naming the cuDNN call and status.
@@ -38,13 +36,6 @@ namespace {
   } while (0)
 
 constexpr size_t kMaxWorkspace = size_t{256} << 20;  // the most a convolution may borrow for scratch
-
-int current_device() {
-  int d = 0;
-  const cudaError_t e = cudaGetDevice(&d);
-  EMBER_CHECK(e == cudaSuccess, "cudaGetDevice failed: ", cudaGetErrorName(e));
-  return d;
-}
 
 /// cuDNN's handle for the current device, created on first use, bound to Ember's stream.
 cudnnHandle_t handle() {
@@ -207,7 +198,7 @@ template <class Dir>
 void choose_algorithm(Plan<Dir>& plan, const Tensor& a, const Tensor& b, const Shape& out_shape) {
   Tensor scratch_out = empty(out_shape, TensorOptions{DType::f32, a.device()});
   const size_t offered = workspace_to_offer(plan);
-  DeviceScratch ws(offered);
+  DeviceScratch ws(current_device(), offered);
   std::vector<typename Dir::Perf> perf(16);
   int got = 0;
   EMBER_CUDNN_CHECK(Dir::find(handle(), plan.desc, a.data_ptr(), b.data_ptr(), scratch_out.data_ptr(),
@@ -249,7 +240,7 @@ void convolve(const kernels::Conv2dGeometry& g, int64_t cout, const Tensor& a, c
               double beta) {
   EMBER_CHECK(a.dtype() == DType::f32, "conv2d: the CUDA backend computes in f32 only, got ", describe(a));
   const Plan<Dir>& plan = plan_for<Dir>(g, cout, a, b, out.shape());
-  DeviceScratch ws(plan.workspace);  // stream-ordered: returned to the cache when the call is queued
+  DeviceScratch ws(current_device(), plan.workspace);  // stream-ordered: returned to the cache when the call is queued
   EMBER_CUDNN_CHECK(Dir::run(handle(), plan.desc, plan.algo, a.data_ptr(), b.data_ptr(), out.data_ptr(), ws.get(),
                              plan.workspace, static_cast<float>(beta)));
 }

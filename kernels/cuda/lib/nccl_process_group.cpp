@@ -7,6 +7,9 @@
 // after that. Compiled against the real NCCL (ember_cuda) and against the emulator's (ember_cuda_emu).
 #include "kernels/cuda/lib/nccl_process_group.h"
 
+#include "kernels/cuda/device_context.h"
+#include "kernels/dispatch.h"
+
 #include <cuda_runtime.h>
 #include <nccl.h>
 
@@ -15,10 +18,6 @@
 #include <cstring>
 #include <optional>
 #include <thread>
-
-namespace ember::cuda {
-cudaStream_t stream();  // kernels/cuda/runtime.cu
-}  // namespace ember::cuda
 
 namespace ember::distributed {
 
@@ -41,13 +40,6 @@ ncclDataType_t nccl_type(DType t) {
   EMBER_FAIL("NCCL: unsupported dtype ", dtype_name(t));
 }
 
-/// The node-local rank a launcher (Open MPI, MPICH/Intel MPI, Slurm) gives this process, if any.
-std::optional<int> launcher_local_rank() {
-  for (const char* var : {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "SLURM_LOCALID"})
-    if (const char* v = std::getenv(var)) return std::atoi(v);
-  return std::nullopt;
-}
-
 /// Whether every byte of the id is zero (what rank 0 sends when it could not make one).
 bool all_zero(const ncclUniqueId& id) {
   for (char c : id.internal)
@@ -67,6 +59,7 @@ struct NcclProcessGroup::State {
   ncclComm_t comm = nullptr;
   bool aborted = false;  ///< the communicator was aborted (or destroyed): it must not be used again
   int rank = 0, world = 1;
+  Device device = Device::cuda(0);  ///< the GPU of this rank: every call runs with it current
   std::chrono::milliseconds timeout{};
 
   /// Polls the communicator until it is no longer ncclInProgress, for at most `limit`. Returns its
@@ -127,6 +120,7 @@ class NcclWork final : public Work {
  public:
   NcclWork(std::shared_ptr<NcclProcessGroup::State> state, std::string what)
       : state_(std::move(state)), what_(std::move(what)) {
+    const kernels::DeviceScope on(state_->device);
     EMBER_NCCL_CUDA_CALL(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming));
     EMBER_NCCL_CUDA_CALL(cudaEventRecord(event_, cuda::stream()));
   }
@@ -191,11 +185,11 @@ NcclProcessGroup::NcclProcessGroup(std::shared_ptr<ProcessGroup> bootstrap, Proc
   state_->rank = rank();
   state_->world = size();
   state_->timeout = options.timeout;
-  int devices = 0;
-  EMBER_NCCL_CUDA_CALL(cudaGetDeviceCount(&devices));
-  EMBER_CHECK(devices > 0, "NcclProcessGroup: no CUDA device on rank ", rank());
-  if (const auto local = launcher_local_rank(); local && devices > 1)
-    EMBER_NCCL_CUDA_CALL(cudaSetDevice(*local % devices));
+  // Several ranks on a node: GPU (node-local rank % GPUs), from the bootstrap's own split (MPI's
+  // shared-memory communicator), whatever the launcher. One rank: the current device.
+  state_->device = bootstrap_->local_size() > 1 ? device_for_rank(*bootstrap_, DeviceType::CUDA)
+                                                : Device::cuda(cuda::current_device());
+  const kernels::DeviceScope on(state_->device);
 
   // ncclUniqueId (128 bytes) travels as 16 int64 over the bootstrap group. When rank 0 cannot make
   // one it sends zeros, so that every rank fails instead of the others waiting for an id.
@@ -225,14 +219,23 @@ void NcclProcessGroup::abort(int code) {
   bootstrap_->abort(code);
 }
 
+Device NcclProcessGroup::device() const { return state_->device; }
+
+void NcclProcessGroup::check_device(const Tensor& t, const char* op) const {
+  EMBER_CHECK(t.device() == state_->device, "NCCL ", op, ": ", describe(t), " is not on this rank's device ",
+              state_->device.str(), " (rank ", rank(), ")");
+}
+
 std::unique_ptr<Work> NcclProcessGroup::do_all_reduce(Tensor& t, ReduceOp op) {
   EMBER_CHECK(!state_->aborted, "NCCL all_reduce: the communicator was aborted after an earlier failure");
   if (t.device().is_cpu()) {  // through a device copy, and complete on return
-    Tensor staged = t.to(Device::cuda(0));
+    Tensor staged = t.to(state_->device);
     do_all_reduce(staged, op)->wait();
     t.copy_(staged);
     return std::make_unique<CompletedWork>();
   }
+  check_device(t, "all_reduce");
+  const kernels::DeviceScope on(state_->device);
   const std::string what = "all_reduce of " + describe(t);
   EMBER_NCCL_CALL(*state_, "ncclAllReduce", what,
                   ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t.dtype()),
@@ -243,11 +246,13 @@ std::unique_ptr<Work> NcclProcessGroup::do_all_reduce(Tensor& t, ReduceOp op) {
 void NcclProcessGroup::do_broadcast(Tensor& t, int root) {
   EMBER_CHECK(!state_->aborted, "NCCL broadcast: the communicator was aborted after an earlier failure");
   if (t.device().is_cpu()) {  // through a device copy
-    Tensor staged = t.to(Device::cuda(0));
+    Tensor staged = t.to(state_->device);
     do_broadcast(staged, root);
     t.copy_(staged);
     return;
   }
+  check_device(t, "broadcast");
+  const kernels::DeviceScope on(state_->device);
   const std::string what = "broadcast of " + describe(t) + " from rank " + std::to_string(root);
   EMBER_NCCL_CALL(*state_, "ncclBroadcast", what,
                   ncclBroadcast(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t.dtype()), root,
@@ -256,7 +261,7 @@ void NcclProcessGroup::do_broadcast(Tensor& t, int root) {
 }
 
 void NcclProcessGroup::do_barrier() {
-  Tensor token = zeros(Shape{1}, TensorOptions{}.set_device(Device::cuda(0)));
+  Tensor token = zeros(Shape{1}, TensorOptions{}.set_device(state_->device));
   do_all_reduce(token, ReduceOp::Sum)->wait();
 }
 

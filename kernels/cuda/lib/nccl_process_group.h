@@ -13,9 +13,10 @@ namespace ember::distributed {
 /// ordered after the kernels that produced the gradients; wait() polls the completion event and NCCL's
 /// async error, and aborts the communicator and throws on an error or after the timeout (the group is
 /// unusable after that). The destructor finalizes and destroys a healthy communicator, else aborts it.
-/// Device: under a launcher that gives a node-local rank (mpirun, Slurm) with several GPUs, rank uses
-/// device (local rank % device count); otherwise the current device. Create the group before any other
-/// CUDA work. Registered as backend "nccl" for init_process_group() (bootstrap: "mpi" when launched by
+/// Device: with several ranks on a node, GPU (node-local rank % GPUs on the node), the node-local
+/// rank coming from the bootstrap group (MPI's shared-memory split, whatever the launcher); with one,
+/// the current device. Every call runs with that device current; its tensors must live there (or on
+/// the CPU). device_for_rank() gives the same device to the training program. Registered as backend "nccl" for init_process_group() (bootstrap: "mpi" when launched by
 /// mpirun, else a single-process group). Built against the real NCCL (ember_cuda) and the emulator's
 /// (ember_cuda_emu, kernels/cuda/emulator/nccl.cpp).
 class NcclProcessGroup final : public ProcessGroup {
@@ -25,11 +26,15 @@ class NcclProcessGroup final : public ProcessGroup {
 
   int rank() const override { return bootstrap_->rank(); }
   int size() const override { return bootstrap_->size(); }
+  int local_rank() const override { return bootstrap_->local_rank(); }
+  int local_size() const override { return bootstrap_->local_size(); }
   std::string backend() const override { return "nccl"; }
   /// CUDA tensors; CPU tensors too (DataParallel's layout table, the effective-batch check), staged
   /// through a device copy, and complete when the call returns.
   bool supports(DeviceType t) const override { return t == DeviceType::CUDA || t == DeviceType::CPU; }
   void abort(int code) override;
+  /// The GPU this rank communicates on.
+  Device device() const;
 
   struct State;  ///< the communicator, shared with the in-flight Work handles (implementation detail)
 
@@ -39,6 +44,7 @@ class NcclProcessGroup final : public ProcessGroup {
   void do_barrier() override;
 
  private:
+  void check_device(const Tensor& t, const char* op) const;
   std::shared_ptr<ProcessGroup> bootstrap_;
   std::shared_ptr<State> state_;
 };

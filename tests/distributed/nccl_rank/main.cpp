@@ -8,7 +8,6 @@
 //   DIR       an empty directory shared by the ranks (rank 0's ncclUniqueId travels through it)
 // The process uses device RANK (one emulated device per rank: EMBER_EMU_DEVICES). Prints
 // "v KEY N V1 ... VN" per result and "error MESSAGE" when the scenario threw; exits 0 once it ran.
-#include <cuda_runtime.h>
 
 #include <chrono>
 #include <cstdio>
@@ -27,13 +26,16 @@ using namespace ember::distributed;
 namespace {
 
 /// A CPU group that only broadcasts (all the NCCL group's bootstrap needs): the root writes the bytes
-/// to a file in the shared directory, the others wait for it (at most the timeout).
+/// to a file in the shared directory, the others wait for it (at most the timeout). Every rank is on
+/// this machine, so the NCCL group puts rank r on GPU r.
 class FileBootstrap final : public ProcessGroup {
  public:
   FileBootstrap(int rank, int size, std::filesystem::path dir, ProcessGroupOptions o)
       : ProcessGroup(o), rank_(rank), size_(size), dir_(std::move(dir)) {}
   int rank() const override { return rank_; }
   int size() const override { return size_; }
+  int local_rank() const override { return rank_; }
+  int local_size() const override { return size_; }
   std::string backend() const override { return "file"; }
   bool supports(DeviceType t) const override { return t == DeviceType::CPU; }
 
@@ -71,8 +73,8 @@ void print(const std::string& key, const Tensor& t) {
 }
 
 /// Every collective of the group, with inputs that depend on the rank (a wrong op or root shows).
-void collectives(ProcessGroup& pg) {
-  const TensorOptions cuda = TensorOptions{}.set_device(Device::cuda(0));
+void collectives(ProcessGroup& pg, Device dev) {
+  const TensorOptions cuda = TensorOptions{}.set_device(dev);
   const TensorOptions cuda_f64 = TensorOptions{cuda}.set_dtype(DType::f64);
   const TensorOptions cuda_i64 = TensorOptions{cuda}.set_dtype(DType::i64);
   const double r = pg.rank() + 1;
@@ -110,8 +112,8 @@ void collectives(ProcessGroup& pg) {
 
 /// DataParallel over the group: rank 0's parameters everywhere after construction, gradients summed
 /// over the ranks after one window (inputs differ per rank).
-void data_parallel(const std::shared_ptr<ProcessGroup>& pg) {
-  const TensorOptions cuda = TensorOptions{}.set_device(Device::cuda(0));
+void data_parallel(const std::shared_ptr<ProcessGroup>& pg, Device dev) {
+  const TensorOptions cuda = TensorOptions{}.set_device(dev);
   const TensorOptions param = TensorOptions{cuda}.set_requires_grad(true);
   const double r = pg->rank() + 1;
   Tensor w = full(Shape{4, 3}, r, param), b = full(Shape{3}, -r, param);
@@ -128,9 +130,9 @@ void data_parallel(const std::shared_ptr<ProcessGroup>& pg) {
 }
 
 /// One all-reduce that the last rank skips: the others must fail after the timeout.
-void stall(ProcessGroup& pg) {
+void stall(ProcessGroup& pg, Device dev) {
   if (pg.rank() == pg.size() - 1) return;
-  Tensor t = full(Shape{8}, 1.0, TensorOptions{}.set_device(Device::cuda(0)));
+  Tensor t = full(Shape{8}, 1.0, TensorOptions{}.set_device(dev));
   pg.all_reduce(t, ReduceOp::Sum);
   print("stall_sum", t);
 }
@@ -146,14 +148,14 @@ int main(int argc, char** argv) {
   const int nranks = std::atoi(argv[2]), rank = std::atoi(argv[3]);
   const ProcessGroupOptions options{.timeout = std::chrono::milliseconds(std::atoi(argv[5]))};
   try {
-    EMBER_CHECK(cudaSetDevice(rank) == cudaSuccess, "cudaSetDevice(", rank, ") failed");
     auto boot = std::make_shared<FileBootstrap>(rank, nranks, argv[4], options);
     auto pg = std::make_shared<NcclProcessGroup>(boot, options);
+    EMBER_CHECK(pg->device() == Device::cuda(rank), "rank ", rank, " got ", pg->device().str());
     if (scenario == "collectives") {
-      collectives(*pg);
-      data_parallel(pg);
+      collectives(*pg, pg->device());
+      data_parallel(pg, pg->device());
     } else if (scenario == "stall") {
-      stall(*pg);
+      stall(*pg, pg->device());
     }
     else EMBER_FAIL("unknown scenario ", scenario);
   } catch (const std::exception& e) {
