@@ -46,6 +46,8 @@ DataParallel::DataParallel(std::shared_ptr<ProcessGroup> group, const nn::NamedT
     : group_(std::move(group)), options_(options) {
   EMBER_CHECK(group_ != nullptr, "DataParallel: the process group is null");
   EMBER_CHECK(options_.bucket_bytes >= 1, "DataParallel: bucket_bytes must be >= 1, got ", options_.bucket_bytes);
+  EMBER_CHECK(options_.first_bucket_bytes >= 1, "DataParallel: first_bucket_bytes must be >= 1, got ",
+              options_.first_bucket_bytes);
   for (const auto& [name, t] : params) {
     EMBER_CHECK(t.defined(), "DataParallel: parameter ", name, " is undefined");
     EMBER_CHECK(t.is_leaf(), "DataParallel: parameter ", name, " (", describe(t), ") is not a leaf tensor");
@@ -63,7 +65,7 @@ DataParallel::DataParallel(std::shared_ptr<ProcessGroup> group, const nn::NamedT
   check_layout_across_ranks(buffers);
   broadcast_from_root(params);
   if (options_.broadcast_buffers) broadcast_from_root(buffers);
-  build_buckets(options_.bucket_bytes);
+  build_buckets();
   attach_grad_views();
   for (size_t i = 0; i < params_.size(); ++i)
     params_[i].hook = add_post_accumulate_grad_hook(params_[i].tensor, [this, i](const Tensor&) { on_grad_ready(i); });
@@ -124,8 +126,9 @@ void DataParallel::broadcast_from_root(const nn::NamedTensors& tensors) {
   }
 }
 
-void DataParallel::build_buckets(int64_t bucket_bytes) {
-  // Reverse registration order: the last layers' gradients are final first in backward.
+void DataParallel::build_buckets() {
+  // Reverse registration order: the last layers' gradients are final first in backward. The first
+  // bucket is small (it starts the communication early), the others fill up to bucket_bytes.
   for (size_t k = params_.size(); k-- > 0;) {
     const Tensor& t = params_[k].tensor;
     const int64_t bytes = static_cast<int64_t>(t.nbytes());
@@ -134,7 +137,9 @@ void DataParallel::build_buckets(int64_t bucket_bytes) {
       const Bucket& b = buckets_.back();
       const Tensor& first = params_[b.params.front()].tensor;
       const int64_t used = b.numel * static_cast<int64_t>(dtype_size(first.dtype()));
-      open_new = first.dtype() != t.dtype() || first.device() != t.device() || used + bytes > bucket_bytes;
+      const int64_t cap =
+          buckets_.size() == 1 ? std::min(options_.first_bucket_bytes, options_.bucket_bytes) : options_.bucket_bytes;
+      open_new = first.dtype() != t.dtype() || first.device() != t.device() || used + bytes > cap;
     }
     if (open_new) buckets_.emplace_back();
     Bucket& b = buckets_.back();
@@ -145,8 +150,8 @@ void DataParallel::build_buckets(int64_t bucket_bytes) {
   for (size_t i = 0; i < buckets_.size(); ++i) {
     Bucket& b = buckets_[i];
     const Tensor& first = params_[b.params.front()].tensor;
-    const bool tail = i + 1 == buckets_.size();  // carries the sample count
-    b.flat = zeros(Shape{b.numel + (tail ? 1 : 0)}, TensorOptions{first.dtype(), first.device()});
+    const bool head = i == 0;  // carries the sample count
+    b.flat = zeros(Shape{b.numel + (head ? 1 : 0)}, TensorOptions{first.dtype(), first.device()});
     int64_t off = 0;
     for (size_t k : b.params) {
       Param& p = params_[k];
@@ -173,10 +178,20 @@ void DataParallel::attach_grad_views() {
   }
 }
 
-void DataParallel::before_backward(bool last_in_window) {
+void DataParallel::set_count(int64_t count) {
+  EMBER_CHECK(count >= 0 && count <= kMaxExactF32Count, "DataParallel: the local sample count ", count,
+              " must be in [0, ", kMaxExactF32Count, "]");
+  Bucket& head = buckets_.front();
+  head.flat.slice(0, head.numel, head.numel + 1).fill_(static_cast<double>(count));
+  count_set_ = true;
+}
+
+void DataParallel::before_backward(bool last_in_window, int64_t window_count) {
   attach_grad_views();
   armed_ = last_in_window && options_.overlap;
   if (!armed_) return;
+  count_set_ = false;
+  if (window_count >= 0) set_count(window_count);  // else the first bucket waits for reduce()
   for (Param& p : params_) p.ready = false;
   for (Bucket& b : buckets_) b.pending = b.params.size();
 }
@@ -197,8 +212,16 @@ void DataParallel::on_grad_ready(size_t i) {
 }
 
 void DataParallel::launch_ready_in_order() {
-  // The last bucket carries the sample count, known only in reduce(): it always starts there.
-  while (next_launch_ + 1 < buckets_.size() && buckets_[next_launch_].pending == 0) launch(next_launch_++, true);
+  // Index order, the same on every rank. The first bucket carries the sample count: when
+  // before_backward did not get it, that bucket waits for reduce() and the others go on without it.
+  for (;;) {
+    if (next_launch_ == 0 && !count_set_) {
+      if (buckets_.size() == 1) return;
+      next_launch_ = 1;
+    }
+    if (next_launch_ >= buckets_.size() || buckets_[next_launch_].pending != 0) return;
+    launch(next_launch_++, true);
+  }
 }
 
 void DataParallel::launch(size_t bi, bool in_backward) {
@@ -212,29 +235,35 @@ void DataParallel::launch(size_t bi, bool in_backward) {
 
 void DataParallel::progress() {
   for (Bucket& b : buckets_)
-    if (b.work && b.work->test()) b.work.reset();
+    if (b.work) (void)b.work->test();  // drives progress (MPI) and reports failures early; reduce() waits
 }
 
 int64_t DataParallel::reduce(std::span<Tensor> grads, int64_t local_count) {
   (void)grads;  // the same tensors as the parameters' .grad views, reduced in place through the buckets
-  EMBER_CHECK(local_count >= 0 && local_count <= kMaxExactF32Count, "DataParallel::reduce: the local sample count ",
-              local_count, " must be in [0, ", kMaxExactF32Count, "]");
   armed_ = false;
   attach_grad_views();
-  Bucket& tail = buckets_.back();
-  tail.flat.slice(0, tail.numel, tail.numel + 1).fill_(static_cast<double>(local_count));  // never started early
+  if (!buckets_.front().launched) {  // it waited for the count
+    set_count(local_count);
+    launch(0, false);
+    next_launch_ = std::max<size_t>(next_launch_, 1);
+  }
   while (next_launch_ < buckets_.size()) launch(next_launch_++, false);
+  for (Bucket& b : buckets_) b.work->wait_on_device();
+  buckets_.back().work->wait();  // on the host, with the timeout: collectives complete in order
   for (Bucket& b : buckets_) {
-    if (b.work) b.work->wait();
     b.work.reset();
     b.launched = false;
   }
   next_launch_ = 0;
+  count_set_ = false;
   ++stats_.windows;
-  const double total = tail.flat.slice(0, tail.numel, tail.numel + 1).item();
+  const Bucket& head = buckets_.front();
+  const double total = head.flat.slice(0, head.numel, head.numel + 1).item();
   EMBER_CHECK(total >= 0 && total <= static_cast<double>(kMaxExactF32Count) && total == std::floor(total),
               "DataParallel::reduce: the window's global sample count ", total, " is not an exact count in [0, ",
-              kMaxExactF32Count, "] (it is summed in the last gradient bucket)");
+              kMaxExactF32Count, "] (it is summed in the first gradient bucket)");
+  EMBER_CHECK(total >= static_cast<double>(local_count), "DataParallel::reduce: the global sample count ", total,
+              " is below this rank's ", local_count, " (the count sent with the first bucket was not this window's)");
   return static_cast<int64_t>(total);
 }
 

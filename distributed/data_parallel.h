@@ -16,6 +16,9 @@ struct DataParallelOptions {
   /// Capacity of one gradient bucket (PyTorch DDP's bucket_cap_mb, 25 MiB). A parameter larger than
   /// this gets a bucket of its own.
   int64_t bucket_bytes = int64_t{25} << 20;
+  /// Capacity of the first bucket (the last layers' gradients, final first in backward), smaller so
+  /// that communication starts early (DDP's 1 MiB first bucket); at most bucket_bytes.
+  int64_t first_bucket_bytes = int64_t{1} << 20;
   /// Broadcast the buffers (BatchNorm running stats) from rank 0 at construction, with the parameters.
   bool broadcast_buffers = true;
   /// Start each bucket's all-reduce during the window's last backward as soon as its gradients are
@@ -33,7 +36,7 @@ struct DataParallelStats {
 /// One bucket as laid out at construction.
 struct BucketInfo {
   std::vector<std::string> names;  ///< its parameters, in the order they lie in the flat buffer
-  int64_t numel = 0;               ///< gradient elements (the last bucket also carries 1 count slot)
+  int64_t numel = 0;               ///< gradient elements (the first bucket also carries 1 count slot)
   DType dtype = DType::f32;
   Device device;
 };
@@ -46,10 +49,14 @@ struct BucketInfo {
 ///    so the buckets fill in backward order).
 ///  - inner micro-batches: no communication at all; gradients accumulate in place in the buckets.
 ///  - the window's last micro-batch: a bucket's all-reduce (sum) starts as soon as the backward has
-///    accumulated all of its gradients; buckets start in index order on every rank.
-///  - reduce(): the local sample count rides in a slot of the last bucket (so there is exactly one
-///    all-reduce per bucket per step); starts what is left, waits for everything and returns the
-///    global sample count, with every .grad holding the sum over all ranks.
+///    accumulated all of its gradients; buckets start in index order on every rank. The local sample
+///    count (known before that backward) rides in a slot of the first bucket, so every bucket can start
+///    during the backward and there is exactly one all-reduce per bucket per step.
+///  - reduce(): starts what is left (all of it for a window ended by flush()), orders the device's
+///    later work after every bucket (Work::wait_on_device: on NCCL the compute stream waits for the
+///    communication stream, no host wait), waits on the host for the last bucket only (its timeout
+///    covers all: a backend completes its collectives in order) and returns the global sample count,
+///    with every .grad holding the sum over all ranks.
 /// Build it after the model is on its device and before the optimizer's first step.
 class DataParallel final : public optim::CommHook {
  public:
@@ -61,7 +68,7 @@ class DataParallel final : public optim::CommHook {
   DataParallel(const DataParallel&) = delete;
   DataParallel& operator=(const DataParallel&) = delete;
 
-  void before_backward(bool last_in_window) override;
+  void before_backward(bool last_in_window, int64_t window_count = -1) override;
   int64_t reduce(std::span<Tensor> grads, int64_t local_count) override;
 
   std::vector<BucketInfo> buckets() const;
@@ -88,7 +95,8 @@ class DataParallel final : public optim::CommHook {
 
   void check_layout_across_ranks(const nn::NamedTensors& buffers) const;
   void broadcast_from_root(const nn::NamedTensors& tensors);
-  void build_buckets(int64_t bucket_bytes);
+  void build_buckets();
+  void set_count(int64_t count);
   void attach_grad_views();
   void on_grad_ready(size_t param_index);
   void launch_ready_in_order();
@@ -101,6 +109,7 @@ class DataParallel final : public optim::CommHook {
   std::vector<Bucket> buckets_;
   size_t next_launch_ = 0;  ///< buckets start strictly in index order (the same on every rank)
   bool armed_ = false;      ///< inside the window's last backward
+  bool count_set_ = false;  ///< the first bucket's count slot holds this window's local count
   DataParallelStats stats_;
 };
 

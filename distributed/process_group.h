@@ -22,7 +22,12 @@ class Work {
   virtual ~Work() = default;
   /// Polls (and drives progress); true once complete. Throws on a backend failure.
   virtual bool test() = 0;
+  /// Blocks the host until complete (or the timeout).
   virtual void wait() = 0;
+  /// Orders the device's later work after the collective without blocking the host (NCCL: the
+  /// compute stream waits for the communication stream's completion event); the host-side backends
+  /// have no device to order, so they wait. A failure shows at a later test() or wait().
+  virtual void wait_on_device() { wait(); }
 };
 
 /// Collectives issued through a group, counted by kind (for tests and training summaries).

@@ -83,7 +83,7 @@ bool GradAccumulator::backward(const Tensor& loss, int64_t count) {
   EMBER_CHECK(loss.requires_grad(), "GradAccumulator::backward: the loss ", describe(loss),
               " does not require grad (was the forward run under NoGradGuard?)");
   const bool last = window_micro_ + 1 >= options_.accum_steps;
-  if (hook_) hook_->before_backward(last);
+  if (hook_) hook_->before_backward(last, window_count_ + count);
   // Test hook: into a gradient that already exists (under DataParallel always: bucket views, which the
   // last backward starts all-reducing) before the backward, else into the one it creates.
   const double injected = injection_at(micro_steps_ + 1);
@@ -102,7 +102,7 @@ bool GradAccumulator::backward(const Tensor& loss, int64_t count) {
 
 bool GradAccumulator::empty_micro_batch() {
   const bool last = window_micro_ + 1 >= options_.accum_steps;
-  if (hook_) hook_->before_backward(last);  // nothing becomes ready: reduce() starts every bucket
+  if (hook_) hook_->before_backward(last, window_count_);  // nothing becomes ready: reduce() starts the buckets
   ++micro_steps_;
   ++window_micro_;
   if (!last) return false;

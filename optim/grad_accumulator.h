@@ -38,8 +38,12 @@ class CommHook {
   virtual ~CommHook() = default;
   /// Called before every micro-batch backward; `last_in_window` is true for the N-th micro-batch of a
   /// full window (a window ended early by flush() learns it only in reduce()), so DP can arm its
-  /// bucket all-reduce to overlap the last backward only.
-  virtual void before_backward(bool last_in_window) { (void)last_in_window; }
+  /// bucket all-reduce to overlap the last backward only. `window_count` is this rank's sample count of
+  /// the window including this micro-batch (-1: not known yet; reduce() brings it), so the count can
+  /// travel with the first bucket to start.
+  virtual void before_backward(bool last_in_window, int64_t window_count = -1) {
+    (void)last_in_window, (void)window_count;
+  }
   /// At every window end, before any scaling: all-reduce (sum) the gradient SUMS and the local sample
   /// count; returns the global count. Must finish all communication still outstanding.
   virtual int64_t reduce(std::span<Tensor> grads, int64_t local_count) = 0;

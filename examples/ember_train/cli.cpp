@@ -63,6 +63,8 @@ void validate(const TrainOptions& o) {
   EMBER_CHECK(wd >= 0, "--weight-decay: must be >= 0, got ", wd);
   check_finite("--clip-norm", o.clip_norm);
   EMBER_CHECK(o.clip_norm >= 0, "--clip-norm: must be >= 0 (0 = off), got ", o.clip_norm);
+  check_finite("--bucket-mb", o.bucket_mb);
+  EMBER_CHECK(o.bucket_mb > 0 && o.bucket_mb <= 1024, "--bucket-mb: must be in (0, 1024] MiB, got ", o.bucket_mb);
   EMBER_CHECK(o.warmup >= 0, "--warmup: must be >= 0, got ", o.warmup);
   EMBER_CHECK(o.threads >= 0 && o.threads <= 1024, "--threads: must be in [0, 1024] (0 = default), got ", o.threads);
   EMBER_CHECK(o.checkpoint_every >= 0, "--checkpoint-every: must be >= 0, got ", o.checkpoint_every);
@@ -120,6 +122,9 @@ CliResult parse_cli(int argc, const char* const* argv) {
                                            "[default: cosine]");
   app.add_option("--warmup", o.warmup, "Linear learning-rate warm-up, in optimizer steps");
   app.add_option("--clip-norm", o.clip_norm, "Clip the global gradient L2 norm to this value (0 = off)");
+  app.add_option("--bucket-mb", o.bucket_mb, "Data parallel: gradient bucket capacity in MiB; the first bucket (the "
+                                             "last layers) holds at most 1 MiB, so its all-reduce starts early "
+                                             "[default: 25]");
   app.add_option("--seed", o.seed, "Seed for initialization, shuffling and dropout");
   app.add_flag("--shuffle,!--no-shuffle", o.shuffle, "Reshuffle the training set every epoch (--no-shuffle: "
                                                      "fixed order)");

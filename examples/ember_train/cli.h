@@ -30,6 +30,7 @@ struct TrainOptions {
   ScheduleKind schedule = ScheduleKind::Cosine;
   int64_t warmup = 0;                  ///< linear warm-up optimizer steps
   double clip_norm = 0.0;              ///< 0 = no clipping
+  double bucket_mb = 25.0;             ///< data parallel: gradient bucket capacity in MiB (first bucket: min(1, this))
   uint64_t seed = 0;
   bool shuffle = true;
   DeviceChoice device = DeviceChoice::Auto;

@@ -224,7 +224,9 @@ RunSummary run_training(const TrainOptions& o, std::ostream& out, std::shared_pt
   // once per window. Built after the weights are final and before the first step.
   std::unique_ptr<distributed::DataParallel> dp;
   if (world_size > 1) {
-    dp = std::make_unique<distributed::DataParallel>(group, *model);
+    const auto bucket_bytes = static_cast<int64_t>(o.bucket_mb * (1 << 20));
+    dp = std::make_unique<distributed::DataParallel>(group, *model,
+                                                     distributed::DataParallelOptions{.bucket_bytes = bucket_bytes});
     acc.set_comm_hook(dp.get());
   }
 

@@ -171,7 +171,7 @@ TEST_CASE("DataParallel: a node that writes .grad itself reports it with notify_
           "[distributed]") {
   Mlp m(8);
   auto pg = std::make_shared<SingleProcessGroup>();
-  // Buckets (100-byte cap): [fc2.bias, fc2.weight], [fc1.bias], [fc1.weight] (the last carries the count).
+  // Buckets (100-byte cap): [fc2.bias, fc2.weight], [fc1.bias], [fc1.weight] (the first carries the count).
   DataParallel dp(pg, m.named(), {}, DataParallelOptions{.bucket_bytes = 100});
   auto write_grad = [](const Tensor& p, double v) {  // what a weight-gradient GEMM with beta = 1 does
     NoGradGuard ng;
@@ -179,11 +179,11 @@ TEST_CASE("DataParallel: a node that writes .grad itself reports it with notify_
     g.copy_(g + v);
     notify_grad_accumulated(p);
   };
-  dp.before_backward(false);
+  dp.before_backward(false, 2);
   write_grad(m.b2, 1.0);
   CHECK(dp.stats().allreduce_calls == 0);  // inner micro-batch
-  dp.before_backward(true);
-  write_grad(m.b1, 1.0);  // bucket 1 complete, but bucket 0 must start first: nothing yet
+  dp.before_backward(true, 4);  // the window's local count, known before the last backward: bucket 0 takes it
+  write_grad(m.b1, 1.0);        // bucket 1 complete, but bucket 0 must start first: nothing yet
   CHECK(dp.stats().allreduce_calls == 0);
   write_grad(m.b2, 1.0);
   CHECK(dp.stats().allreduce_calls == 0);  // fc2.weight still pending
@@ -192,9 +192,10 @@ TEST_CASE("DataParallel: a node that writes .grad itself reports it with notify_
   CHECK(dp.stats().launched_in_backward == 2);
   CHECK_THROWS_WITH(write_grad(m.w2, 1.0), Catch::Contains("fc2.weight received a second gradient"));
   write_grad(m.w1, 1.0);
-  CHECK(dp.stats().allreduce_calls == 2);  // the count bucket starts in reduce()
+  CHECK(dp.stats().allreduce_calls == 3);  // every bucket started during the backward
   std::vector<Tensor> g = m.grads();
   CHECK(dp.reduce(g, 4) == 4);
   CHECK(dp.stats().allreduce_calls == 3);
+  CHECK(dp.stats().launched_in_backward == 3);
   CHECK(m.b2.grad().to_vector<float>() == std::vector<float>(3, 2.f));  // inner + last micro-batch
 }

@@ -13,7 +13,10 @@ namespace {
 /// Simulates a second, identical rank: the all-reduce doubles the sums and the count. Records calls.
 class TwinRankHook final : public optim::CommHook {
  public:
-  void before_backward(bool last) override { flags.push_back(last); }
+  void before_backward(bool last, int64_t window_count) override {
+    flags.push_back(last);
+    counts.push_back(window_count);
+  }
   int64_t reduce(std::span<Tensor> grads, int64_t local_count) override {
     ++reduces;
     for (Tensor& g : grads) kernels::scale_many(std::span<Tensor>(&g, 1), 2.0);
@@ -24,6 +27,7 @@ class TwinRankHook final : public optim::CommHook {
     return 2 * local_count;
   }
   std::vector<bool> flags;
+  std::vector<int64_t> counts;
   int reduces = 0;
   bool poison = false;
 };
@@ -150,6 +154,7 @@ TEST_CASE("the comm hook sees the sums and the count, and is armed on the last m
     b.backward(micro_loss(twin, d, 3 * k, 3 * k + 3), 3);
   }
   CHECK(hook.flags == std::vector<bool>{false, false, true});
+  CHECK(hook.counts == std::vector<int64_t>{3, 6, 9});  // the window's samples so far, this micro-batch included
   CHECK(hook.reduces == 1);
   // Two identical ranks: the global mean equals the local mean (exactly: x2 and /18 vs /9 in binary).
   CHECK(max_rel_diff(rec_twin.seen[0], rec_single.seen[0]) == 0.0);

@@ -60,6 +60,7 @@ struct NcclProcessGroup::State {
   bool aborted = false;  ///< the communicator was aborted (or destroyed): it must not be used again
   int rank = 0, world = 1;
   Device device = Device::cuda(0);  ///< the GPU of this rank: every call runs with it current
+  cudaEvent_t ready = nullptr;      ///< recorded on the compute stream before each collective
   std::chrono::milliseconds timeout{};
 
   /// Polls the communicator until it is no longer ncclInProgress, for at most `limit`. Returns its
@@ -118,11 +119,12 @@ namespace {
 /// Completion of one collective queued on Ember's stream.
 class NcclWork final : public Work {
  public:
-  NcclWork(std::shared_ptr<NcclProcessGroup::State> state, std::string what)
+  /// Records the completion event on `stream` (the communication stream the collective was queued on).
+  NcclWork(std::shared_ptr<NcclProcessGroup::State> state, std::string what, cudaStream_t stream)
       : state_(std::move(state)), what_(std::move(what)) {
     const kernels::DeviceScope on(state_->device);
     EMBER_NCCL_CUDA_CALL(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming));
-    EMBER_NCCL_CUDA_CALL(cudaEventRecord(event_, cuda::stream()));
+    EMBER_NCCL_CUDA_CALL(cudaEventRecord(event_, stream));
   }
   ~NcclWork() override {
     if (event_ != nullptr) cudaEventDestroy(event_);
@@ -146,7 +148,16 @@ class NcclWork final : public Work {
     return done_ = e == cudaSuccess;
   }
 
+  /// The compute stream waits for the collective: the kernels queued after this (the optimizer) read
+  /// the reduced values, and the host goes on.
+  void wait_on_device() override {
+    const kernels::DeviceScope on(state_->device);
+    EMBER_NCCL_CUDA_CALL(cudaStreamWaitEvent(cuda::stream(), event_, 0));
+    (void)test();  // reports a failure already known, without waiting
+  }
+
   void wait() override {
+    wait_on_device();  // ordered for the device too, whatever the host does next
     const auto start = std::chrono::steady_clock::now();
     while (!test()) {
       std::this_thread::sleep_for(std::chrono::microseconds(20));
@@ -190,6 +201,7 @@ NcclProcessGroup::NcclProcessGroup(std::shared_ptr<ProcessGroup> bootstrap, Proc
   state_->device = bootstrap_->local_size() > 1 ? device_for_rank(*bootstrap_, DeviceType::CUDA)
                                                 : Device::cuda(cuda::current_device());
   const kernels::DeviceScope on(state_->device);
+  EMBER_NCCL_CUDA_CALL(cudaEventCreateWithFlags(&state_->ready, cudaEventDisableTiming));
 
   // ncclUniqueId (128 bytes) travels as 16 int64 over the bootstrap group. When rank 0 cannot make
   // one it sends zeros, so that every rank fails instead of the others waiting for an id.
@@ -221,6 +233,14 @@ void NcclProcessGroup::abort(int code) {
 
 Device NcclProcessGroup::device() const { return state_->device; }
 
+cudaStream_t NcclProcessGroup::comm_stream_after_compute() {
+  // The communication stream runs the collective as soon as the compute stream has produced its input,
+  // while the compute stream goes on (the backward of earlier layers): one event per collective.
+  EMBER_NCCL_CUDA_CALL(cudaEventRecord(state_->ready, cuda::stream()));
+  EMBER_NCCL_CUDA_CALL(cudaStreamWaitEvent(cuda::comm_stream(), state_->ready, 0));
+  return cuda::comm_stream();
+}
+
 void NcclProcessGroup::check_device(const Tensor& t, const char* op) const {
   EMBER_CHECK(t.device() == state_->device, "NCCL ", op, ": ", describe(t), " is not on this rank's device ",
               state_->device.str(), " (rank ", rank(), ")");
@@ -237,10 +257,11 @@ std::unique_ptr<Work> NcclProcessGroup::do_all_reduce(Tensor& t, ReduceOp op) {
   check_device(t, "all_reduce");
   const kernels::DeviceScope on(state_->device);
   const std::string what = "all_reduce of " + describe(t);
+  const cudaStream_t comm = comm_stream_after_compute();
   EMBER_NCCL_CALL(*state_, "ncclAllReduce", what,
                   ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t.dtype()),
-                                op == ReduceOp::Sum ? ncclSum : ncclAvg, state_->comm, cuda::stream()));
-  return std::make_unique<NcclWork>(state_, what);
+                                op == ReduceOp::Sum ? ncclSum : ncclAvg, state_->comm, comm));
+  return std::make_unique<NcclWork>(state_, what, comm);
 }
 
 void NcclProcessGroup::do_broadcast(Tensor& t, int root) {
@@ -254,10 +275,11 @@ void NcclProcessGroup::do_broadcast(Tensor& t, int root) {
   check_device(t, "broadcast");
   const kernels::DeviceScope on(state_->device);
   const std::string what = "broadcast of " + describe(t) + " from rank " + std::to_string(root);
+  const cudaStream_t comm = comm_stream_after_compute();
   EMBER_NCCL_CALL(*state_, "ncclBroadcast", what,
                   ncclBroadcast(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), nccl_type(t.dtype()), root,
-                                state_->comm, cuda::stream()));
-  NcclWork(state_, what).wait();
+                                state_->comm, comm));
+  NcclWork(state_, what, comm).wait();
 }
 
 void NcclProcessGroup::do_barrier() {

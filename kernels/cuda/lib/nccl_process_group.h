@@ -1,5 +1,7 @@
 /// @file kernels/cuda/lib/nccl_process_group.h @brief The NCCL process group (real and emulated CUDA builds): CUDA tensors, collectives on Ember's stream, the ncclUniqueId broadcast through a CPU bootstrap group.
 #pragma once
+#include <cuda_runtime.h>
+
 #include <memory>
 
 #include "distributed/process_group.h"
@@ -9,9 +11,12 @@ namespace ember::distributed {
 /// NCCL communicator over the ranks of `bootstrap` (a CPU group: MPI under mpirun, or a world of
 /// one): rank 0 makes the ncclUniqueId, the bootstrap broadcasts it, every rank joins with a
 /// non-blocking ncclCommInitRankConfig and polls it for at most the options' timeout (a rank that
-/// never joins: ember::Error, not a hang). Collectives are queued on ember::cuda::stream(), so they are
-/// ordered after the kernels that produced the gradients; wait() polls the completion event and NCCL's
-/// async error, and aborts the communicator and throws on an error or after the timeout (the group is
+/// never joins: ember::Error, not a hang). Collectives run on the device's communication stream
+/// (ember::cuda::comm_stream()) after an event recorded on its compute stream, so they are ordered
+/// after the kernels that produced their input while the compute stream goes on (the backward of
+/// earlier layers overlaps the gradient all-reduces). Work::wait_on_device() makes the compute stream
+/// wait for a collective's completion event; wait() also polls that event and NCCL's async error on
+/// the host, and aborts the communicator and throws on an error or after the timeout (the group is
 /// unusable after that). The destructor finalizes and destroys a healthy communicator, else aborts it.
 /// Device: with several ranks on a node, GPU (node-local rank % GPUs on the node), the node-local
 /// rank coming from the bootstrap group (MPI's shared-memory split, whatever the launcher); with one,
@@ -45,6 +50,8 @@ class NcclProcessGroup final : public ProcessGroup {
 
  private:
   void check_device(const Tensor& t, const char* op) const;
+  /// Makes the communication stream wait for the compute stream's work so far; returns it.
+  cudaStream_t comm_stream_after_compute();
   std::shared_ptr<ProcessGroup> bootstrap_;
   std::shared_ptr<State> state_;
 };
