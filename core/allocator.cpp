@@ -23,6 +23,8 @@ class CpuAllocator final : public Allocator {
                 stats_.current_bytes, " bytes in use");
     stats_.current_bytes += static_cast<int64_t>(rounded);
     stats_.peak_bytes = std::max(stats_.peak_bytes, stats_.current_bytes);
+    stats_.reserved_bytes = stats_.current_bytes;
+    stats_.peak_reserved_bytes = stats_.peak_bytes;
     ++stats_.allocations;
     return p;
   }
@@ -30,6 +32,7 @@ class CpuAllocator final : public Allocator {
     std::lock_guard<std::mutex> lk(mu_);
     std::free(p);
     stats_.current_bytes -= static_cast<int64_t>((bytes + 63) / 64 * 64);
+    stats_.reserved_bytes = stats_.current_bytes;
   }
   AllocatorStats stats() const override {
     std::lock_guard<std::mutex> lk(mu_);
@@ -37,7 +40,7 @@ class CpuAllocator final : public Allocator {
   }
   void reset_peak() override {
     std::lock_guard<std::mutex> lk(mu_);
-    stats_.peak_bytes = stats_.current_bytes;
+    stats_.peak_bytes = stats_.peak_reserved_bytes = stats_.current_bytes;
   }
   void set_limit(int64_t bytes) override {
     std::lock_guard<std::mutex> lk(mu_);

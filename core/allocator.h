@@ -8,10 +8,12 @@
 namespace ember {
 
 struct AllocatorStats {
-  int64_t current_bytes = 0;   ///< bytes handed out and not yet returned
-  int64_t peak_bytes = 0;      ///< max of current_bytes since the last reset_peak()
-  int64_t allocations = 0;     ///< number of allocate() calls
-  int64_t cached_bytes = 0;    ///< bytes held in a cache (CUDA caching allocator), not counted in current
+  int64_t current_bytes = 0;        ///< bytes handed out and not yet returned
+  int64_t peak_bytes = 0;           ///< max of current_bytes since the last reset_peak()
+  int64_t allocations = 0;          ///< number of allocate() calls
+  int64_t cached_bytes = 0;         ///< reserved from the device but not handed out (CUDA caching allocator)
+  int64_t reserved_bytes = 0;       ///< obtained from the device: current + cached (CPU: current)
+  int64_t peak_reserved_bytes = 0;  ///< max of reserved_bytes since the last reset_peak()
 };
 
 class Allocator {

@@ -57,6 +57,7 @@ std::string summary_json(const RunSummary& s) {
   j["test_loss"] = number(s.test_loss);
   j["samples_per_s"] = number(s.samples_per_s);
   j["peak_bytes"] = s.peak_bytes;
+  j["peak_reserved_bytes"] = s.peak_reserved_bytes;
   j["wall_s"] = number(s.wall_s);
   j["checkpoint"] = s.checkpoint;
   j["metrics"] = s.metrics;

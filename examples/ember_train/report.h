@@ -36,6 +36,7 @@ struct RunSummary {
   int64_t epochs_completed = 0, train_samples = 0, test_samples = 0;
   double final_loss = 0, test_accuracy = 0, test_loss = 0, samples_per_s = 0, wall_s = 0;
   int64_t peak_bytes = 0;
+  int64_t peak_reserved_bytes = 0;  ///< CUDA: peak bytes the caching allocator took from the device (CPU: peak_bytes)
   std::string checkpoint, metrics, plot;  ///< paths written ("" when none)
 };
 

@@ -366,6 +366,7 @@ RunSummary run_training(const TrainOptions& o, std::ostream& out, std::shared_pt
   }
   s.samples_per_s = static_cast<double>(trained_samples) / std::max(train_s, 1e-9);
   s.peak_bytes = allocator_stats(dev).peak_bytes;
+  s.peak_reserved_bytes = allocator_stats(dev).peak_reserved_bytes;
   if (!is_root) return s;
 
   if (!o.save.empty()) {

@@ -15,7 +15,7 @@ struct LimitGuard {
 };
 }  // namespace
 
-TEST_CASE("cuda allocator: stats follow allocations; size classes round to 512 B and 2 MiB", "[cuda][allocator]") {
+TEST_CASE("cuda allocator: requests round to 512 B and are cut from shared segments; stats follow", "[cuda][allocator]") {
   if (!test::has_cuda()) {
     SUCCEED("no CUDA device");
     return;
@@ -24,22 +24,30 @@ TEST_CASE("cuda allocator: stats follow allocations; size classes round to 512 B
   alloc.empty_cache();
   const AllocatorStats before = alloc.stats();
   {
-    Tensor small = empty({100}, test::kOnCuda);  // 400 B -> one 512 B block
+    Tensor small = empty({100}, test::kOnCuda);  // 400 B -> 512 B, from a new 2 MiB small segment
     AllocatorStats s = alloc.stats();
     CHECK(s.current_bytes - before.current_bytes == 512);
+    CHECK(s.reserved_bytes - before.reserved_bytes == (2 << 20));
     CHECK(s.allocations - before.allocations == 1);
-    Tensor large = empty({(1 << 20) / 4 + 1}, test::kOnCuda);  // 1 MiB + 4 B -> one 2 MiB block
+    Tensor next = empty({128}, test::kOnCuda);  // 512 B: the same segment, right after the first block
+    CHECK(static_cast<char*>(next.data_ptr()) == static_cast<char*>(small.data_ptr()) + 512);
+    CHECK(alloc.stats().reserved_bytes == s.reserved_bytes);
+    Tensor large = empty({(1 << 20) / 4 + 1}, test::kOnCuda);  // 1 MiB + 4 B -> 1 MiB + 512 B, a 20 MiB segment
     s = alloc.stats();
-    CHECK(s.current_bytes - before.current_bytes == 512 + (2 << 20));
+    CHECK(s.current_bytes - before.current_bytes == 512 + 512 + (1 << 20) + 512);
+    CHECK(s.reserved_bytes - before.reserved_bytes == (2 << 20) + (20 << 20));
     CHECK(s.peak_bytes >= s.current_bytes);
-    CHECK(s.allocations - before.allocations == 2);
+    CHECK(s.peak_reserved_bytes >= s.reserved_bytes);
+    CHECK(s.cached_bytes == s.reserved_bytes - s.current_bytes);
   }
   const AllocatorStats after = alloc.stats();
-  CHECK(after.current_bytes == before.current_bytes);             // both blocks returned ...
-  CHECK(after.cached_bytes - before.cached_bytes == 512 + (2 << 20));  // ... into the cache
+  CHECK(after.current_bytes == before.current_bytes);             // every block returned ...
+  CHECK(after.reserved_bytes - before.reserved_bytes == (22 << 20));  // ... into the cache
   alloc.reset_peak();
   CHECK(alloc.stats().peak_bytes == after.current_bytes);
-  alloc.empty_cache();
+  CHECK(alloc.stats().peak_reserved_bytes == after.reserved_bytes);
+  alloc.empty_cache();  // both segments are whole again (coalesced): released
+  CHECK(alloc.stats().reserved_bytes == before.reserved_bytes);
   CHECK(alloc.stats().cached_bytes == 0);
 }
 
@@ -56,14 +64,37 @@ TEST_CASE("cuda allocator: a freed block is reused from the cache without a new 
     first = t.data_ptr();
   }
   const AllocatorStats cached = alloc.stats();
-  REQUIRE(cached.cached_bytes == 4096);
-  // Same size class (3996 B also rounds to 4096 B): served from the free list. The cached block was never
-  // released to the device, so a fresh cudaMalloc could not have returned its address: getting the very
-  // same pointer back (and the cache emptied, in-use bytes unchanged) shows no device allocation happened.
+  REQUIRE(cached.current_bytes == 0);
+  // 3996 B also rounds to 4096 B: the best fit is the block just returned (the cache was never released
+  // to the device, so a fresh cudaMalloc could not have returned its address), reserved unchanged.
   Tensor again = empty({999}, test::kOnCuda);
   CHECK(again.data_ptr() == first);
-  CHECK(alloc.stats().cached_bytes == 0);
+  CHECK(alloc.stats().reserved_bytes == cached.reserved_bytes);
   CHECK(alloc.stats().allocations == cached.allocations + 1);
+}
+
+TEST_CASE("cuda allocator: freed neighbours coalesce, so any mix of sizes returns whole segments", "[cuda][allocator]") {
+  if (!test::has_cuda()) {
+    SUCCEED("no CUDA device");
+    return;
+  }
+  Allocator& alloc = allocator_for(test::kCuda);
+  alloc.empty_cache();
+  const int64_t base = alloc.stats().reserved_bytes;
+  {
+    std::vector<Tensor> held;
+    for (int64_t n : {100, 3000, 50, 70000, 128, 9000, 1, 200000}) held.push_back(empty({n}, test::kOnCuda));
+    Tensor a = empty({256}, test::kOnCuda), b = empty({256}, test::kOnCuda), c = empty({256}, test::kOnCuda);
+    char* pa = static_cast<char*>(a.data_ptr());
+    REQUIRE(static_cast<char*>(b.data_ptr()) == pa + 1024);
+    a = Tensor();
+    b = Tensor();  // a and b merge into one free 2 KiB block at a's address ...
+    Tensor ab = empty({512}, test::kOnCuda);
+    CHECK(static_cast<char*>(ab.data_ptr()) == pa);  // ... which a 2 KiB request fits exactly
+    for (size_t i = 0; i < held.size(); i += 2) held[i] = Tensor();  // free every other block
+  }
+  alloc.empty_cache();  // everything returned: fully coalesced segments are released
+  CHECK(alloc.stats().reserved_bytes == base);
 }
 
 TEST_CASE("cuda allocator: set_limit makes an over-limit request fail with requested / in-use / cached bytes",
@@ -75,22 +106,23 @@ TEST_CASE("cuda allocator: set_limit makes an over-limit request fail with reque
   Allocator& alloc = allocator_for(test::kCuda);
   LimitGuard guard;
   alloc.empty_cache();
-  { Tensor cached = empty({2048}, test::kOnCuda); }  // leaves 8 KiB in the cache
-  Tensor held = empty({1024}, test::kOnCuda);     // 4 KiB in use
+  { Tensor cached = empty({(4 << 20) / 4}, test::kOnCuda); }  // leaves a 20 MiB segment in the cache
+  Tensor held = empty({1024}, test::kOnCuda);                    // 4 KiB in use, in a 2 MiB segment
   const int64_t in_use = alloc.stats().current_bytes;
-  alloc.set_limit(in_use + (64 << 10));
-  // Fits only once the cache is released: the allocator must empty the cache and retry.
+  alloc.set_limit((2 << 20) + (20 << 20) + (2 << 20));  // room for one more small segment only
+  // A 21 MiB request does not fit the cached 20 MiB block and needs a 22 MiB segment: it fits only once
+  // the allocator has released its cache.
   {
-    Tensor fits = empty({(64 << 10) / 4 - 1024}, test::kOnCuda);
-    CHECK(alloc.stats().cached_bytes == 0);
+    Tensor fits = empty({(21 << 20) / 4}, test::kOnCuda);
+    CHECK(alloc.stats().reserved_bytes == (2 << 20) + (22 << 20));
   }
   try {
-    Tensor too_big = empty({1 << 20}, test::kOnCuda);  // 4 MiB
+    Tensor too_big = empty({(23 << 20) / 4}, test::kOnCuda);  // 23 MiB: a 24 MiB segment, over the limit
     FAIL("expected an out-of-memory error");
   } catch (const Error& e) {
     const std::string msg = e.what();
     CHECK_THAT(msg, Contains("out of memory"));
-    CHECK_THAT(msg, Contains("requested 4194304 bytes"));
+    CHECK_THAT(msg, Contains("requested 24117248 bytes"));
     CHECK_THAT(msg, Contains(std::to_string(in_use) + " bytes in use"));
     CHECK_THAT(msg, Contains(" bytes cached"));
   }

@@ -66,6 +66,7 @@ TEST_CASE("ember-train end to end writes a consistent summary and metrics", "[tr
   CHECK(j["skipped_steps"] == 0);
   CHECK(j["allreduce_calls"] == 0);
   CHECK(j["peak_bytes"].get<int64_t>() > 0);
+  CHECK(j["peak_reserved_bytes"].get<int64_t>() >= j["peak_bytes"].get<int64_t>());
   CHECK(j["wall_s"].get<double>() > 0);
   CHECK(j["samples_per_s"].get<double>() > 0);
   CHECK(j["test_samples"] == 200);
