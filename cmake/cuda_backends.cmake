@@ -35,6 +35,17 @@ if(EMBER_EMULATOR AND EMBER_CUDA_KERNELS)
   target_compile_definitions(ember_cuda_emu PUBLIC EMBER_CUDA_EMULATED=1)
   target_compile_options(ember_cuda_emu PRIVATE ${EMBER_WARNINGS})
   target_link_libraries(ember_cuda_emu PUBLIC ember ember_emu)
+  # nvcc contracts a * b + c into one FMA (--fmad=true, its default); g++ does so only when told to and
+  # with FMA instructions. The emulated kernels are compiled that way when this machine has them, so a
+  # product that must be rounded on its own (__fmul_rn) but is not fails the bitwise CPU comparisons of
+  # the emulated tests, as it would on a GPU (docs/emulator.md).
+  include(CheckCXXSourceRuns)
+  set(CMAKE_REQUIRED_FLAGS "-mfma")
+  check_cxx_source_runs("int main() { return __builtin_cpu_supports(\"fma\") ? 0 : 1; }" EMBER_EMU_FMA)
+  unset(CMAKE_REQUIRED_FLAGS)
+  if(EMBER_EMU_FMA)
+    target_compile_options(ember_cuda_emu PRIVATE -ffp-contract=fast -mfma)
+  endif()
 endif()
 
 if(EMBER_HAVE_CUDA AND EMBER_CUDA_KERNELS)

@@ -124,8 +124,17 @@ inline float __tanhf(float x) { return tanhf(x); }
 inline float __fdividef(float x, float y) { return x / y; }
 inline float __saturatef(float x) { return x > 0.0f ? (x < 1.0f ? x : 1.0f) : 0.0f; }  // NaN -> 0
 inline float __fmaf_rn(float a, float b, float c) { return fmaf(a, b, c); }
-inline float __fadd_rn(float a, float b) { return a + b; }
-inline float __fmul_rn(float a, float b) { return a * b; }
+// The emulated kernels may be compiled with FMA contraction, as nvcc compiles them (cmake/cuda_backends.cmake).
+// As in CUDA, these two are never merged into an FMA: the sum's operands and the product go through a
+// volatile, which g++ cannot contract across.
+inline float __fadd_rn(float a, float b) {
+  volatile float va = a, vb = b;
+  return va + vb;
+}
+inline float __fmul_rn(float a, float b) {
+  volatile float r = a * b;
+  return r;
+}
 inline float __fdiv_rn(float a, float b) { return a / b; }
 inline float __frcp_rn(float x) { return 1.0f / x; }
 inline float __fsqrt_rn(float x) { return sqrtf(x); }
