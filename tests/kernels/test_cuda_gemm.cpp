@@ -77,6 +77,23 @@ TEST_CASE("cuda gemm: batched, broadcast batch operand, leading dimension > colu
   kernels::gemm(a, false, b, false, ch, 1.0, 0.0);
   kernels::gemm(wide.to(test::kCuda).slice(1, 2, 35), false, b.to(test::kCuda), false, cd, 1.0, 0.0);
   CHECK(test::allclose(cd, ch, 1e-5, 1e-5));
+
+  // Both operands column slices (leading dimension = columns + 7), every transpose combination: each
+  // operand's leading dimension must be its row stride, not its column count.
+  const int64_t m = 31, n = 29, k = 33;
+  auto narrow = [](int64_t rows, int64_t cols, uint64_t seed, Device d) {
+    return test::random_input({rows, cols + 7}, seed).to(d).slice(1, 3, 3 + cols);
+  };
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      INFO("ta " << ta << " tb " << tb);
+      auto product = [&](Device d) {
+        Tensor c = zeros({m, n}, TensorOptions{DType::f32, d});
+        kernels::gemm(narrow(ta ? k : m, ta ? m : k, 6, d), ta, narrow(tb ? n : k, tb ? k : n, 7, d), tb, c, 1.0, 0.0);
+        return c;
+      };
+      CHECK(test::allclose(product(test::kCuda), product(Device::cpu()), 1e-5, 1e-5));
+    }
 }
 
 TEST_CASE("cuda tiled SGEMM (the hand-written kernel, also on a GPU next to cuBLAS) matches OpenBLAS", "[cuda][gemm]") {
@@ -89,7 +106,9 @@ TEST_CASE("cuda tiled SGEMM (the hand-written kernel, also on a GPU next to cuBL
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);  // cap 2: the blocks of batch slice 0 also compute batch 2
     INFO(grid.describe());
+    // beta = 0 as well as 1: with beta = 1 a stray write of alpha * 0 + 1 * C leaves C as it was.
     for (bool ta : {false, true})
-      for (bool tb : {false, true}) check_gemm(3, 65, 33, 31, ta, tb, 1.0, 1.0, tb, tiled);
+      for (bool tb : {false, true})
+        for (double beta : {0.0, 1.0}) check_gemm(3, 65, 33, 31, ta, tb, 1.0, beta, tb, tiled);
   }
 }
