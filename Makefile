@@ -7,7 +7,7 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DEMBER_WERROR=ON
 endif
 
-.PHONY: deps configure build test train bench bench-train bench-memory clean
+.PHONY: deps configure build test train bench bench-train bench-memory mutate clean
 
 # Packages an entry point needs beyond the build (target-specific, so they reach `deps` through the
 # prerequisites): `make train` draws its loss curve with gnuplot.
@@ -55,6 +55,12 @@ bench-train: build
 	/usr/bin/python3 scripts/bench_train.py --ember $(BUILD)/ember-train $(ARGS)
 bench-memory: build
 	/usr/bin/python3 scripts/bench_memory.py --ember $(BUILD)/ember-train $(ARGS)
+
+# Mutation testing of the CUDA sources against the emulated tests (docs/emulator.md, "Mutation testing"):
+# takes long, so not part of `test`. It builds its own copy (default $TMPDIR/ember-mutate), not $(BUILD).
+# ARGS e.g. --only acc-drop-atomicor,mm-tile-barrier --markdown out/mutate.md (scripts/mutate.py --help).
+mutate: deps
+	python3 scripts/mutate.py $(ARGS)
 
 clean:
 	rm -rf $(BUILD)
