@@ -49,7 +49,7 @@ class CommHook {
   virtual int64_t reduce(std::span<Tensor> grads, int64_t local_count) = 0;
 };
 
-/// Drives DESIGN.md's data path. For each micro-batch: out = model(x); loss = mean criterion;
+/// Drives the accumulation data path (docs/accumulation.md). For each micro-batch: out = model(x); loss = mean criterion;
 /// acc.backward(loss, count). backward seeds autograd with `count`, so the parameters' .grad hold the
 /// SUM of per-sample gradients over the window; the graph and activations are freed when it returns.
 /// At the window boundary (the accum_steps-th backward, or flush() for a short final window):

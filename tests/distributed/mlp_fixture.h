@@ -64,7 +64,7 @@ inline Tensor loss_mean(const Mlp& m, int64_t begin, int64_t end, DType dtype = 
 
 using Range = std::pair<int64_t, int64_t>;
 
-/// One accumulation window as DESIGN.md's data path runs it: each micro-batch's mean loss is seeded
+/// One accumulation window as the accumulation data path (docs/accumulation.md) runs it: each micro-batch's mean loss is seeded
 /// with its count (grads accumulate sums), the hook learns which backward is the window's last, then
 /// reduce() and the exact 1/total scale. Returns the global sample count.
 inline int64_t run_window(Mlp& m, distributed::DataParallel* dp, const std::vector<Range>& micro,
