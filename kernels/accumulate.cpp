@@ -35,15 +35,59 @@ void accumulate_many(std::span<Tensor> dsts, std::span<const Tensor> srcs, doubl
   require(table(dsts[0].device()).accumulate_many, "accumulate_many", dsts[0].device())(dsts, srcs, alpha);
 }
 
-ScaleResult scale_many(std::span<Tensor> ts, double s) {
-  if (ts.empty()) return {};
+namespace {
+
+void check_status(const char* op, const Tensor& status) {
+  EMBER_CHECK(status.defined() && status.dtype() == DType::f64 && status.numel() == kStatusSize &&
+                  status.is_contiguous(),
+              op, ": the step status must be a contiguous f64 tensor of ", kStatusSize, " values (make_step_status), got ",
+              describe(status));
+}
+
+}  // namespace
+
+Tensor make_step_status(Device d) {
+  Tensor status = empty({kStatusSize}, TensorOptions{}.set_dtype(DType::f64).set_device(d));
+  zero_status(status);
+  return status;
+}
+
+void scale_many(std::span<Tensor> ts, double s, Tensor& status) {
+  check_status("scale_many", status);
   for (const Tensor& t : ts) {
-    check_same_device("scale_many", ts[0], t);
+    check_same_device("scale_many", status, t);
     check_same_dtype("scale_many", ts[0], t);
     EMBER_CHECK(t.is_contiguous() && is_floating(t.dtype()), "scale_many: expected contiguous floating tensors, got ",
                 describe(t));
   }
-  return require(table(ts[0].device()).scale_many, "scale_many", ts[0].device())(ts, s);
+  require(table(status.device()).scale_many, "scale_many", status.device())(ts, s, status);
+}
+
+void add_to_status(Tensor& status, int64_t slot, const Tensor& x, double alpha) {
+  check_status("add_to_status", status);
+  check_same_device("add_to_status", status, x);
+  EMBER_CHECK(slot >= 0 && slot < kStatusSize, "add_to_status: slot ", slot, " is outside [0, ", kStatusSize, ")");
+  EMBER_CHECK(x.numel() == 1 && is_floating(x.dtype()), "add_to_status: expected a floating scalar, got ",
+              describe(x));
+  require(table(status.device()).add_to_status, "add_to_status", status.device())(status, slot, x, alpha);
+}
+
+void zero_status(Tensor& status) {
+  check_status("zero_status", status);
+  require(table(status.device()).zero_status, "zero_status", status.device())(status);
+}
+
+ScaleResult read_scale_result(const Tensor& status) {
+  check_status("read_scale_result", status);
+  const std::vector<double> v = status.to_vector<double>();
+  return {v[kStatusSumSquares], v[kStatusNonFinite] != 0.0};
+}
+
+ScaleResult scale_many(std::span<Tensor> ts, double s) {
+  if (ts.empty()) return {};
+  Tensor status = make_step_status(ts[0].device());
+  scale_many(ts, s, status);
+  return read_scale_result(status);
 }
 
 }  // namespace ember::kernels

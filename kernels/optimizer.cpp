@@ -1,6 +1,8 @@
 /// @file kernels/optimizer.cpp @brief Device-generic entry points of the fused optimizer updates: validation, then dispatch.
 #include "kernels/optimizer.h"
 
+#include <cmath>
+
 #include "kernels/dispatch.h"
 
 namespace ember::kernels {
@@ -32,10 +34,19 @@ void check_lists(const char* op, std::span<Tensor> params, std::span<const Tenso
   }
 }
 
+void check_gate(const char* op, const StepGate& gate, const Tensor& p) {
+  if (!gate.status.defined()) return;
+  EMBER_CHECK(gate.status.dtype() == DType::f64 && gate.status.numel() == kStatusSize && gate.status.is_contiguous() &&
+                  gate.status.device() == p.device(),
+              op, ": the gate's status must be make_step_status(", p.device().str(), "), got ", describe(gate.status));
+  EMBER_CHECK(std::isfinite(gate.clip_norm) && gate.clip_norm >= 0.0, op, ": clip_norm must be >= 0, got ",
+              gate.clip_norm);
+}
+
 }  // namespace
 
-ScaleResult sgd_step(std::span<Tensor> params, std::span<const Tensor> grads, std::span<Tensor> momentum_bufs,
-                     const SgdStepOptions& o, double grad_scale) {
+void sgd_step(std::span<Tensor> params, std::span<const Tensor> grads, std::span<Tensor> momentum_bufs,
+              const SgdStepOptions& o, double grad_scale, const StepGate& gate) {
   if (o.momentum != 0.0) {
     check_lists("sgd_step", params, grads, {{"momentum buffers", momentum_bufs}});
   } else {
@@ -43,18 +54,21 @@ ScaleResult sgd_step(std::span<Tensor> params, std::span<const Tensor> grads, st
                 " momentum buffers were given");
     check_lists("sgd_step", params, grads, {});
   }
-  if (params.empty()) return {};
-  return require(table(params[0].device()).sgd_step, "sgd_step", params[0].device())(params, grads, momentum_bufs, o,
-                                                                                      grad_scale);
+  if (params.empty()) return;
+  check_gate("sgd_step", gate, params[0]);
+  require(table(params[0].device()).sgd_step, "sgd_step", params[0].device())(params, grads, momentum_bufs, o,
+                                                                               grad_scale, gate);
 }
 
-ScaleResult adamw_step(std::span<Tensor> params, std::span<const Tensor> grads, std::span<Tensor> exp_avgs,
-                       std::span<Tensor> exp_avg_sqs, const AdamWStepOptions& o, int64_t step, double grad_scale) {
+void adamw_step(std::span<Tensor> params, std::span<const Tensor> grads, std::span<Tensor> exp_avgs,
+                std::span<Tensor> exp_avg_sqs, const AdamWStepOptions& o, int64_t step, double grad_scale,
+                const StepGate& gate) {
   EMBER_CHECK(step >= 1, "adamw_step: step must be >= 1 (1-based count of updates), got ", step);
   check_lists("adamw_step", params, grads, {{"exp_avgs", exp_avgs}, {"exp_avg_sqs", exp_avg_sqs}});
-  if (params.empty()) return {};
-  return require(table(params[0].device()).adamw_step, "adamw_step", params[0].device())(
-      params, grads, exp_avgs, exp_avg_sqs, o, step, grad_scale);
+  if (params.empty()) return;
+  check_gate("adamw_step", gate, params[0]);
+  require(table(params[0].device()).adamw_step, "adamw_step", params[0].device())(params, grads, exp_avgs, exp_avg_sqs,
+                                                                                   o, step, grad_scale, gate);
 }
 
 }  // namespace ember::kernels

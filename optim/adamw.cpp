@@ -36,9 +36,9 @@ AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions options)
   state_.resize(parameters().size());
 }
 
-kernels::ScaleResult AdamW::step_scaled(double grad_scale) {
+void AdamW::step_gated(double grad_scale, const kernels::StepGate& gate) {
   NoGradGuard no_grad;
-  kernels::ScaleResult total;
+  stepped_last_.clear();
   for (size_t g = 0; g < param_groups().size(); ++g) {
     ParamGroup& pg = param_groups()[g];
     // Parameters grouped by their step count (bias corrections differ): normally one list per group.
@@ -52,6 +52,7 @@ kernels::ScaleResult AdamW::step_scaled(double grad_scale) {
         s.exp_avg = zeros_like(pg.params[i]);
         s.exp_avg_sq = zeros_like(pg.params[i]);
       }
+      stepped_last_.push_back(group_offset(g) + i);
       Lists& l = by_step[++s.step];
       l.params.push_back(pg.params[i]);
       l.grads.push_back(grad);
@@ -60,15 +61,19 @@ kernels::ScaleResult AdamW::step_scaled(double grad_scale) {
     }
     const kernels::AdamWStepOptions o{pg.lr, options_.betas.first, options_.betas.second, options_.eps,
                                       pg.weight_decay};
-    for (auto& [step, l] : by_step) {
-      const kernels::ScaleResult r =
-          kernels::adamw_step(l.params, l.grads, l.exp_avgs, l.exp_avg_sqs, o, step, grad_scale);
-      total.sum_squares += r.sum_squares;
-      total.non_finite = total.non_finite || r.non_finite;
-    }
+    for (auto& [step, l] : by_step)
+      kernels::adamw_step(l.params, l.grads, l.exp_avgs, l.exp_avg_sqs, o, step, grad_scale, gate);
   }
   count_step();
-  return total;
+}
+
+void AdamW::undo_skipped_step() {
+  Optimizer::undo_skipped_step();
+  for (size_t i : stepped_last_) {
+    State& s = state_[i];
+    if (--s.step == 0) s.exp_avg = s.exp_avg_sq = Tensor();  // created for the skipped step: fresh again
+  }
+  stepped_last_.clear();
 }
 
 NamedTensors AdamW::param_state(size_t i) const {

@@ -23,7 +23,8 @@ class AdamW final : public Optimizer {
   /// Groups carry their own lr and weight_decay; betas and eps apply to all.
   AdamW(std::vector<ParamGroup> groups, AdamWOptions options);
 
-  kernels::ScaleResult step_scaled(double grad_scale) override;
+  void step_gated(double grad_scale, const kernels::StepGate& gate) override;
+  void undo_skipped_step() override;
   const AdamWOptions& options() const { return options_; }
 
  protected:
@@ -37,6 +38,7 @@ class AdamW final : public Optimizer {
   };
   AdamWOptions options_;
   std::vector<State> state_;  ///< per flat parameter
+  std::vector<size_t> stepped_last_;  ///< parameters the last step counted (undone when it was skipped)
 };
 
 }  // namespace ember::optim

@@ -90,6 +90,8 @@ bool GradAccumulator::backward(const Tensor& loss, int64_t count) {
   const bool inject_first = injected != 0.0 && params_[0].grad().defined();
   if (inject_first) inject(injected);
   // Seeding with `count` turns the micro-batch mean into its sum: .grad accumulates sum_i dl_i/dw.
+  // The window's loss sum stays on the device (no host sync per micro-batch): status[loss] += loss * count.
+  kernels::add_to_status(status(), kernels::kStatusLossSum, loss, static_cast<double>(count));
   loss.backward(full(loss.shape(), static_cast<double>(count), TensorOptions{loss.dtype(), loss.device()}));
   if (injected != 0.0 && !inject_first) inject(injected);
   ++micro_steps_;
@@ -127,6 +129,11 @@ void GradAccumulator::restore_counters(int64_t micro_steps, int64_t optimizer_st
   skipped_steps_ = skipped_steps;
 }
 
+Tensor& GradAccumulator::status() {
+  if (!status_.defined()) status_ = kernels::make_step_status(params_[0].device());
+  return status_;
+}
+
 void GradAccumulator::zero_grads() {
   NoGradGuard no_grad;
   for (const Tensor& p : params_)
@@ -148,26 +155,29 @@ void GradAccumulator::end_window() {
               " micro-batches, all empty on every rank)");
   const double inv_total = 1.0 / static_cast<double>(total);
   last_lr_ = opt_.lr();
-  kernels::ScaleResult r;
-  bool skip = false;
+  // Scale, non-finite check, clip and update are queued back to back and decided on the device.
   if (fused_window_end()) {
-    r = opt_.step_scaled(inv_total);
+    opt_.step_gated(inv_total, {.status = status()});  // reports the norm into the status
   } else {
-    r = kernels::scale_many(grads, inv_total);
-    skip = r.non_finite && options_.skip_non_finite;
-    const double norm = std::sqrt(r.sum_squares);
-    if (!skip && options_.clip_norm > 0.0 && norm > options_.clip_norm)
-      kernels::scale_many(grads, options_.clip_norm / (norm + 1e-6));  // torch.nn.utils.clip_grad_norm_
-    if (!skip) opt_.step();
+    kernels::scale_many(grads, inv_total, status());
+    opt_.step_gated(1.0, {.status = status(), .read = true, .clip_norm = options_.clip_norm,
+                          .skip_non_finite = options_.skip_non_finite});
   }
-  last_grad_norm_ = r.non_finite ? std::nan("") : std::sqrt(r.sum_squares);
+  // The window's one host synchronization: loss sum, norm and flag in one copy.
+  const std::vector<double> st = status_.to_vector<double>();
+  const bool non_finite = st[kernels::kStatusNonFinite] != 0.0;
+  const bool skip = non_finite && options_.skip_non_finite;
+  last_loss_sum_ = st[kernels::kStatusLossSum];
+  last_grad_norm_ = non_finite ? std::nan("") : std::sqrt(st[kernels::kStatusSumSquares]);
   last_skipped_ = skip;
   if (skip) {
+    opt_.undo_skipped_step();
     ++skipped_steps_;
   } else {
     ++optimizer_steps_;
     if (sched_) sched_->step();
   }
+  kernels::zero_status(status_);
   model_.finish_window();
   zero_grads();
   window_count_ = 0;

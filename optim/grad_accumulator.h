@@ -57,7 +57,10 @@ class CommHook {
 ///   -> skip if non-finite -> clip by global norm -> optimizer step -> schedule step
 ///   -> model.finish_window() -> zero grads.
 /// With clip_norm == 0 and skip_non_finite == false the scale is folded into the optimizer kernel
-/// instead (Optimizer::step_scaled), so the window end is a single pass over the weights.
+/// instead (Optimizer::step_gated), so the window end is a single pass over the weights.
+/// Host synchronizations on a GPU: none per micro-batch (the loss is summed on the device); one per
+/// window end (the skip and clip decisions are made on the device, by the optimizer kernels reading
+/// the step status; the host then reads loss sum, norm and flag in one copy).
 class GradAccumulator {
  public:
   /// Throws on accum_steps < 1, a negative or non-finite clip_norm, a model without parameters,
@@ -81,6 +84,8 @@ class GradAccumulator {
   int64_t optimizer_steps() const { return optimizer_steps_; }  ///< windows that applied an update
   int64_t skipped_steps() const { return skipped_steps_; }      ///< windows skipped (non-finite grads)
   double last_grad_norm() const { return last_grad_norm_; }     ///< global norm of the last window's mean grads (before clipping)
+  /// Sum over the last window's micro-batches of loss * count (this rank's): its mean loss times its samples.
+  double last_loss_sum() const { return last_loss_sum_; }
   bool last_step_skipped() const { return last_skipped_; }
   double last_lr() const { return last_lr_; }                   ///< lr (group 0) the last window's update used
   int64_t window_count() const { return window_count_; }        ///< samples in the pending window
@@ -94,6 +99,8 @@ class GradAccumulator {
  private:
   void end_window();
   void zero_grads();
+  /// The device-resident step status (kernels/accumulate.h): the window's loss sum, then its norm and flag.
+  Tensor& status();
   /// The value to inject at micro-step `step` (1-based), or 0 for none.
   double injection_at(int64_t step) const;
   void inject(double value);
@@ -106,7 +113,8 @@ class GradAccumulator {
   std::vector<Tensor> params_;
   int64_t micro_steps_ = 0, optimizer_steps_ = 0, skipped_steps_ = 0;
   int64_t window_count_ = 0, window_micro_ = 0;
-  double last_grad_norm_ = 0.0, last_lr_ = 0.0;
+  double last_grad_norm_ = 0.0, last_lr_ = 0.0, last_loss_sum_ = 0.0;
+  Tensor status_;
   bool last_skipped_ = false;
 };
 

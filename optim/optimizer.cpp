@@ -166,4 +166,10 @@ void Optimizer::load_state_dict(const NamedTensors& state, const NamedTensors& n
   load_state_dict_keyed(state, names_for(named_params));
 }
 
+kernels::ScaleResult Optimizer::step_scaled(double grad_scale) {
+  Tensor status = kernels::make_step_status(device_);
+  step_gated(grad_scale, {.status = status});
+  return kernels::read_scale_result(status);
+}
+
 }  // namespace ember::optim

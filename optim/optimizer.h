@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "core/tensor.h"
-#include "kernels/accumulate.h"
+#include "kernels/optimizer.h"
 
 namespace ember::optim {
 
@@ -33,11 +33,20 @@ class Optimizer {
   Optimizer& operator=(const Optimizer&) = delete;
 
   /// One update of every parameter with a gradient.
-  virtual void step() { step_scaled(1.0); }
+  void step() { step_gated(1.0, {}); }
   /// One update reading each gradient as grad * grad_scale, without writing the scaled gradient back:
   /// the gradient accumulator folds the window's 1/count in here so a window end is one pass over the
-  /// weights. Returns the sum of squares of the scaled gradients and whether any was NaN/Inf.
-  virtual kernels::ScaleResult step_scaled(double grad_scale) = 0;
+  /// weights. The gate (kernels/optimizer.h) connects the update to the device-resident step status:
+  /// reporting the scaled gradients' sum of squares and non-finite flag into it, or reading from it
+  /// whether to skip and how much to clip, decided on the device. No host synchronization.
+  virtual void step_gated(double grad_scale, const kernels::StepGate& gate) = 0;
+  /// step_gated with a reporting gate, read back: the sum of squares of the scaled gradients and whether
+  /// any was NaN/Inf (one host synchronization on a GPU).
+  kernels::ScaleResult step_scaled(double grad_scale);
+  /// The device skipped the last step_gated (its reading gate found non-finite gradients): undoes the
+  /// host-side bookkeeping that step made (step counts, state created for it), so the optimizer is as
+  /// if the step had never been asked for. Call it before the next step.
+  virtual void undo_skipped_step() { --steps_; }
 
   /// Zeros every parameter's .grad in place (buffers stay allocated, so later micro-batches accumulate
   /// into the same memory); undefined grads stay undefined.

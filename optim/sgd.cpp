@@ -35,9 +35,9 @@ SGD::SGD(std::vector<ParamGroup> groups, SGDOptions options)
   momentum_buffers_.resize(parameters().size());
 }
 
-kernels::ScaleResult SGD::step_scaled(double grad_scale) {
+void SGD::step_gated(double grad_scale, const kernels::StepGate& gate) {
   NoGradGuard no_grad;
-  kernels::ScaleResult total;
+  fresh_last_.clear();
   const bool use_momentum = options_.momentum != 0.0;
   for (size_t g = 0; g < param_groups().size(); ++g) {
     ParamGroup& pg = param_groups()[g];
@@ -52,6 +52,7 @@ kernels::ScaleResult SGD::step_scaled(double grad_scale) {
         Tensor& buf = momentum_buffers_[group_offset(g) + i];
         if (!buf.defined()) {
           buf = empty_like(pg.params[i]);
+          fresh_last_.push_back(group_offset(g) + i);
           l = &fresh;
         }
         l->bufs.push_back(buf);
@@ -63,13 +64,16 @@ kernels::ScaleResult SGD::step_scaled(double grad_scale) {
     for (Lists* l : {&fresh, &running}) {
       if (l->params.empty()) continue;
       o.init_momentum = l == &fresh;
-      const kernels::ScaleResult r = kernels::sgd_step(l->params, l->grads, l->bufs, o, grad_scale);
-      total.sum_squares += r.sum_squares;
-      total.non_finite = total.non_finite || r.non_finite;
+      kernels::sgd_step(l->params, l->grads, l->bufs, o, grad_scale, gate);
     }
   }
   count_step();
-  return total;
+}
+
+void SGD::undo_skipped_step() {
+  Optimizer::undo_skipped_step();
+  for (size_t i : fresh_last_) momentum_buffers_[i] = Tensor();  // never written: the next step starts it
+  fresh_last_.clear();
 }
 
 NamedTensors SGD::param_state(size_t i) const { return {{"momentum_buffer", momentum_buffers_.at(i)}}; }

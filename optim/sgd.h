@@ -21,7 +21,8 @@ class SGD final : public Optimizer {
   /// Groups carry their own lr and weight_decay; the other options apply to all.
   SGD(std::vector<ParamGroup> groups, SGDOptions options);
 
-  kernels::ScaleResult step_scaled(double grad_scale) override;
+  void step_gated(double grad_scale, const kernels::StepGate& gate) override;
+  void undo_skipped_step() override;
   const SGDOptions& options() const { return options_; }
 
  protected:
@@ -31,6 +32,7 @@ class SGD final : public Optimizer {
  private:
   SGDOptions options_;
   std::vector<Tensor> momentum_buffers_;  ///< per flat parameter; undefined until its first step
+  std::vector<size_t> fresh_last_;        ///< buffers the last step created (undone when it was skipped)
 };
 
 }  // namespace ember::optim

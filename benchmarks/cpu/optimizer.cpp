@@ -23,12 +23,12 @@ void adamw(benchmark::State& s, ParamList l, bool multi) {
   for (auto _ : s) {
     ++step;
     if (multi) {
-      benchmark::DoNotOptimize(kernels::adamw_step(p, gc, m, v, o, step, kGradScale));
+      kernels::adamw_step(p, gc, m, v, o, step, kGradScale);
     } else {
       for (size_t i = 0; i < p.size(); ++i)
-        benchmark::DoNotOptimize(kernels::adamw_step(std::span<Tensor>(&p[i], 1), std::span<const Tensor>(&gc[i], 1),
+        kernels::adamw_step(std::span<Tensor>(&p[i], 1), std::span<const Tensor>(&gc[i], 1),
                                                      std::span<Tensor>(&m[i], 1), std::span<Tensor>(&v[i], 1), o, step,
-                                                     kGradScale));
+                                                     kGradScale);
     }
   }
   set_bandwidth(s, 28.0 * double(l.numel()), peak_for_working_set(28.0 * double(l.numel())));
@@ -41,11 +41,11 @@ void sgd(benchmark::State& s, ParamList l, bool multi) {
   const kernels::SgdStepOptions o{.lr = 0.05, .momentum = 0.9, .weight_decay = 1e-4};
   for (auto _ : s) {
     if (multi) {
-      benchmark::DoNotOptimize(kernels::sgd_step(p, gc, buf, o, kGradScale));
+      kernels::sgd_step(p, gc, buf, o, kGradScale);
     } else {
       for (size_t i = 0; i < p.size(); ++i)
-        benchmark::DoNotOptimize(kernels::sgd_step(std::span<Tensor>(&p[i], 1), std::span<const Tensor>(&gc[i], 1),
-                                                   std::span<Tensor>(&buf[i], 1), o, kGradScale));
+        kernels::sgd_step(std::span<Tensor>(&p[i], 1), std::span<const Tensor>(&gc[i], 1),
+                                                   std::span<Tensor>(&buf[i], 1), o, kGradScale);
     }
   }
   set_bandwidth(s, 20.0 * double(l.numel()), peak_for_working_set(20.0 * double(l.numel())));

@@ -21,13 +21,13 @@ void adamw(benchmark::State& s, ParamList l, bool multi) {
     const int64_t step = k / r + 1;
     const std::span<const Tensor> gc(g[i]);
     if (multi) {
-      benchmark::DoNotOptimize(kernels::adamw_step(p[i], gc, m[i], v[i], o, step, kGradScale));
+      kernels::adamw_step(p[i], gc, m[i], v[i], o, step, kGradScale);
       return;
     }
     for (size_t t = 0; t < p[i].size(); ++t)
-      benchmark::DoNotOptimize(kernels::adamw_step(std::span<Tensor>(&p[i][t], 1), gc.subspan(t, 1),
+      kernels::adamw_step(std::span<Tensor>(&p[i][t], 1), gc.subspan(t, 1),
                                                    std::span<Tensor>(&m[i][t], 1), std::span<Tensor>(&v[i][t], 1), o,
-                                                   step, kGradScale));
+                                                   step, kGradScale);
   });
   set_bandwidth(s, 28.0 * double(l.numel()), kPeakCopy);
 }
@@ -41,12 +41,12 @@ void sgd(benchmark::State& s, ParamList l, bool multi) {
     const size_t i = size_t(k % r);
     const std::span<const Tensor> gc(g[i]);
     if (multi) {
-      benchmark::DoNotOptimize(kernels::sgd_step(p[i], gc, buf[i], o, kGradScale));
+      kernels::sgd_step(p[i], gc, buf[i], o, kGradScale);
       return;
     }
     for (size_t t = 0; t < p[i].size(); ++t)
-      benchmark::DoNotOptimize(kernels::sgd_step(std::span<Tensor>(&p[i][t], 1), gc.subspan(t, 1),
-                                                 std::span<Tensor>(&buf[i][t], 1), o, kGradScale));
+      kernels::sgd_step(std::span<Tensor>(&p[i][t], 1), gc.subspan(t, 1),
+                                                 std::span<Tensor>(&buf[i][t], 1), o, kGradScale);
   });
   set_bandwidth(s, 20.0 * double(l.numel()), kPeakCopy);
 }

@@ -272,6 +272,7 @@ RunSummary run_training(const TrainOptions& o, std::ostream& out, std::shared_pt
   bool stop = acc.optimizer_steps() >= total_steps;
 
   auto finish_window = [&](int64_t epoch) {
+    window_loss = acc.last_loss_sum();  // read with the window's outcome: no host sync per micro-batch
     if (world_size > 1) {  // the window's loss and samples over all ranks (16 bytes, once per step)
       Tensor t = from_vector(std::vector<double>{window_loss, static_cast<double>(window_samples)}, {2},
                              TensorOptions{}.set_dtype(group->supports(DeviceType::CPU) ? DType::f64 : DType::f32)
@@ -316,7 +317,6 @@ RunSummary run_training(const TrainOptions& o, std::ostream& out, std::shared_pt
       } else {
         Tensor x = b.x.to(dev), y = b.y.to(dev);
         Tensor loss = nn::functional::cross_entropy(model->forward(x), y);
-        window_loss += loss.item() * static_cast<double>(n);
         window_samples += n;
         trained_samples += n;
         stepped = acc.backward(loss, n);

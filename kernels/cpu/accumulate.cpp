@@ -25,8 +25,9 @@ void accumulate_many(std::span<Tensor> dsts, std::span<const Tensor> srcs, doubl
   for (size_t i = 0; i < dsts.size(); ++i) accumulate(dsts[i], srcs[i], alpha);
 }
 
-ScaleResult scale_many(std::span<Tensor> ts, double s) {
-  ScaleResult r;
+void scale_many(std::span<Tensor> ts, double s, Tensor& status) {
+  double total = 0.0;
+  bool any_bad = false;
   for (Tensor& t : ts) {
     visit_floating(t.dtype(), "scale_many", [&](auto tag) {
       using T = typename decltype(tag)::type;
@@ -42,11 +43,24 @@ ScaleResult scale_many(std::span<Tensor> ts, double s) {
         p[i] = v;
         sq += static_cast<double>(v) * static_cast<double>(v);
       }
-      r.sum_squares += sq;
-      r.non_finite = r.non_finite || bad != 0;
+      total += sq;
+      any_bad = any_bad || bad != 0;
     });
   }
-  return r;
+  double* st = static_cast<double*>(status.data_ptr());
+  st[kStatusSumSquares] = total;
+  st[kStatusNonFinite] = any_bad ? 1.0 : 0.0;
+}
+
+void add_to_status(Tensor& status, int64_t slot, const Tensor& x, double alpha) {
+  const double v = x.dtype() == DType::f32 ? static_cast<double>(*static_cast<const float*>(x.data_ptr()))
+                                           : *static_cast<const double*>(x.data_ptr());
+  static_cast<double*>(status.data_ptr())[slot] += v * alpha;
+}
+
+void zero_status(Tensor& status) {
+  double* st = static_cast<double*>(status.data_ptr());
+  for (int64_t i = 0; i < kStatusSize; ++i) st[i] = 0.0;
 }
 
 }  // namespace
@@ -56,6 +70,8 @@ const Registrar registrar([] {
   t.accumulate = accumulate;
   t.accumulate_many = accumulate_many;
   t.scale_many = scale_many;
+  t.add_to_status = add_to_status;
+  t.zero_status = zero_status;
 });
 
 }  // namespace ember::kernels::cpu

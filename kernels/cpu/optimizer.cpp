@@ -1,5 +1,6 @@
 /// @file kernels/cpu/optimizer.cpp @brief CPU fused optimizer updates (SGD, AdamW): one pass over every parameter, gradient norm and non-finite flag on the way.
 #include <cmath>
+#include <vector>
 
 #include "kernels/cpu/strided_loop.h"
 #include "kernels/dispatch.h"
@@ -102,8 +103,8 @@ T* data(const Tensor& t) {
   return static_cast<T*>(t.data_ptr());
 }
 
-ScaleResult sgd_step(std::span<Tensor> params, std::span<const Tensor> grads, std::span<Tensor> bufs,
-                     const SgdStepOptions& o, double grad_scale) {
+ScaleResult sgd_update(std::span<Tensor> params, std::span<const Tensor> grads, std::span<Tensor> bufs,
+                       const SgdStepOptions& o, double grad_scale) {
   ScaleResult r;
   visit_floating(params[0].dtype(), "sgd_step", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -119,8 +120,8 @@ ScaleResult sgd_step(std::span<Tensor> params, std::span<const Tensor> grads, st
   return r;
 }
 
-ScaleResult adamw_step(std::span<Tensor> params, std::span<const Tensor> grads, std::span<Tensor> exp_avgs,
-                       std::span<Tensor> exp_avg_sqs, const AdamWStepOptions& o, int64_t step, double grad_scale) {
+ScaleResult adamw_update(std::span<Tensor> params, std::span<const Tensor> grads, std::span<Tensor> exp_avgs,
+                         std::span<Tensor> exp_avg_sqs, const AdamWStepOptions& o, int64_t step, double grad_scale) {
   ScaleResult r;
   // Scalars in double, as PyTorch computes them on the host.
   const double bc1 = 1.0 - std::pow(o.beta1, static_cast<double>(step));
@@ -139,6 +140,61 @@ ScaleResult adamw_step(std::span<Tensor> params, std::span<const Tensor> grads, 
     }
   });
   return r;
+}
+
+
+/// The CPU side of a StepGate (the status is host memory here). Runs `update(grads, grad_scale)` unless
+/// a reading gate skips; a clipping gate first forms (g * grad_scale) * clip_coef, each product rounded,
+/// in temporaries (as the CUDA kernels multiply twice); a reporting gate adds the result to the status.
+template <class Update>
+void gated(std::span<const Tensor> grads, double grad_scale, const StepGate& gate, Update&& update) {
+  double* st = gate.status.defined() ? static_cast<double*>(gate.status.data_ptr()) : nullptr;
+  if (st != nullptr && gate.read) {
+    const GateDecision d =
+        step_gate_decision(st[kStatusSumSquares], st[kStatusNonFinite], gate.clip_norm, gate.skip_non_finite);
+    if (d.skip) return;
+    if (d.clip) {
+      std::vector<Tensor> clipped;
+      for (const Tensor& g : grads) {
+        Tensor c = empty_like(g);
+        visit_floating(g.dtype(), "clip", [&](auto tag) {
+          using T = typename decltype(tag)::type;
+          const T* src = static_cast<const T*>(g.data_ptr());
+          T* dst = static_cast<T*>(c.data_ptr());
+          const T gs = static_cast<T>(grad_scale), coef = static_cast<T>(d.clip_coef);
+          for (int64_t i = 0; i < g.numel(); ++i) {
+            const T scaled = src[i] * gs;
+            dst[i] = scaled * coef;
+          }
+        });
+        clipped.push_back(c);
+      }
+      update(std::span<const Tensor>(clipped), 1.0);
+      return;
+    }
+    update(grads, grad_scale);
+    return;
+  }
+  const ScaleResult r = update(grads, grad_scale);
+  if (st != nullptr) {
+    st[kStatusSumSquares] += r.sum_squares;
+    if (r.non_finite) st[kStatusNonFinite] = 1.0;
+  }
+}
+
+void sgd_step(std::span<Tensor> params, std::span<const Tensor> grads, std::span<Tensor> bufs, const SgdStepOptions& o,
+              double grad_scale, const StepGate& gate) {
+  gated(grads, grad_scale, gate, [&](std::span<const Tensor> g, double scale) {
+    return sgd_update(params, g, bufs, o, scale);
+  });
+}
+
+void adamw_step(std::span<Tensor> params, std::span<const Tensor> grads, std::span<Tensor> exp_avgs,
+                std::span<Tensor> exp_avg_sqs, const AdamWStepOptions& o, int64_t step, double grad_scale,
+                const StepGate& gate) {
+  gated(grads, grad_scale, gate, [&](std::span<const Tensor> g, double scale) {
+    return adamw_update(params, g, exp_avgs, exp_avg_sqs, o, step, scale);
+  });
 }
 
 }  // namespace

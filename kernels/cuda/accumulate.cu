@@ -20,6 +20,7 @@
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/device_scratch.h"
 #include "kernels/cuda/multi_tensor.h"
+#include "kernels/cuda/partials.cuh"
 #include "kernels/cuda/warp_reduce.cuh"
 #include "kernels/dispatch.h"
 
@@ -32,7 +33,6 @@ using ember::cuda::kMaxTensors;
 
 constexpr unsigned kThreads = 256;       // accumulate (single tensor)
 constexpr unsigned kChunkThreads = 512;  // multi-tensor kernels: one block per chunk
-constexpr unsigned kFinalThreads = 256;  // scale_finalize_kernel
 
 __device__ inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
@@ -73,12 +73,6 @@ struct ScaleArgs {
   int64_t first_partial;
 };
 
-/// What scale_many copies back to the host: one 16-byte read per call.
-struct ScaleTotal {
-  double sum_squares;
-  int non_finite;
-};
-
 struct ScaleScratch {
   double sums[ember::cuda::kMaxWarps + 1];
   int non_finite;
@@ -107,8 +101,8 @@ __global__ void accumulate_many_kernel(AccumulateArgs args, float alpha) {
 /// Multi-tensor x *= s: block b scales its chunk, sums the squares of the results in double and
 /// flags NaN/Inf inputs (atomicOr on a shared int), then writes sums[first_partial + b] and
 /// flags[first_partial + b]. Grid = blocks in this launch (<= 320) x 512 threads, static shared
-/// ScaleScratch (~270 B). Bytes: 8 * (sum of numels) (read and write each value) + 12 per chunk.
-__global__ void scale_many_kernel(ScaleArgs args, float s, double* sums, int* flags) {
+/// ScaleScratch (~270 B). Bytes: 8 * (sum of numels) (read and write each value) + 16 per chunk.
+__global__ void scale_many_kernel(ScaleArgs args, float s, double* sums, double* flags) {
   EMBER_SHARED(ScaleScratch, scratch);
   if (threadIdx.x == 0) scratch.non_finite = 0;
   __syncthreads();
@@ -129,26 +123,7 @@ __global__ void scale_many_kernel(ScaleArgs args, float s, double* sums, int* fl
   sq = ember::cuda::block_reduce(sq, ember::cuda::SumOp{}, 0.0, scratch.sums);  // barriers order the atomicOr
   if (threadIdx.x == 0) {
     sums[args.first_partial + blockIdx.x] = sq;
-    flags[args.first_partial + blockIdx.x] = scratch.non_finite;
-  }
-}
-
-/// Adds the per-chunk partials in a fixed order (thread i takes partials i, i + 256, ..., then a
-/// fixed tree) and ORs the flags into *total. One block of 256 threads, static shared ~270 B.
-/// Bytes: 12 * chunks read + 16 written.
-__global__ void scale_finalize_kernel(const double* sums, const int* flags, int64_t count, ScaleTotal* total) {
-  EMBER_SHARED(ScaleScratch, scratch);
-  double s = 0.0;
-  double any = 0.0;
-  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) {
-    s += sums[i];
-    any += flags[i] != 0 ? 1.0 : 0.0;
-  }
-  s = ember::cuda::block_reduce(s, ember::cuda::SumOp{}, 0.0, scratch.sums);
-  any = ember::cuda::block_reduce(any, ember::cuda::SumOp{}, 0.0, scratch.sums);
-  if (threadIdx.x == 0) {
-    total->sum_squares = s;
-    total->non_finite = any > 0.0 ? 1 : 0;
+    flags[args.first_partial + blockIdx.x] = scratch.non_finite != 0 ? 1.0 : 0.0;
   }
 }
 
@@ -200,18 +175,17 @@ void accumulate_many(std::span<Tensor> dsts, std::span<const Tensor> srcs, doubl
   });
 }
 
-ScaleResult scale_many(std::span<Tensor> ts, double s) {
+void scale_many(std::span<Tensor> ts, double s, Tensor& status) {
   for (const Tensor& t : ts) check_f32("scale_many", t);
+  double* st = static_cast<double*>(status.data_ptr());
   const std::vector<int64_t> numels = numels_of(std::span<const Tensor>(ts.data(), ts.size()));
   int64_t chunks = 0;
   for (int64_t n : numels) chunks += (n + kChunkElems - 1) / kChunkElems;
-  if (chunks == 0) return {};
-  // Layout: [ScaleTotal][sums: one double per chunk][flags: one int per chunk].
-  const size_t sums_bytes = static_cast<size_t>(chunks) * sizeof(double);
-  ember::cuda::DeviceScratch scratch(ember::cuda::current_device(), sizeof(ScaleTotal) + sums_bytes + static_cast<size_t>(chunks) * sizeof(int));
-  ScaleTotal* total = reinterpret_cast<ScaleTotal*>(scratch.get());
-  double* sums = reinterpret_cast<double*>(scratch.get() + sizeof(ScaleTotal));
-  int* flags = reinterpret_cast<int*>(scratch.get() + sizeof(ScaleTotal) + sums_bytes);
+  // Layout: [sums: one double per chunk][flags: one double per chunk]; freed stream-ordered.
+  ember::cuda::DeviceScratch scratch(ember::cuda::current_device(),
+                                     static_cast<size_t>(std::max<int64_t>(chunks, 1)) * 2 * sizeof(double));
+  double* sums = reinterpret_cast<double*>(scratch.get());
+  double* flags = sums + chunks;
   int64_t first_partial = 0;
   ember::cuda::plan_chunks(numels, chunk_blocks(), [&](const ember::cuda::ChunkLaunch& l) {
     ScaleArgs args{};
@@ -230,13 +204,23 @@ ScaleResult scale_many(std::span<Tensor> ts, double s) {
     EMBER_CUDA_CHECK_LAUNCH("scale_many_kernel");
     first_partial += l.num_blocks;
   });
-  ember::cuda::launch(scale_finalize_kernel, 1u, kFinalThreads, 0, ember::cuda::stream(), static_cast<const double*>(sums),
-                      static_cast<const int*>(flags), chunks, total);
-  EMBER_CUDA_CHECK_LAUNCH("scale_finalize_kernel");
-  ScaleTotal host{};
-  EMBER_CUDA_CHECK(cudaMemcpyAsync(&host, total, sizeof(ScaleTotal), cudaMemcpyDeviceToHost, ember::cuda::stream()));
-  EMBER_CUDA_CHECK(cudaStreamSynchronize(ember::cuda::stream()));
-  return ScaleResult{host.sum_squares, host.non_finite != 0};
+  ember::cuda::finalize_partials(sums, flags, chunks, st, /*add=*/false);
+}
+
+/// status[slot] += double(x[0]) * alpha. Launch: 1 x 1. Bytes: 4 or 8 read, 8 read and written.
+__global__ void add_to_status_f32_kernel(double* status, int64_t slot, const float* x, double alpha) {
+  status[slot] += static_cast<double>(x[0]) * alpha;
+}
+
+void add_to_status(Tensor& status, int64_t slot, const Tensor& x, double alpha) {
+  check_f32("add_to_status", x);
+  ember::cuda::launch(add_to_status_f32_kernel, 1u, 1u, 0, ember::cuda::stream(), static_cast<double*>(status.data_ptr()),
+                      slot, static_cast<const float*>(x.data_ptr()), alpha);
+  EMBER_CUDA_CHECK_LAUNCH("add_to_status_f32_kernel");
+}
+
+void zero_status(Tensor& status) {
+  EMBER_CUDA_CHECK(cudaMemsetAsync(status.data_ptr(), 0, status.nbytes(), ember::cuda::stream()));
 }
 
 }  // namespace
@@ -246,6 +230,8 @@ const Registrar registrar([] {
   t.accumulate = accumulate;
   t.accumulate_many = accumulate_many;
   t.scale_many = scale_many;
+  t.add_to_status = add_to_status;
+  t.zero_status = zero_status;
 });
 
 }  // namespace ember::kernels::cuda_backend

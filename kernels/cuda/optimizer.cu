@@ -1,10 +1,13 @@
 /// @file kernels/cuda/optimizer.cu @brief CUDA fused multi-tensor optimizer updates (SGD, AdamW): chunk lists passed by value, one launch per list, block partials of the gradient norm.
 #include <array>
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/multi_tensor.h"
+#include "kernels/cuda/partials.cuh"
+#include "kernels/cuda/device_scratch.h"
 #include "kernels/dispatch.h"
 #include "kernels/optimizer.h"
 
@@ -36,6 +39,26 @@ struct AdamWArgs {
   float decay, step_size, bc2_sqrt, eps, beta1, beta2, one_minus_beta1, one_minus_beta2, scale;
 };
 
+/// The kernels' view of a kernels::StepGate: `status` null (no gate), read (decide) or report.
+struct GateArgs {
+  const double* status;
+  double clip_norm;
+  bool read, skip_non_finite;
+};
+
+/// A reading gate's decision for this launch (every thread computes the same from two doubles): false
+/// when the update must be skipped; otherwise `clip`/`coef` say whether to multiply by the clip coefficient.
+__device__ inline bool gate_allows(const GateArgs& g, bool& clip, float& coef) {
+  clip = false;
+  coef = 1.0f;
+  if (g.status == nullptr || !g.read) return true;
+  const kernels::GateDecision d = kernels::step_gate_decision(
+      g.status[kernels::kStatusSumSquares], g.status[kernels::kStatusNonFinite], g.clip_norm, g.skip_non_finite);
+  clip = d.clip;
+  coef = static_cast<float>(d.clip_coef);
+  return !d.skip;
+}
+
 __device__ inline bool finite(float x) { return fabsf(x) <= 3.402823466e+38f; }  // false for NaN and +-Inf
 
 /// The [begin, end) element range of this block's chunk.
@@ -47,9 +70,11 @@ __device__ inline void chunk_range(const ChunkList<Depth>& list, int& t, int64_t
 }
 
 /// Block-wide tree sums of `sq` and `bad` (every thread calls it); thread 0 writes them to
-/// partials[slot] and partials[slots + slot]. `red` holds blockDim.x doubles.
+/// partials[slot] and partials[slots + slot]. `red` holds blockDim.x doubles. No-op without partials
+/// (the same for the whole launch).
 __device__ inline void block_partials(double sq, double bad, double* red, double* partials, int64_t slot,
                                       int64_t slots) {
+  if (partials == nullptr) return;
   for (int pass = 0; pass < 2; ++pass) {
     red[threadIdx.x] = pass == 0 ? sq : bad;
     __syncthreads();
@@ -64,9 +89,14 @@ __device__ inline void block_partials(double sq, double bad, double* red, double
 
 /// SGD update of one chunk per block. Launch: grid = chunks in the list (<= kMaxBlocks), block =
 /// kThreads, dynamic shared = kThreads doubles. Bytes: per element 4 read (grad) + 4 read + 4 written
-/// (param), + 4 read + 4 written (momentum buffer; only written on its first step) when momentum is on.
-__global__ void sgd_kernel(ChunkList<3> list, SgdArgs a, double* partials, int64_t slot0, int64_t slots) {
+/// (param), + 4 read + 4 written (momentum buffer; only written on its first step) when momentum is on;
+/// 16 per block read from a reading gate's status. A skipping gate makes every block return at once.
+__global__ void sgd_kernel(ChunkList<3> list, SgdArgs a, GateArgs gate, double* partials, int64_t slot0,
+                           int64_t slots) {
   EMBER_DYNAMIC_SHARED(double, red);
+  bool clip;
+  float coef;
+  if (!gate_allows(gate, clip, coef)) return;
   int t;
   int64_t begin, end;
   chunk_range(list, t, begin, end);
@@ -78,6 +108,7 @@ __global__ void sgd_kernel(ChunkList<3> list, SgdArgs a, double* partials, int64
     const float raw = g[i];
     if (!finite(raw)) bad = 1.0;
     float d = raw * a.scale;
+    if (clip) d = d * coef;
     sq += static_cast<double>(d) * static_cast<double>(d);
     if (a.use_weight_decay) d += a.weight_decay * p[i];
     if (a.use_momentum) {
@@ -91,9 +122,13 @@ __global__ void sgd_kernel(ChunkList<3> list, SgdArgs a, double* partials, int64
 }
 
 /// AdamW update of one chunk per block. Launch: as sgd_kernel. Bytes: per element 4 read (grad) +
-/// 3 x (4 read + 4 written) (param, exp_avg, exp_avg_sq) = 28.
-__global__ void adamw_kernel(ChunkList<4> list, AdamWArgs a, double* partials, int64_t slot0, int64_t slots) {
+/// 3 x (4 read + 4 written) (param, exp_avg, exp_avg_sq) = 28; gate as sgd_kernel.
+__global__ void adamw_kernel(ChunkList<4> list, AdamWArgs a, GateArgs gate, double* partials, int64_t slot0,
+                             int64_t slots) {
   EMBER_DYNAMIC_SHARED(double, red);
+  bool clip;
+  float coef;
+  if (!gate_allows(gate, clip, coef)) return;
   int t;
   int64_t begin, end;
   chunk_range(list, t, begin, end);
@@ -105,7 +140,8 @@ __global__ void adamw_kernel(ChunkList<4> list, AdamWArgs a, double* partials, i
   for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
     const float raw = g[i];
     if (!finite(raw)) bad = 1.0;
-    const float d = raw * a.scale;
+    float d = raw * a.scale;
+    if (clip) d = d * coef;
     sq += static_cast<double>(d) * static_cast<double>(d);
     const float mi = a.beta1 * m[i] + a.one_minus_beta1 * d;
     const float vi = a.beta2 * v[i] + a.one_minus_beta2 * d * d;
@@ -119,16 +155,21 @@ __global__ void adamw_kernel(ChunkList<4> list, AdamWArgs a, double* partials, i
 // ---------------------------------------------------------------- launchers
 
 /// Splits the tensors (rows of Depth pointers, with their sizes) into chunk lists and calls
-/// launch(list, blocks, partials, first_slot, slots) for each; then reads the block partials back and returns
-/// the gradient sum of squares and the non-finite flag.
+/// launch(list, blocks, gate, partials, first_slot, slots) for each. A reporting gate gets the block
+/// partials added into its status by finalize_partials; no host synchronization either way.
 template <int Depth, class Launch>
-kernels::ScaleResult multi_tensor_apply(const std::vector<std::array<float*, Depth>>& rows,
-                                        const std::vector<int64_t>& sizes, Device device, Launch&& launch) {
+void multi_tensor_apply(const std::vector<std::array<float*, Depth>>& rows, const std::vector<int64_t>& sizes,
+                        const kernels::StepGate& gate, Launch&& launch) {
   int64_t slots = 0;
   for (int64_t n : sizes) slots += (n + kChunk - 1) / kChunk;
-  if (slots == 0) return {};
-  Tensor partials = empty({2 * slots}, TensorOptions{}.set_dtype(DType::f64).set_device(device));
-  double* out = static_cast<double*>(partials.data_ptr());
+  if (slots == 0) return;
+  GateArgs g{nullptr, gate.clip_norm, gate.read, gate.skip_non_finite};
+  double* status = nullptr;
+  if (gate.status.defined()) status = static_cast<double*>(gate.status.data_ptr()), g.status = status;
+  const bool report = status != nullptr && !gate.read;
+  std::optional<DeviceScratch> partials;  // [sums: one per block][flags: one per block]
+  if (report) partials.emplace(current_device(), static_cast<size_t>(2 * slots) * sizeof(double));
+  double* out = report ? reinterpret_cast<double*>(partials->get()) : nullptr;
 
   int64_t slot = 0;
   plan_chunks(std::span<const int64_t>(sizes), static_cast<int>(grid_cap(kMaxBlocks)), [&](const ChunkLaunch& l) {
@@ -142,17 +183,10 @@ kernels::ScaleResult multi_tensor_apply(const std::vector<std::array<float*, Dep
       list.block_tensor[b] = l.slot_of_block[b];
       list.block_chunk[b] = l.chunk_of_block[b];
     }
-    launch(list, l.num_blocks, out, slot, slots);
+    launch(list, l.num_blocks, g, out, slot, slots);
     slot += l.num_blocks;
   });
-
-  const std::vector<double> host = partials.to_vector<double>();
-  kernels::ScaleResult r;
-  for (int64_t i = 0; i < slots; ++i) {
-    r.sum_squares += host[static_cast<size_t>(i)];
-    r.non_finite = r.non_finite || host[static_cast<size_t>(slots + i)] != 0.0;
-  }
-  return r;
+  if (report) finalize_partials(out, out + slots, slots, status, /*add=*/true);
 }
 
 float* f32_ptr(const Tensor& t, const char* op) {
@@ -160,8 +194,8 @@ float* f32_ptr(const Tensor& t, const char* op) {
   return static_cast<float*>(t.data_ptr());
 }
 
-kernels::ScaleResult sgd_step(std::span<Tensor> params, std::span<const Tensor> grads, std::span<Tensor> bufs,
-                              const kernels::SgdStepOptions& o, double grad_scale) {
+void sgd_step(std::span<Tensor> params, std::span<const Tensor> grads, std::span<Tensor> bufs,
+              const kernels::SgdStepOptions& o, double grad_scale, const kernels::StepGate& gate) {
   const bool use_momentum = o.momentum != 0.0;
   std::vector<std::array<float*, 3>> rows;
   std::vector<int64_t> sizes;
@@ -173,17 +207,18 @@ kernels::ScaleResult sgd_step(std::span<Tensor> params, std::span<const Tensor> 
   const SgdArgs a{static_cast<float>(o.lr), static_cast<float>(o.momentum), static_cast<float>(1.0 - o.dampening),
                   static_cast<float>(o.weight_decay), static_cast<float>(grad_scale), use_momentum,
                   o.weight_decay != 0.0, o.nesterov, o.init_momentum};
-  return multi_tensor_apply<3>(rows, sizes, params[0].device(),
-                               [&](const ChunkList<3>& list, int blocks, double* out, int64_t slot0, int64_t slots) {
-                                 launch(sgd_kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads),
-                                        kThreads * sizeof(double), stream(), list, a, out, slot0, slots);
-                                 EMBER_CUDA_CHECK_LAUNCH(sgd_kernel);
-                               });
+  multi_tensor_apply<3>(rows, sizes, gate,
+                        [&](const ChunkList<3>& list, int blocks, const GateArgs& g, double* out, int64_t slot0,
+                            int64_t slots) {
+                          launch(sgd_kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads),
+                                 kThreads * sizeof(double), stream(), list, a, g, out, slot0, slots);
+                          EMBER_CUDA_CHECK_LAUNCH(sgd_kernel);
+                        });
 }
 
-kernels::ScaleResult adamw_step(std::span<Tensor> params, std::span<const Tensor> grads, std::span<Tensor> exp_avgs,
-                                std::span<Tensor> exp_avg_sqs, const kernels::AdamWStepOptions& o, int64_t step,
-                                double grad_scale) {
+void adamw_step(std::span<Tensor> params, std::span<const Tensor> grads, std::span<Tensor> exp_avgs,
+                std::span<Tensor> exp_avg_sqs, const kernels::AdamWStepOptions& o, int64_t step, double grad_scale,
+                const kernels::StepGate& gate) {
   std::vector<std::array<float*, 4>> rows;
   std::vector<int64_t> sizes;
   for (size_t i = 0; i < params.size(); ++i) {
@@ -199,12 +234,13 @@ kernels::ScaleResult adamw_step(std::span<Tensor> params, std::span<const Tensor
                     static_cast<float>(o.beta1),                 static_cast<float>(o.beta2),
                     static_cast<float>(1.0 - o.beta1),           static_cast<float>(1.0 - o.beta2),
                     static_cast<float>(grad_scale)};
-  return multi_tensor_apply<4>(rows, sizes, params[0].device(),
-                               [&](const ChunkList<4>& list, int blocks, double* out, int64_t slot0, int64_t slots) {
-                                 launch(adamw_kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads),
-                                        kThreads * sizeof(double), stream(), list, a, out, slot0, slots);
-                                 EMBER_CUDA_CHECK_LAUNCH(adamw_kernel);
-                               });
+  multi_tensor_apply<4>(rows, sizes, gate,
+                        [&](const ChunkList<4>& list, int blocks, const GateArgs& g, double* out, int64_t slot0,
+                            int64_t slots) {
+                          launch(adamw_kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads),
+                                 kThreads * sizeof(double), stream(), list, a, g, out, slot0, slots);
+                          EMBER_CUDA_CHECK_LAUNCH(adamw_kernel);
+                        });
 }
 
 }  // namespace

@@ -44,6 +44,14 @@ void check_close(const std::vector<Tensor>& got, const std::vector<Tensor>& want
   }
 }
 
+/// Runs step(gate) with a gate that reports into a fresh status, and reads the status back.
+template <class Step>
+kernels::ScaleResult reported(Device d, Step&& step) {
+  Tensor status = kernels::make_step_status(d);
+  step(kernels::StepGate{.status = status});
+  return kernels::read_scale_result(status);
+}
+
 }  // namespace
 
 TEST_CASE("cuda fused SGD and AdamW match the CPU, also split into launches of 2 blocks", "[cuda][optim]") {
@@ -59,8 +67,12 @@ TEST_CASE("cuda fused SGD and AdamW match the CPU, also split into launches of 2
     INFO(grid.describe());
     {
       List cpu = make_list(Device::cpu(), 1, 10), gpu = make_list(test::kCuda, 1, 10);
-      const kernels::ScaleResult rc = kernels::sgd_step(cpu.params, cpu.grads, cpu.state[0], sgd, 0.5);
-      const kernels::ScaleResult rg = kernels::sgd_step(gpu.params, gpu.grads, gpu.state[0], sgd, 0.5);
+      const kernels::ScaleResult rc = reported(Device::cpu(), [&](const kernels::StepGate& g) {
+        kernels::sgd_step(cpu.params, cpu.grads, cpu.state[0], sgd, 0.5, g);
+      });
+      const kernels::ScaleResult rg = reported(test::kCuda, [&](const kernels::StepGate& g) {
+        kernels::sgd_step(gpu.params, gpu.grads, gpu.state[0], sgd, 0.5, g);
+      });
       CHECK(rg.sum_squares == Approx(rc.sum_squares).epsilon(1e-9));
       CHECK_FALSE(rg.non_finite);
       check_close(gpu.params, cpu.params);
@@ -68,8 +80,12 @@ TEST_CASE("cuda fused SGD and AdamW match the CPU, also split into launches of 2
     }
     {
       List cpu = make_list(Device::cpu(), 2, 20), gpu = make_list(test::kCuda, 2, 20);
-      const auto rc = kernels::adamw_step(cpu.params, cpu.grads, cpu.state[0], cpu.state[1], adamw, 3, 0.25);
-      const auto rg = kernels::adamw_step(gpu.params, gpu.grads, gpu.state[0], gpu.state[1], adamw, 3, 0.25);
+      const auto rc = reported(Device::cpu(), [&](const kernels::StepGate& g) {
+        kernels::adamw_step(cpu.params, cpu.grads, cpu.state[0], cpu.state[1], adamw, 3, 0.25, g);
+      });
+      const auto rg = reported(test::kCuda, [&](const kernels::StepGate& g) {
+        kernels::adamw_step(gpu.params, gpu.grads, gpu.state[0], gpu.state[1], adamw, 3, 0.25, g);
+      });
       CHECK(rg.sum_squares == Approx(rc.sum_squares).epsilon(1e-9));
       CHECK_FALSE(rg.non_finite);
       check_close(gpu.params, cpu.params);
@@ -99,8 +115,12 @@ TEST_CASE("cuda fused optimizers flag a non-finite gradient in any chunk of any 
       g[static_cast<size_t>(at)] = std::numeric_limits<float>::quiet_NaN();
       l.grads[tensor] = from_vector(g, {kSizes[tensor]}, test::kOnCuda);
       std::vector<Tensor> no_bufs;
-      CHECK(kernels::sgd_step(l.params, l.grads, no_bufs, sgd, 1.0).non_finite);
-      CHECK(kernels::adamw_step(l.params, l.grads, l.state[0], l.state[1], adamw, 1, 1.0).non_finite);
+      CHECK(reported(test::kCuda, [&](const kernels::StepGate& gate) {
+              kernels::sgd_step(l.params, l.grads, no_bufs, sgd, 1.0, gate);
+            }).non_finite);
+      CHECK(reported(test::kCuda, [&](const kernels::StepGate& gate) {
+              kernels::adamw_step(l.params, l.grads, l.state[0], l.state[1], adamw, 1, 1.0, gate);
+            }).non_finite);
     }
   }
 }

@@ -7,6 +7,7 @@
 
 #include "nn/functional_conv.h"
 #include "nn/module.h"
+#include "kernels/optimizer.h"
 #include "optim/optimizer.h"
 #include "tests/harness/backends.h"
 
@@ -109,13 +110,23 @@ inline Tensor mean_cross_entropy(const Tensor& logits, const Tensor& onehot) {
 class RecordingOptimizer final : public optim::Optimizer {
  public:
   explicit RecordingOptimizer(std::vector<Tensor> params) : Optimizer({optim::ParamGroup{std::move(params), 0.0, 0.0}}, "Recording") {}
-  kernels::ScaleResult step_scaled(double grad_scale) override {
+  /// A reading gate is honoured as the fused kernels honour it (read on the host here: a test may sync):
+  /// a skipped step records nothing, a clipped one records grad * grad_scale * coefficient.
+  void step_gated(double grad_scale, const kernels::StepGate& gate) override {
     NoGradGuard ng;
-    std::vector<Tensor> g;
-    for (const Tensor& p : parameters()) g.push_back(p.grad().defined() ? p.grad() * grad_scale : zeros_like(p));
-    seen.push_back(std::move(g));
     count_step();
-    return {};
+    double coef = 1.0;
+    if (gate.status.defined() && gate.read) {
+      const auto st = gate.status.to_vector<double>();
+      const kernels::GateDecision d = kernels::step_gate_decision(
+          st[kernels::kStatusSumSquares], st[kernels::kStatusNonFinite], gate.clip_norm, gate.skip_non_finite);
+      if (d.skip) return;
+      if (d.clip) coef = d.clip_coef;
+    }
+    std::vector<Tensor> g;
+    for (const Tensor& p : parameters())
+      g.push_back(p.grad().defined() ? p.grad() * grad_scale * coef : zeros_like(p));
+    seen.push_back(std::move(g));
   }
   std::vector<std::vector<Tensor>> seen;  ///< per step, per parameter
 
