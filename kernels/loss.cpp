@@ -33,15 +33,22 @@ void cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& 
   if (logits.numel() == 0) return;
   const int64_t bad = require(table_for<LossKernels>(logits.device().type).cross_entropy_forward, "cross_entropy",
                               logits.device())(logits, targets, losses, lse);
-  if (bad == 0) return;
-  // Cold path: name the first offending target (on the host; the kernel only counted them).
+  if (bad != 0) raise_bad_targets(targets, logits.size(1), "");
+}
+
+void raise_bad_targets(const Tensor& targets, int64_t classes, const std::string& where) {
+  // Cold path: name the first offending target and count them all (on the host).
   const Tensor t = targets.device().is_cpu() ? targets : transfer(targets, Device::cpu());
   const int64_t* tp = static_cast<const int64_t*>(t.data_ptr());
-  const int64_t c = logits.size(1);
+  int64_t bad = 0, first = -1;
   for (int64_t i = 0; i < t.numel(); ++i)
-    EMBER_CHECK(tp[i] >= 0 && tp[i] < c, "cross_entropy: target ", tp[i], " at position ", i,
-                " is out of range for C = ", c, " classes (", bad, " invalid targets in all)");
-  EMBER_CHECK(false, "cross_entropy: the kernel reported ", bad, " invalid targets but none is out of [0, ", c, ")");
+    if (tp[i] < 0 || tp[i] >= classes) {
+      if (bad++ == 0) first = i;
+    }
+  EMBER_CHECK(bad > 0, "cross_entropy: a device check reported invalid targets but none is out of [0, ", classes,
+              ")", where);
+  EMBER_FAIL("cross_entropy: target ", tp[first], " at position ", first, " is out of range for C = ", classes,
+             " classes (", bad, " invalid targets in all)", where);
 }
 
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& grad_losses,

@@ -10,6 +10,7 @@
 
 #include "core/autograd/grad_mode.h"
 #include "kernels/accumulate.h"
+#include "kernels/device_checks.h"
 
 namespace ember::optim {
 
@@ -29,6 +30,7 @@ GradAccumulator::GradAccumulator(nn::Module& model, Optimizer& opt, GradAccumula
     EMBER_CHECK(owned.count(p.unsafe_impl()) == 1, "GradAccumulator: optimizer parameter ", describe(p),
                 " is not a parameter of the model");
   last_lr_ = opt.lr();
+  label_micro_step();
   if (options_.inject_non_finite.empty())
     if (const char* spec = std::getenv("EMBER_TEST_INJECT_NONFINITE"); spec != nullptr && *spec != '\0')
       options_.inject_non_finite = parse_non_finite_injections(spec);
@@ -97,6 +99,7 @@ bool GradAccumulator::backward(const Tensor& loss, int64_t count) {
   ++micro_steps_;
   ++window_micro_;
   window_count_ += count;
+  label_micro_step();
   if (!last) return false;
   end_window();
   return true;
@@ -107,9 +110,14 @@ bool GradAccumulator::empty_micro_batch() {
   if (hook_) hook_->before_backward(last, window_count_);  // nothing becomes ready: reduce() starts the buckets
   ++micro_steps_;
   ++window_micro_;
+  label_micro_step();
   if (!last) return false;
   end_window();
   return true;
+}
+
+void GradAccumulator::label_micro_step() const {
+  kernels::set_check_context("micro-step " + std::to_string(micro_steps_ + 1));
 }
 
 bool GradAccumulator::flush() {
@@ -127,6 +135,7 @@ void GradAccumulator::restore_counters(int64_t micro_steps, int64_t optimizer_st
   micro_steps_ = micro_steps;
   optimizer_steps_ = optimizer_steps;
   skipped_steps_ = skipped_steps;
+  label_micro_step();
 }
 
 Tensor& GradAccumulator::status() {

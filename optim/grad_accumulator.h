@@ -99,6 +99,9 @@ class GradAccumulator {
  private:
   void end_window();
   void zero_grads();
+  /// Names the micro-step about to run (micro_steps() + 1) as the context of device-side checks
+  /// (kernels/device_checks.h), so a bad target found on a GPU is reported with its micro-step.
+  void label_micro_step() const;
   /// The device-resident step status (kernels/accumulate.h): the window's loss sum, then its norm and flag.
   Tensor& status();
   /// The value to inject at micro-step `step` (1-based), or 0 for none.

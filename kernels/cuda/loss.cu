@@ -1,16 +1,18 @@
 /// @file kernels/cuda/loss.cu @brief CUDA fused cross-entropy: one block per row computes log-sum-exp and the loss; the backward writes softmax - onehot scaled per row.
 //
 // Forward: block per row (rows b, b + gridDim.x, ...), pass 1 the row max, pass 2 the sum of
-// expf(x - max) in double (as kernels/cpu/loss.cpp), then thread 0 writes lse and the loss and counts
-// a target outside [0, C) with an integer atomicAdd (order-free). The launcher copies that count back
-// (one 8-byte transfer and a stream sync per forward: the loss is read on the host right after anyway).
+// expf(x - max) in double (as kernels/cpu/loss.cpp), then thread 0 writes lse and the loss and flags
+// a target outside [0, C) in the device's check record (kernels/cuda/device_checks.h): no copy back and
+// no host sync per forward; the host raises the error naming the target at its next synchronization.
 // Backward: elementwise over N*C, no reductions (lse was saved by the forward).
 #include <cmath>
 #include <cstdint>
+#include <string>
 
 #include "kernels/cuda/common.cuh"
-#include "kernels/cuda/device_scratch.h"
+#include "kernels/cuda/device_checks.h"
 #include "kernels/cuda/warp_reduce.cuh"
+#include "kernels/device_checks.h"
 #include "kernels/dispatch.h"
 #include "kernels/loss.h"
 
@@ -27,10 +29,10 @@ struct RowScratch {
 // ---------------------------------------------------------------------------------------- kernels
 
 /// lse[r] = max + log(sum_j expf(x[r, j] - max)); losses[r] = lse[r] - x[r, target[r]] (NaN and
-/// ++*bad for a target outside [0, C)). Grid min(N, 8 per SM) x row_block_threads(C), static shared
-/// RowScratch (~400 B). Bytes: 4*N*C read (the row's second pass hits L1/L2) + 8*N targets + 8*N written.
+/// a failure of `check` for a target outside [0, C)). Grid min(N, 8 per SM) x row_block_threads(C), static
+/// shared RowScratch (~400 B). Bytes: 4*N*C read (the row's second pass hits L1/L2) + 8*N targets + 8*N written.
 __global__ void cross_entropy_forward_kernel(const float* x, const int64_t* targets, float* losses, float* lse,
-                                             unsigned long long* bad, int64_t rows, int64_t c) {
+                                             ember::cuda::DeferredCheck check, int64_t rows, int64_t c) {
   EMBER_SHARED(RowScratch, scratch);
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const float* xr = x + r * c;
@@ -46,7 +48,8 @@ __global__ void cross_entropy_forward_kernel(const float* x, const int64_t* targ
       lse[r] = static_cast<float>(l);
       const int64_t t = targets[r];
       if (t < 0 || t >= c) {
-        atomicAdd(bad, 1ull);
+        atomicAdd(&check.record->failures, 1ull);
+        atomicMin(&check.record->first_tag, check.tag);
         losses[r] = NAN;
       } else {
         losses[r] = static_cast<float>(l - static_cast<double>(xr[t]));
@@ -77,18 +80,18 @@ void check_f32(const char* op, const Tensor& t) {
 int64_t cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& losses, Tensor& lse) {
   check_f32("cross_entropy", logits);
   const int64_t rows = logits.size(0), c = logits.size(1);
-  ember::cuda::DeviceScratch scratch(ember::cuda::current_device(), sizeof(unsigned long long));
-  auto* bad = reinterpret_cast<unsigned long long*>(scratch.get());
-  EMBER_CUDA_CHECK(cudaMemsetAsync(bad, 0, sizeof(unsigned long long), ember::cuda::stream()));
+  // On failure (read after the next host sync): the CPU's message, plus where the forward was queued.
+  std::string where = " (found on " + logits.device().str();
+  if (!check_context().empty()) where += " in " + check_context();
+  where += "; a device-side check, raised at the next host synchronization)";
+  const ember::cuda::DeferredCheck check =
+      ember::cuda::defer_check([targets, c, where] { raise_bad_targets(targets, c, where); });
   ember::cuda::launch(cross_entropy_forward_kernel, ember::cuda::row_grid(rows), ember::cuda::row_block_threads(c), 0,
                       ember::cuda::stream(), static_cast<const float*>(logits.data_ptr()),
                       static_cast<const int64_t*>(targets.data_ptr()), static_cast<float*>(losses.data_ptr()),
-                      static_cast<float*>(lse.data_ptr()), bad, rows, c);
+                      static_cast<float*>(lse.data_ptr()), check, rows, c);
   EMBER_CUDA_CHECK_LAUNCH("cross_entropy_forward_kernel");
-  unsigned long long host = 0;
-  EMBER_CUDA_CHECK(cudaMemcpyAsync(&host, bad, sizeof(host), cudaMemcpyDeviceToHost, ember::cuda::stream()));
-  EMBER_CUDA_CHECK(cudaStreamSynchronize(ember::cuda::stream()));
-  return static_cast<int64_t>(host);
+  return 0;
 }
 
 void cross_entropy_backward(const Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& grad_losses,

@@ -1,8 +1,11 @@
 /// @file kernels/cuda/runtime.cu @brief The CUDA runtime layer's transfers: host <-> device copies on the device's compute stream, synchronization, device count.
 //
-// No kernels here. Host reads (to_host) synchronize the stream.
+// No kernels here. Host reads (to_host) synchronize the stream; after every host synchronization the
+// device-side checks of the work it waited for are raised (kernels/cuda/device_checks.h).
 #include "kernels/cuda/backend_info.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/device_checks.h"
+#include "kernels/cuda/device_context.h"
 #include "kernels/dispatch.h"
 #include "kernels/transfer.h"
 
@@ -20,9 +23,13 @@ void to_host(const Tensor& src, void* host) {
   // Into pageable memory the copy returns once it is complete (after the stream's earlier work): one
   // host synchronization, no separate cudaStreamSynchronize.
   EMBER_CUDA_CHECK(cudaMemcpyAsync(host, src.data_ptr(), src.nbytes(), cudaMemcpyDeviceToHost, stream()));
+  raise_device_checks(current_device());  // the stream's earlier work is done: its checks are decided
 }
 
-void synchronize() { EMBER_CUDA_CHECK(cudaStreamSynchronize(stream())); }
+void synchronize() {
+  EMBER_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  raise_device_checks(current_device());
+}
 
 int device_count() {
   int n = 0;

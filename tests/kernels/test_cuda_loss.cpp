@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include "kernels/loss.h"
+#include "kernels/transfer.h"
 #include "tests/kernels/cuda_test_util.h"
 
 using namespace ember;
@@ -38,6 +39,7 @@ std::string forward_error(const Tensor& logits, const Tensor& targets) {
   Tensor losses = empty({rows}, opts), lse = empty({rows}, opts);
   try {
     kernels::cross_entropy_forward(logits, targets, losses, lse);
+    kernels::synchronize(logits.device());  // a GPU checks the targets on the device: raised at a host sync
   } catch (const Error& e) {
     return e.message();
   }
@@ -91,7 +93,10 @@ TEST_CASE("cuda cross-entropy rejects an out-of-range target with the CPU's erro
       const std::string cpu = forward_error(x, t);
       INFO(grid.describe() << "; on the CPU: " << cpu);
       REQUIRE_FALSE(cpu.empty());
-      CHECK(forward_error(x.to(test::kCuda), t.to(test::kCuda)) == cpu);  // names the first bad target, counts all
+      // The CPU's message (the first bad target, all counted), then where the device found it.
+      const std::string gpu = forward_error(x.to(test::kCuda), t.to(test::kCuda));
+      CHECK(gpu.rfind(cpu, 0) == 0);
+      CHECK_THAT(gpu, Catch::Contains("found on cuda:0") && Catch::Contains("next host synchronization"));
     }
     CHECK(forward_error(x.to(test::kCuda), targets_for(rows, c).to(test::kCuda)).empty());
   }

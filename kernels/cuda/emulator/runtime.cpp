@@ -755,6 +755,15 @@ cudaError_t cudaHostAlloc(void** p, std::size_t n, unsigned flags) {
     return fail(cudaErrorInvalidValue, "cudaHostAlloc: unknown flags");
   return emud::allocate(p, n, -1, "cudaHostAlloc");
 }
+cudaError_t cudaHostGetDevicePointer(void** device, void* host, unsigned flags) {
+  Lock lk(state().mu);
+  if (device == nullptr || flags != 0) return fail(cudaErrorInvalidValue, "cudaHostGetDevicePointer: flags must be 0");
+  const emud::Allocation* a = emud::find_allocation(host, 1);
+  if (a == nullptr || a->device != -1)
+    return fail(cudaErrorInvalidValue, "cudaHostGetDevicePointer: not page-locked memory from cudaHostAlloc");
+  *device = host;
+  return cudaSuccess;
+}
 cudaError_t cudaFreeHost(void* p) {
   Lock lk(state().mu);
   if (emud::refuse_in_op("cudaFreeHost")) return cudaErrorNotPermitted;

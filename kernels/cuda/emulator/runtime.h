@@ -152,6 +152,8 @@ cudaError_t cudaHostAlloc(T** p, std::size_t n, unsigned flags) {
   return cudaHostAlloc(reinterpret_cast<void**>(p), n, flags);
 }
 cudaError_t cudaFreeHost(void* p);
+/// The device address of page-locked host memory from cudaHostAlloc (the same pointer: one address space).
+cudaError_t cudaHostGetDevicePointer(void** device, void* host, unsigned flags);
 cudaError_t cudaMemGetInfo(std::size_t* free_bytes, std::size_t* total_bytes);
 
 cudaError_t cudaMemcpy(void* dst, const void* src, std::size_t n, cudaMemcpyKind kind);

@@ -84,6 +84,7 @@ EMBER_SAME_FIELD(asyncEngineCount);
 EMBER_SAME_OVERLOAD(cudaMalloc, void**, std::size_t);
 EMBER_SAME_OVERLOAD(cudaMallocHost, void**, std::size_t);
 EMBER_SAME_OVERLOAD(cudaHostAlloc, void**, std::size_t, unsigned);
+EMBER_SAME_OVERLOAD(cudaHostGetDevicePointer, void**, void*, unsigned);
 EMBER_SAME_OVERLOAD(cudaEventCreate, cudaEvent_t*);
 #undef EMBER_SAME_OVERLOAD
 EMBER_API_SAME_SIGNATURE(cudaGetErrorName);
