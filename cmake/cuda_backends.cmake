@@ -62,8 +62,18 @@ if(EMBER_HAVE_CUDA AND EMBER_CUDA_KERNELS)
   if(EMBER_WERROR)
     target_compile_options(ember_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Werror=all-warnings>)
   endif()
-  find_library(CUDNN_LIB cudnn HINTS ${CUDAToolkit_LIBRARY_DIR} REQUIRED)
-  find_library(NCCL_LIB nccl HINTS ${CUDAToolkit_LIBRARY_DIR} /usr/local/lib REQUIRED)
+  # cuDNN and NCCL: in the CUDA toolkit's folders, the system's, or (EMBER_CUDNN_ROOT / EMBER_NCCL_ROOT,
+  # searched first) a folder with include/ and lib/ such as the nvidia-cudnn-cu13 and nvidia-nccl-cu13
+  # wheels' nvidia/cudnn and nvidia/nccl, whose lib/ holds only the versioned libcudnn.so.9 / libnccl.so.2.
+  set(EMBER_CUDNN_ROOT "" CACHE PATH "cuDNN folder with include/cudnn.h and lib/ (searched first)")
+  set(EMBER_NCCL_ROOT "" CACHE PATH "NCCL folder with include/nccl.h and lib/ (searched first)")
+  find_library(CUDNN_LIB NAMES cudnn libcudnn.so.9 HINTS ${EMBER_CUDNN_ROOT}/lib ${CUDAToolkit_LIBRARY_DIR} REQUIRED)
+  find_library(NCCL_LIB NAMES nccl libnccl.so.2 HINTS ${EMBER_NCCL_ROOT}/lib ${CUDAToolkit_LIBRARY_DIR} /usr/local/lib
+               REQUIRED)
+  find_path(CUDNN_INCLUDE_DIR cudnn.h HINTS ${EMBER_CUDNN_ROOT}/include ${CUDAToolkit_INCLUDE_DIRS} REQUIRED)
+  find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${EMBER_NCCL_ROOT}/include ${CUDAToolkit_INCLUDE_DIRS} /usr/local/include
+            REQUIRED)
+  target_include_directories(ember_cuda SYSTEM PUBLIC ${CUDNN_INCLUDE_DIR} ${NCCL_INCLUDE_DIR})
   target_link_libraries(ember_cuda PUBLIC ember CUDA::cudart CUDA::cublas CUDA::cublasLt ${CUDNN_LIB} ${NCCL_LIB})
 endif()
 
