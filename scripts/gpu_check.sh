@@ -420,14 +420,14 @@ for tool in memcheck racecheck synccheck; do
     "$GPU_TESTS" --durations no "$tests" || continue
   logf=$OUTDIR/logs/$tool.log
   tests_ran=$(grep -E '^(All tests passed|test cases:)' "$logf" | tail -1 || true)
-  errors=$(grep -o 'ERROR SUMMARY: [0-9]* error' "$logf" | tail -1 || true)
+  errors=$(grep -oE 'ERROR SUMMARY: [0-9]+ errors?' "$logf" | tail -1 || true)
   if [ "$STAGE_RC" -eq 0 ]; then
     record "$tool" ok "$STAGE_SECONDS" "$tests_ran; ${errors:-no error summary}"
   elif [ "$STAGE_RC" -eq 124 ]; then
     record "$tool" failed "$STAGE_SECONDS" "time limit reached${tests_ran:+; $tests_ran}"
   elif [ -z "$tests_ran" ]; then
     # The tool stopped before the tests reported (e.g. "Device not supported" under gVisor).
-    record "$tool" "tool unavailable" "$STAGE_SECONDS" "exit $STAGE_RC: $(grep -m1 -iE 'error|not supported' "$logf" | cut -c1-120)"
+    record "$tool" "tool unavailable" "$STAGE_SECONDS" "exit $STAGE_RC: $(tail -n +2 "$logf" | grep -m1 -iE 'error|not supported' | cut -c1-120)"
   else
     record "$tool" failed "$STAGE_SECONDS" "exit $STAGE_RC; ${errors:-test failures}; $tests_ran"
   fi

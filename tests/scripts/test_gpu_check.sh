@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# @file tests/scripts/test_gpu_check.sh @brief ctest ember.scripts.gpu_check: scripts/gpu_check.sh's arguments, --help, and a dry run with a fake nvidia-smi (2 GPUs) that skips the slow stages; takes seconds.
+# @file tests/scripts/test_gpu_check.sh @brief ctest ember.scripts.gpu_check: scripts/gpu_check.sh's arguments and --help, a dry run with a fake nvidia-smi (2 GPUs) that skips the build, and a whole run over fake programs (stage statuses, summary.md); takes seconds.
 set -euo pipefail
 SCRIPT=$(cd "$(dirname "$0")/../.." && pwd)/scripts/gpu_check.sh
 tmp=$(mktemp -d)
@@ -57,6 +57,70 @@ check "bench_train on the GPU" grep -q 'bench_train.py --device cuda' "$out/logs
 check "racecheck on a test subset" grep -q 'compute-sanitizer --tool racecheck .*\\\[cuda\\\]' "$out/logs/racecheck.log"
 check "2 GPUs: the NCCL test under ctest" grep -q '^\$ ctest .*nccl_multi' "$out/logs/nccl-multi.log"
 check "--tar packs the folder" sh -c 'tar -tzf "$1" out-dry/summary.md >/dev/null' _ "$tmp/check.tar.gz"
+
+# A whole run over fakes (cmake, the built programs, compute-sanitizer, python3 for bench_train.py and
+# torch): the stages' statuses — a sanitizer that stops before the tests is "tool unavailable", one that
+# finds errors fails the run — and the key numbers in summary.md.
+REAL_PY=$(command -v python3)
+fb=$tmp/fake-build
+mkdir -p "$fb/tests" "$tmp/fakebin"
+cp "$tmp/bin/nvidia-smi" "$tmp/fakebin/"
+cat >"$tmp/fakebin/cmake" <<'FAKE'
+#!/bin/sh
+case "$1" in --version) echo "cmake version 0.0-fake" ;; --build) echo "[1/1] fake build" ;; *) echo "-- Ember: OpenBLAS /fake/libopenblas.so" ;; esac
+FAKE
+cat >"$tmp/fakebin/compute-sanitizer" <<'FAKE'
+#!/bin/sh
+case "$2" in
+  memcheck) echo "All tests passed (12 assertions in 3 test cases)"; echo "========= ERROR SUMMARY: 0 errors" ;;
+  racecheck) echo "========= Error: Device not supported"; exit 1 ;;
+  synccheck) echo "test cases: 3 | 2 passed | 1 failed"; echo "========= ERROR SUMMARY: 1 error"; exit 99 ;;
+esac
+FAKE
+cat >"$tmp/fakebin/python3" <<FAKE
+#!/bin/sh
+case "\$*" in
+  *bench_train.py*) while [ \$# -gt 0 ]; do
+                      [ "\$1" = --markdown ] && printf '| model | Ember / PyTorch |\n|---|---|\n| cnn-bn | 3.21x |\n' >"\$2"
+                      [ "\$1" = --json ] && echo '{}' >"\$2"; shift; done ;;
+  *torch.__version__*) echo "2.11.0+fake cuda 13.0 devices 2" ;;
+  *device_count*) echo 2 ;;
+  *"import nvidia"*) exit 1 ;;
+  *) exec "$REAL_PY" "\$@" ;;
+esac
+FAKE
+cat >"$fb/tests/ember_gpu_tests" <<'FAKE'
+#!/bin/sh
+echo "All tests passed (1234 assertions in 56 test cases)"
+FAKE
+cat >"$fb/ember-train" <<'FAKE'
+#!/bin/sh
+while [ $# -gt 0 ]; do
+  [ "$1" = --summary ] && echo '{"samples_per_s": 12345.6, "test_accuracy": 0.8512, "final_loss": 0.41, "optimizer_steps": 300, "wall_s": 3.25}' >"$2"
+  shift
+done
+FAKE
+cat >"$fb/ember-bench-gpu" <<'FAKE'
+#!/bin/sh
+for a; do case "$a" in --table=*) printf '| benchmark | rate |\n|---|---:|\n| peak/copy | 3900 GB/s |\n| accumulate/fused/16777216 | 3500 GB/s |\n| accumulate/cublas_axpy/16777216 | 3000 GB/s |\n' >"${a#--table=}" ;; esac; done
+FAKE
+chmod +x "$tmp/fakebin/"* "$fb/ember-train" "$fb/ember-bench-gpu" "$fb/tests/ember_gpu_tests"
+out=$tmp/out-fake
+rc=0
+PATH=$tmp/fakebin:$PATH bash "$SCRIPT" --skip deps --build "$fb" "$out" >"$tmp/fake.log" 2>&1 || rc=$?
+check "a run with a failing stage exits 1" test "$rc" -eq 1 || sed 's/^/  | /' "$tmp/fake.log"
+for s in configure build gpu-tests train-cnn train-mlp bench-gpu bench-train memcheck; do
+  check "fake run: $s ok" grep -qE "^\| $s \| ok \|" "$out/summary.md"
+done
+check "fake run: racecheck tool unavailable" grep -qE '^\| racecheck \| tool unavailable \| [0-9]+ \| exit 1: .*Device not supported' "$out/summary.md"
+check "fake run: synccheck failed with its errors" grep -qE '^\| synccheck \| failed \|.*ERROR SUMMARY: 1 error' "$out/summary.md"
+check "fake run: nccl-multi skipped (not built)" grep -qE '^\| nccl-multi \| skipped \|' "$out/summary.md"
+check "fake run: test count in the note" grep -qE '^\| gpu-tests \| ok \|.*56 test cases' "$out/summary.md"
+check "fake run: training numbers" grep -qF '| cnn (micro 32 x accum 4) | 12346 | 0.8512 | 0.4100 | 300 | 3.2 |' "$out/summary.md"
+check "fake run: Ember vs PyTorch table" grep -qF '| cnn-bn | 3.21x |' "$out/summary.md"
+check "fake run: the fused rows of the GPU benchmark" grep -qF '| accumulate/fused/16777216 |' "$out/summary.md"
+check "fake run: not the baseline rows" sh -c '! grep -qF cublas_axpy "$1"' _ "$out/summary.md"
+check "fake run: FAILED line names the stage" grep -q 'FAILED: synccheck' "$tmp/fake.log"
 
 # Without a GPU and without --dry-run: an error, no stage runs.
 printf '#!/bin/sh\nexit 9\n' >"$tmp/bin/nvidia-smi"
