@@ -224,6 +224,8 @@ finish_stage() {
     record "$name" ok "$STAGE_SECONDS" "$note"
   elif [ "$STAGE_RC" -eq 124 ]; then
     record "$name" "failed" "$STAGE_SECONDS" "time limit reached${note:+; $note}"
+  elif [ "$STAGE_RC" -eq 77 ]; then  # ember_gpu_tests' "skipped" status
+    record "$name" "failed" "$STAGE_SECONDS" "exit 77: the program saw no CUDA device${note:+; $note}"
   else
     record "$name" "failed" "$STAGE_SECONDS" "exit $STAGE_RC, see logs/$name.log${note:+; $note}"
   fi
