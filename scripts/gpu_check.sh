@@ -88,7 +88,7 @@ prepare() {
   if [ -d "$r/lib" ]; then
     mkdir -p "$r/usr/lib"
     cp -a "$r/lib/." "$r/usr/lib/"
-    rm -rf "$r/lib"
+    rm -rf "${r:?}/lib"
   fi
   # What neither the build nor the runs read: documentation, OpenBLAS's static library (58 MB) and separate
   # BLAS/LAPACK libraries (Ember links libopenblas), pkg-config files, debugger scripts. (The other static
@@ -280,17 +280,16 @@ find_cuda() {
   local cuda_home=""
   [ -z "$NVCC" ] || cuda_home=$(dirname "$(dirname "$(readlink -f "$NVCC")")")
   CUDA_HOME_DIR=$cuda_home
-  CUDNN_ROOT="" NCCL_ROOT=""
-  local lib
-  # Already in the toolkit or the system (headers and an unversioned or versioned library)?
-  if ! { ls "$cuda_home"/include/cudnn.h /usr/include/cudnn.h /usr/local/include/cudnn.h 2>/dev/null | grep -q .; } ||
-     ! { ls "$cuda_home"/lib*/libcudnn.so* /usr/lib/$ARCH_DIR/libcudnn.so* 2>/dev/null | grep -q .; }; then
-    CUDNN_ROOT=$(timeout 60 python3 -c 'import nvidia.cudnn, os; print(list(nvidia.cudnn.__path__)[0])' 2>/dev/null || true)
-  fi
-  if ! { ls "$cuda_home"/include/nccl.h /usr/include/nccl.h /usr/local/include/nccl.h 2>/dev/null | grep -q .; } ||
-     ! { ls "$cuda_home"/lib*/libnccl.so* /usr/lib/$ARCH_DIR/libnccl.so* /usr/local/lib/libnccl.so* 2>/dev/null | grep -q .; }; then
-    NCCL_ROOT=$(timeout 60 python3 -c 'import nvidia.nccl, os; print(list(nvidia.nccl.__path__)[0])' 2>/dev/null || true)
-  fi
+  # Already in the toolkit or the system (the header and an unversioned or versioned library)? Else the
+  # wheel's folder (nvidia/cudnn, nvidia/nccl: include/ and lib/), or nothing (CMake then says what is missing).
+  wheel_root() {  # wheel_root HEADER LIBNAME PYTHON_MODULE
+    local h=0 l=0 f
+    for f in "$cuda_home/include/$1" "/usr/include/$1" "/usr/local/include/$1"; do [ -e "$f" ] && h=1; done
+    for f in "$cuda_home"/lib*/"$2".so* /usr/lib/$ARCH_DIR/"$2".so* /usr/local/lib/"$2".so*; do [ -e "$f" ] && l=1; done
+    [ "$h$l" = 11 ] || timeout 60 python3 -c "import $3; print(list($3.__path__)[0])" 2>/dev/null || true
+  }
+  CUDNN_ROOT=$(wheel_root cudnn.h libcudnn nvidia.cudnn)
+  NCCL_ROOT=$(wheel_root nccl.h libnccl nvidia.nccl)
   for lib in "$CUDNN_ROOT" "$NCCL_ROOT"; do
     [ -z "$lib" ] || export LD_LIBRARY_PATH=$lib/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
   done

@@ -37,9 +37,14 @@ case "$*" in
 esac
 SMI
 chmod +x "$tmp/bin/nvidia-smi"
+# A CUDA toolkit without cuDNN and NCCL, which the Python wheels' folders provide (nvidia.cudnn, nvidia.nccl).
+mkdir -p "$tmp/cuda/bin" "$tmp/cuda/include" "$tmp/py/nvidia/cudnn" "$tmp/py/nvidia/nccl"
+printf '#!/bin/sh\necho "Cuda compilation tools, release 13.0, V13.0.88"\n' >"$tmp/cuda/bin/nvcc"
+chmod +x "$tmp/cuda/bin/nvcc"
+touch "$tmp/py/nvidia/cudnn/__init__.py" "$tmp/py/nvidia/nccl/__init__.py"
 out=$tmp/out-dry
 rc=0
-PATH=$tmp/bin:$PATH bash "$SCRIPT" --dry-run --skip deps,configure,build --build "$tmp/build" --tar "$tmp/check.tar.gz" \
+PATH=$tmp/bin:$tmp/cuda/bin:$PATH PYTHONPATH=$tmp/py bash "$SCRIPT" --dry-run --skip deps,configure,build --build "$tmp/build" --tar "$tmp/check.tar.gz" \
   "$out" >"$tmp/dry.log" 2>&1 || rc=$?
 check "dry run exits 0" test "$rc" -eq 0 || sed 's/^/  | /' "$tmp/dry.log"
 check "architecture 90 from nvidia-smi" grep -q 'CUDA architecture 90' "$tmp/dry.log"
@@ -50,6 +55,11 @@ for s in deps configure build; do
 done
 for s in gpu-tests train-cnn train-mlp bench-gpu bench-train nccl-multi memcheck racecheck synccheck; do
   check "stage $s listed as dry-run" grep -qE "^\| $s \| dry-run \|" "$out/summary.md"
+done
+for lib in cudnn nccl; do  # (unless the system has the library outside the toolkit)
+  if ! ls /usr/lib/*/lib$lib.so* /usr/local/lib/lib$lib.so* >/dev/null 2>&1; then
+    check "$lib from the wheel's folder" grep -qF "| $lib | $tmp/py/nvidia/$lib |" "$out/summary.md"
+  fi
 done
 check "gpu-tests command" grep -q 'tests/ember_gpu_tests --durations no' "$out/logs/gpu-tests.log"
 check "train command" grep -q 'ember-train --model cnn --device cuda' "$out/logs/train-cnn.log"
