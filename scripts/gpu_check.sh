@@ -426,6 +426,8 @@ for tool in memcheck racecheck synccheck; do
     record "$tool" ok "$STAGE_SECONDS" "$tests_ran; ${errors:-no error summary}"
   elif [ "$STAGE_RC" -eq 124 ]; then
     record "$tool" failed "$STAGE_SECONDS" "time limit reached${tests_ran:+; $tests_ran}"
+  elif grep -q 'No test cases matched' "$logf"; then
+    record "$tool" failed "$STAGE_SECONDS" "the test subset matched no test case"
   elif [ -z "$tests_ran" ]; then
     # The tool stopped before the tests reported (e.g. "Device not supported" under gVisor).
     record "$tool" "tool unavailable" "$STAGE_SECONDS" "exit $STAGE_RC: $(tail -n +2 "$logf" | grep -m1 -iE 'error|not supported' | cut -c1-120)"
