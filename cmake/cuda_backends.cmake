@@ -62,8 +62,25 @@ if(EMBER_HAVE_CUDA AND EMBER_CUDA_KERNELS)
   if(EMBER_WERROR)
     target_compile_options(ember_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Werror=all-warnings>)
   endif()
-  find_library(CUDNN_LIB cudnn HINTS ${CUDAToolkit_LIBRARY_DIR} REQUIRED)
-  find_library(NCCL_LIB nccl HINTS ${CUDAToolkit_LIBRARY_DIR} /usr/local/lib REQUIRED)
+  # cuDNN and NCCL: in the CUDA toolkit's folders, the system's, or (EMBER_CUDNN_ROOT / EMBER_NCCL_ROOT,
+  # searched first) a folder with include/ and lib/ such as the nvidia-cudnn-cu13 and nvidia-nccl-cu13
+  # wheels' nvidia/cudnn and nvidia/nccl, whose lib/ holds only the versioned libcudnn.so.9 / libnccl.so.2.
+  set(EMBER_CUDNN_ROOT "" CACHE PATH "cuDNN folder with include/cudnn.h and lib/ (searched first)")
+  set(EMBER_NCCL_ROOT "" CACHE PATH "NCCL folder with include/nccl.h and lib/ (searched first)")
+  foreach(pkg CUDNN NCCL)
+    set(${pkg}_LIB_HINTS ${CUDAToolkit_LIBRARY_DIR})
+    set(${pkg}_INCLUDE_HINTS ${CUDAToolkit_INCLUDE_DIRS})
+    if(EMBER_${pkg}_ROOT)
+      list(PREPEND ${pkg}_LIB_HINTS ${EMBER_${pkg}_ROOT}/lib)
+      list(PREPEND ${pkg}_INCLUDE_HINTS ${EMBER_${pkg}_ROOT}/include)
+    endif()
+  endforeach()
+  # NAMES_PER_DIR: a folder's versioned library before an unversioned one in a later folder.
+  find_library(CUDNN_LIB NAMES cudnn libcudnn.so.9 NAMES_PER_DIR HINTS ${CUDNN_LIB_HINTS} REQUIRED)
+  find_library(NCCL_LIB NAMES nccl libnccl.so.2 NAMES_PER_DIR HINTS ${NCCL_LIB_HINTS} /usr/local/lib REQUIRED)
+  find_path(CUDNN_INCLUDE_DIR cudnn.h HINTS ${CUDNN_INCLUDE_HINTS} REQUIRED)
+  find_path(NCCL_INCLUDE_DIR nccl.h HINTS ${NCCL_INCLUDE_HINTS} /usr/local/include REQUIRED)
+  target_include_directories(ember_cuda SYSTEM PUBLIC ${CUDNN_INCLUDE_DIR} ${NCCL_INCLUDE_DIR})
   target_link_libraries(ember_cuda PUBLIC ember CUDA::cudart CUDA::cublas CUDA::cublasLt ${CUDNN_LIB} ${NCCL_LIB})
 endif()
 

@@ -60,17 +60,31 @@ def run_ember(ember, model, micro, accum, steps, threads, warmup, norm="batch", 
         return s
 
 
-def run_torch(model, micro, accum, steps, threads, warmup, blas_dir=None, foreach=False, norm="batch"):
+def run_torch(model, micro, accum, steps, threads, warmup, blas_dir=None, foreach=False, norm="batch", device="cpu",
+              data=None):
     cmd = [sys.executable, TORCH_TWIN, "--model", model, "--norm", norm, "--micro-batch", str(micro),
-           "--accum", str(accum), "--steps", str(steps), "--threads", str(threads), "--warmup-steps", str(warmup)]
+           "--accum", str(accum), "--steps", str(steps), "--threads", str(threads), "--warmup-steps", str(warmup),
+           "--device", device]
     if foreach:
         cmd.append("--foreach")
+    if data:
+        cmd += ["--data", data]
     p = subprocess.run(cmd, env=thread_env(threads, blas_dir), capture_output=True, text=True)
     if p.returncode != 0:
         fail(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}{p.stderr}")
     r = json.loads(p.stdout.strip().splitlines()[-1])
     r["command"] = " ".join(cmd)
     return r
+
+
+def gpu_name():
+    """The first GPU's name as nvidia-smi gives it (None when there is no nvidia-smi or it fails)."""
+    try:
+        p = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                           text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return p.stdout.strip().splitlines()[0] if p.returncode == 0 and p.stdout.strip() else None
 
 
 def machine():

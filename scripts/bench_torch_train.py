@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-# @file scripts/bench_torch_train.py @brief The PyTorch twin of one ember-train run (same model, data, micro-batch x accum loop, AdamW), timed per optimizer step; prints one JSON line.
+# @file scripts/bench_torch_train.py @brief The PyTorch twin of one ember-train run (same model, data, micro-batch x accum loop, AdamW, on the CPU or a GPU), timed per optimizer step; prints one JSON line.
 """Run by scripts/bench_train.py in its own process (so the thread count and BLAS are set before torch
 loads). Mirrors ember-train: Fashion-MNIST from the same IDX .gz files as float32 pixel/255 NCHW, a
 reshuffle every epoch, micro-batches gathered by index, forward + cross-entropy + backward per
 micro-batch, and at the end of each window of `accum` micro-batches one AdamW step and zero_grad.
+With --device cuda the model lives on the GPU and each micro-batch is gathered on the CPU and copied to it
+(as ember-train --device cuda does); the step times are taken after torch.cuda.synchronize().
 Prints {"samples_per_s": steady-state rate, "step_times": [...], ...}."""
 import argparse
 import gzip
@@ -58,6 +60,7 @@ def main():
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--foreach", action="store_true", help="AdamW(foreach=True): multi-tensor update")
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
 
@@ -73,7 +76,11 @@ def main():
     x_all = x_all.to(torch.float32).div_(255.0)
     y_all = torch.frombuffer(bytearray(labels), dtype=torch.uint8).to(torch.int64)
 
-    model = build_model(nn, a.model, a.norm)
+    dev = torch.device(a.device)
+    if a.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("bench_torch_train.py: --device cuda: torch sees no CUDA device")
+    sync = torch.cuda.synchronize if a.device == "cuda" else (lambda: None)
+    model = build_model(nn, a.model, a.norm).to(dev)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=a.weight_decay,
                             **({"foreach": True} if a.foreach else {}))
@@ -81,6 +88,7 @@ def main():
     micro_per_epoch = (n_train + a.micro_batch - 1) // a.micro_batch
 
     step_times, step_samples = [], []
+    sync()
     t_start = time.perf_counter()
     step = micro = window_samples = 0
     epoch = 0
@@ -88,7 +96,7 @@ def main():
         perm = torch.randperm(n_train)
         for k in range(micro_per_epoch):
             idx = perm[k * a.micro_batch:(k + 1) * a.micro_batch]
-            x, y = x_all[idx], y_all[idx]
+            x, y = x_all[idx].to(dev), y_all[idx].to(dev)
             loss = F.cross_entropy(model(x), y)
             (loss / a.accum).backward()
             micro += 1
@@ -97,6 +105,7 @@ def main():
                 opt.step()
                 opt.zero_grad(set_to_none=True)
                 step += 1
+                sync()
                 step_times.append(time.perf_counter() - t_start)
                 step_samples.append(window_samples)
                 window_samples = 0
@@ -107,7 +116,9 @@ def main():
     w = min(a.warmup_steps, len(step_times) - 1)
     steady = sum(step_samples[w + 1:]) / (step_times[-1] - step_times[w])
     blas = sorted({line.split()[-1] for line in open("/proc/self/maps") if "blas" in line})
-    print(json.dumps({"framework": "pytorch", "torch": torch.__version__, "model": a.model, "norm": a.norm,
+    gpu = torch.cuda.get_device_name(dev) if a.device == "cuda" else None
+    print(json.dumps({"framework": "pytorch", "torch": torch.__version__, "device": a.device, "gpu": gpu,
+                      "model": a.model, "norm": a.norm,
                       "threads": a.threads, "torch_threads": torch.get_num_threads(), "foreach": a.foreach,
                       "steps": step, "samples_per_s": steady, "total_s": step_times[-1], "blas": blas,
                       "final_loss": float(loss)}))

@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
-# @file scripts/bench_train.py @brief Training throughput, Ember vs PyTorch side by side: same models, data, micro-batch x accum and AdamW, at 1 and 2 threads; prints samples/s and the ratios.
+# @file scripts/bench_train.py @brief Training throughput, Ember vs PyTorch side by side: same models, data, micro-batch x accum and AdamW, on the CPU at 1 and 2 threads or on one GPU (--device cuda); prints samples/s and the ratios.
 """Runs ember-train and its PyTorch twin (scripts/bench_torch_train.py) for each model and thread count,
 interleaved over several rounds (the machine is noisy: each configuration's median over the rounds is
 reported, and every ratio compares runs made in the same invocation). The rate is the steady state:
 samples from the end of optimizer step --warmup-steps to the last step, over that time.
 
-PyTorch runs with the system's BLAS (Debian's default, OpenBLAS pthread) and with OpenBLAS for OpenMP
-(the one Ember links); its best (configuration, thread count) per model is the baseline of the ratios.
+On the CPU (--device cpu, the default), PyTorch runs with the system's BLAS (Debian's default, OpenBLAS
+pthread) and with OpenBLAS for OpenMP (the one Ember links); its best (configuration, thread count) per
+model is the baseline of the ratios. With --device cuda both run on the first GPU (ember-train --device
+cuda; the twin with the model on the GPU and torch.cuda.synchronize() around its step times), with the
+same model, micro-batch, accumulation and step flags, and --threads defaults to 1 (the CPU only gathers
+the micro-batches).
 
     scripts/bench_train.py --ember build/ember-train [--rounds 3] [--steps 150] [--json out/bench/train.json]
+    scripts/bench_train.py --device cuda --ember build-gpu/ember-train [--data DIR] ...
 """
 import argparse
 import json
@@ -22,14 +27,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ember", default=f"{bc.REPO}/build/ember-train", help="the ember-train binary")
     ap.add_argument("--models", default="mlp,cnn")
-    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where both frameworks train")
+    ap.add_argument("--data", help="Fashion-MNIST folder for both (default: each one's default)")
+    ap.add_argument("--threads", help="CPU thread counts, comma-separated [default: 1,2 on the CPU, 1 on a GPU]")
     ap.add_argument("--micro-batch", type=int, default=32)
     ap.add_argument("--accum", type=int, default=4)
     ap.add_argument("--steps", type=int, default=150, help="optimizer steps per run")
     ap.add_argument("--warmup-steps", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved repetitions of every configuration")
-    ap.add_argument("--torch-blas", default="system,openblas-openmp",
-                    help="PyTorch BLAS variants: system (libblas.so.3 alternative) and/or openblas-openmp")
+    ap.add_argument("--torch-blas", help="PyTorch BLAS variants on the CPU: system (libblas.so.3 alternative) "
+                                         "and/or openblas-openmp [default: both]")
     ap.add_argument("--torch-foreach", action="store_true", help="also run PyTorch with AdamW(foreach=True)")
     ap.add_argument("--json", help="write every run and the table here")
     ap.add_argument("--markdown", help="write the table here as Markdown")
@@ -45,29 +52,45 @@ def main():
         return 0
 
     models = a.models.split(",")
+    cuda = a.device == "cuda"
+    if a.threads is None:
+        a.threads = "1" if cuda else "1,2"
     threads = [int(t) for t in a.threads.split(",")]
-    blas = {"system": None, "openblas-openmp": bc.OPENBLAS_OPENMP_DIR}
-    variants = [(b, False) for b in a.torch_blas.split(",")]
+    if cuda:
+        if a.torch_blas:
+            bc.fail("--torch-blas: applies to --device cpu (on a GPU PyTorch uses cuBLAS)")
+        blas = {"cuda": None}  # the variant's name on a GPU; no BLAS library to choose
+    else:
+        blas = {"system": None, "openblas-openmp": bc.OPENBLAS_OPENMP_DIR}
+    names = a.torch_blas.split(",") if a.torch_blas else list(blas)
+    variants = [(b, False) for b in names]
     if a.torch_foreach:
-        variants += [(b, True) for b in a.torch_blas.split(",")]
+        variants += [(b, True) for b in names]
     for b, _ in variants:
         if b not in blas:
             bc.fail(f"--torch-blas: unknown variant {b!r} (system, openblas-openmp)")
+    ember_extra = ("--device", a.device) + (("--data", a.data) if a.data else ())
 
     info = bc.machine()
-    print(f"bench_train: {info['cpu']}, {info['cores']} cores, load {info['load_1min_at_start']:.2f}; "
+    where = f"{info['cpu']}, {info['cores']} cores"
+    if cuda:
+        info["gpu"] = bc.gpu_name() or "unknown GPU"
+        where = f"{info['gpu']} ({where})"
+    print(f"bench_train: {where}, load {info['load_1min_at_start']:.2f}; "
           f"micro {a.micro_batch} x accum {a.accum}, {a.steps} steps, {a.rounds} rounds", flush=True)
     runs = []  # dicts with model, framework, config, threads, round, rate
     for rnd in range(a.rounds):
         for model in models:
             for t in threads:
-                e = bc.run_ember(a.ember, model, a.micro_batch, a.accum, a.steps, t, a.warmup_steps)
+                e = bc.run_ember(a.ember, model, a.micro_batch, a.accum, a.steps, t, a.warmup_steps,
+                                 extra=ember_extra)
                 runs.append({"model": model, "framework": "ember", "config": "ember", "threads": t, "round": rnd,
                              "samples_per_s": e["steady_samples_per_s"], "command": e["command"],
                              "peak_bytes": e["peak_bytes"]})
                 print(f"  round {rnd + 1} {model} ember   T={t}: {e['steady_samples_per_s']:8.0f} samples/s", flush=True)
                 for b, fe in variants:
-                    r = bc.run_torch(model, a.micro_batch, a.accum, a.steps, t, a.warmup_steps, blas[b], fe)
+                    r = bc.run_torch(model, a.micro_batch, a.accum, a.steps, t, a.warmup_steps, blas[b], fe,
+                                     device=a.device, data=a.data)
                     cfg = f"pytorch {b}" + (" foreach" if fe else "")
                     runs.append({"model": model, "framework": "pytorch", "config": cfg, "threads": t, "round": rnd,
                                  "samples_per_s": r["samples_per_s"], "command": r["command"], "blas": r["blas"]})
@@ -117,7 +140,7 @@ def plot(path, runs, args):
         lines.append(f'"{model}-bn, {t} thread{"s" if t > 1 else ""}" ' + " ".join(f"{m:.0f}" for m in meds))
     cols = ", ".join(f"$d using {i + 2}:xtic(1) title '{c}'" for i, c in enumerate(configs))
     bc.gnuplot_png(path, "$d << EOD\n" + "\n".join(lines) + "\nEOD\n" + f"""
-set title 'training samples/s, micro {args["micro_batch"]} x accum {args["accum"]}, AdamW (median of {args["rounds"]} rounds)'
+set title 'training samples/s{" on the GPU" if args.get("device") == "cuda" else ""}, micro {args["micro_batch"]} x accum {args["accum"]}, AdamW (median of {args["rounds"]} rounds)'
 set ylabel 'samples/s (log scale)'
 set logscale y
 set yrange [500:*]

@@ -59,7 +59,7 @@ struct RankOutput {
   bool finished = false;  ///< exited normally (status 0) within the deadline
 };
 
-RankOutput parse(std::istream& in) {
+[[maybe_unused]] RankOutput parse(std::istream& in) {  // unused without the emulator
   RankOutput out;
   std::string line;
   while (std::getline(in, line)) {
