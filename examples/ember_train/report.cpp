@@ -58,6 +58,8 @@ std::string summary_json(const RunSummary& s) {
   j["samples_per_s"] = number(s.samples_per_s);
   j["peak_bytes"] = s.peak_bytes;
   j["peak_reserved_bytes"] = s.peak_reserved_bytes;
+  j["host_syncs"] = s.host_syncs;
+  j["kernel_launches"] = s.kernel_launches;
   j["wall_s"] = number(s.wall_s);
   j["checkpoint"] = s.checkpoint;
   j["metrics"] = s.metrics;

@@ -22,6 +22,7 @@
 #include "examples/ember_train/checkpoint.h"
 #include "examples/ember_train/models.h"
 #include "examples/ember_train/progress.h"
+#include "kernels/runtime_stats.h"
 #include "kernels/transfer.h"
 #include "nn/functional.h"
 #include "optim/adamw.h"
@@ -260,6 +261,17 @@ RunSummary run_training(const TrainOptions& o, std::ostream& out, std::shared_pt
           << pos.optimizer_steps << "\n";
   }
   reset_peak_stats(dev);
+  // The loop's own synchronizations and launches (evaluation's are subtracted below).
+  const kernels::RuntimeStats loop_start = kernels::runtime_stats(dev.type);
+  kernels::RuntimeStats in_eval;
+  auto evaluate_counted = [&](nn::Module& m, const data::Dataset& test) {
+    const kernels::RuntimeStats before = kernels::runtime_stats(dev.type);
+    const EvalResult ev = evaluate(m, test, dev);
+    const kernels::RuntimeStats after = kernels::runtime_stats(dev.type);
+    in_eval.host_syncs += after.host_syncs - before.host_syncs;
+    in_eval.kernel_launches += after.kernel_launches - before.kernel_launches;
+    return ev;
+  };
 
   // ---- the loop
   std::vector<StepRecord> steps;
@@ -326,7 +338,7 @@ RunSummary run_training(const TrainOptions& o, std::ostream& out, std::shared_pt
       if (stepped || k + 1 == micro_per_epoch) finish_window(epoch);
     }
     if (pos.micro_step == micro_per_epoch && is_root) {  // rank 0 evaluates; the others go on
-      const EvalResult ev = evaluate(*model, *test_set, dev);
+      const EvalResult ev = evaluate_counted(*model, *test_set);
       evals.push_back({acc.optimizer_steps(), epoch + 1, ev.accuracy, ev.loss});
       last_eval_step = acc.optimizer_steps();
       progress.message("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs) + ": test accuracy " +
@@ -335,11 +347,12 @@ RunSummary run_training(const TrainOptions& o, std::ostream& out, std::shared_pt
   }
   progress.finish();
   if (is_root && (last_eval_step != acc.optimizer_steps() || evals.empty())) {
-    const EvalResult ev = evaluate(*model, *test_set, dev);
+    const EvalResult ev = evaluate_counted(*model, *test_set);
     evals.push_back({acc.optimizer_steps(), pos.epoch + 1, ev.accuracy, ev.loss});
   }
   kernels::synchronize(dev);
   const double train_s = seconds_since(train_t0);
+  const kernels::RuntimeStats loop_end = kernels::runtime_stats(dev.type);
 
   // ---- outputs
   RunSummary s;
@@ -367,6 +380,8 @@ RunSummary run_training(const TrainOptions& o, std::ostream& out, std::shared_pt
   s.samples_per_s = static_cast<double>(trained_samples) / std::max(train_s, 1e-9);
   s.peak_bytes = allocator_stats(dev).peak_bytes;
   s.peak_reserved_bytes = allocator_stats(dev).peak_reserved_bytes;
+  s.host_syncs = loop_end.host_syncs - loop_start.host_syncs - in_eval.host_syncs;
+  s.kernel_launches = loop_end.kernel_launches - loop_start.kernel_launches - in_eval.kernel_launches;
   if (!is_root) return s;
 
   if (!o.save.empty()) {

@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "core/allocator.h"
+#include "kernels/runtime_stats.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/dispatch.h"
 
@@ -186,6 +187,7 @@ class CachingAllocator final : public Allocator {
   void release_cache() {
     const kernels::DeviceScope on(Device::cuda(device_));
     (void)cudaDeviceSynchronize();
+    kernels::count_host_sync(DeviceType::CUDA);
     for (auto* pool : {&small_pool_, &large_pool_}) {
       for (auto it = pool->begin(); it != pool->end();) {
         Block* b = *it;

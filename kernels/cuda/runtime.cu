@@ -7,6 +7,7 @@
 #include "kernels/cuda/device_checks.h"
 #include "kernels/cuda/device_context.h"
 #include "kernels/dispatch.h"
+#include "kernels/runtime_stats.h"
 #include "kernels/transfer.h"
 
 namespace ember::cuda {
@@ -23,11 +24,13 @@ void to_host(const Tensor& src, void* host) {
   // Into pageable memory the copy returns once it is complete (after the stream's earlier work): one
   // host synchronization, no separate cudaStreamSynchronize.
   EMBER_CUDA_CHECK(cudaMemcpyAsync(host, src.data_ptr(), src.nbytes(), cudaMemcpyDeviceToHost, stream()));
+  kernels::count_host_sync(DeviceType::CUDA);
   raise_device_checks(current_device());  // the stream's earlier work is done: its checks are decided
 }
 
 void synchronize() {
   EMBER_CUDA_CHECK(cudaStreamSynchronize(stream()));
+  kernels::count_host_sync(DeviceType::CUDA);
   raise_device_checks(current_device());
 }
 

@@ -6,6 +6,7 @@
 
 #include "examples/ember_train/models.h"
 #include "kernels/cuda/emulator/runtime.h"
+#include "kernels/runtime_stats.h"
 #include "nn/functional.h"
 #include "optim/grad_accumulator.h"
 #include "optim/sgd.h"
@@ -47,10 +48,14 @@ SyncCounts count_syncs(train::ModelKind model, double clip_norm, bool item_in_lo
   double seen = 0;
   for (size_t i = 0; i < xs.size(); ++i) {
     emu::reset_counters();
+    const kernels::RuntimeStats ember_before = kernels::runtime_stats(DeviceType::CUDA);
     Tensor loss = nn::functional::cross_entropy(net->forward(xs[i]), ys[i]);
     if (item_in_loop) seen += loss.item();
     const bool stepped = acc.backward(loss, kBatch);
     const emu::Counters k = emu::counters();
+    // Ember's own count (what --summary reports on a GPU) sees every blocking call the CUDA API saw.
+    CHECK(kernels::runtime_stats(DeviceType::CUDA).host_syncs - ember_before.host_syncs ==
+          static_cast<int64_t>(k.host_syncs));
     if (static_cast<int64_t>(i) < kAccum) continue;  // the first window
     (stepped ? c.window_max : c.micro_max) = std::max(stepped ? c.window_max : c.micro_max, k.host_syncs);
     for (const auto& [call, n] : k.syncs_by_call) c.where += call + " x" + std::to_string(n) + " ";

@@ -51,6 +51,12 @@ TEST_CASE("ember-train-emu --device cuda trains the CNN with batch norm as the C
   CHECK(cuda["final_loss"].get<double>() == Approx(cpu["final_loss"].get<double>()).epsilon(kRel));
   test::check_checkpoints_close(dir.file("cpu.safetensors"), dir.file("cuda.safetensors"),
                                 closeness({"conv1.bias", "conv2.bias"}));
+  // Ember's runtime counted the loop: one host sync per window (its outcome) and one at the end, clipping
+  // included; the CPU backend has none.
+  const auto windows = cuda["optimizer_steps"].get<int64_t>() + cuda["skipped_steps"].get<int64_t>();
+  CHECK(cuda["host_syncs"].get<int64_t>() <= windows + 1);
+  CHECK(cuda["kernel_launches"].get<int64_t>() > 20 * windows);
+  CHECK(cpu["host_syncs"] == 0);
 }
 
 TEST_CASE("ember-train-emu --device cuda trains the MLP with window-merged batch norm as the CPU does",

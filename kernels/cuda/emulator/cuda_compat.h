@@ -5,6 +5,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "kernels/runtime_stats.h"
+
 #ifdef __CUDACC__
 #include <cuda_runtime.h>
 
@@ -23,6 +25,7 @@ namespace ember::cuda {
 template <class... P, class... A>
 void launch(void (*kernel)(P...), dim3 grid, dim3 block, std::size_t shmem_bytes, cudaStream_t stream, A&&... args) {
   static_assert(sizeof...(P) == sizeof...(A), "launch: argument count differs from the kernel's parameter count");
+  ::ember::kernels::count_kernel_launch(::ember::DeviceType::CUDA);
   kernel<<<grid, block, shmem_bytes, stream>>>(std::forward<A>(args)...);
 }
 }  // namespace ember::cuda
@@ -47,6 +50,7 @@ namespace ember::cuda {
 /// (barrier/shuffle misuse, foreign pointers) become the device's sticky error.
 template <class... P, class... A>
 void launch(void (*kernel)(P...), dim3 grid, dim3 block, std::size_t shmem_bytes, cudaStream_t stream, A&&... args) {
+  ::ember::kernels::count_kernel_launch(::ember::DeviceType::CUDA);
   ::ember::emu::launch(kernel, grid, block, shmem_bytes, stream, std::forward<A>(args)...);
 }
 }  // namespace ember::cuda

@@ -9,6 +9,7 @@
 
 #include "kernels/cuda/device_context.h"
 #include "kernels/dispatch.h"
+#include "kernels/runtime_stats.h"
 
 #include <cuda_runtime.h>
 #include <nccl.h>
@@ -158,6 +159,8 @@ class NcclWork final : public Work {
 
   void wait() override {
     wait_on_device();  // ordered for the device too, whatever the host does next
+    if (done_) return;
+    kernels::count_host_sync(DeviceType::CUDA);  // the host waits for the device (polling the event)
     const auto start = std::chrono::steady_clock::now();
     while (!test()) {
       std::this_thread::sleep_for(std::chrono::microseconds(20));
