@@ -5,6 +5,7 @@
 // orders: relative 1e-9.
 #include <catch2/catch.hpp>
 
+#include <cstring>
 #include <limits>
 
 #include "kernels/optimizer.h"
@@ -42,6 +43,17 @@ void check_close(const std::vector<Tensor>& got, const std::vector<Tensor>& want
     INFO("tensor " << i << ": " << why);
     CHECK(ok);
   }
+}
+
+std::vector<Tensor> clones(const std::vector<Tensor>& ts) {
+  std::vector<Tensor> c;
+  for (const Tensor& t : ts) c.push_back(t.clone());
+  return c;
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  const std::vector<float> x = a.to_vector<float>(), y = b.to_vector<float>();
+  return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
 }
 
 /// Runs step(gate) with a gate that reports into a fresh status, and reads the status back.
@@ -122,5 +134,50 @@ TEST_CASE("cuda fused optimizers flag a non-finite gradient in any chunk of any 
               kernels::adamw_step(l.params, l.grads, l.state[0], l.state[1], adamw, 1, 1.0, gate);
             }).non_finite);
     }
+  }
+}
+
+TEST_CASE("a reading gate skips a non-finite window on the device and clips as clip_grad_norm_ does",
+          "[cuda][optim]") {
+  const kernels::SgdStepOptions sgd{.lr = 0.1, .momentum = 0.9};
+  const kernels::AdamWStepOptions adamw{.lr = 0.01};
+  // A status as scale_many leaves it: sum of squares 16 (norm 4), flag as given.
+  auto status_on = [](Device d, double non_finite) {
+    Tensor st = from_vector(std::vector<double>{0.0, 16.0, non_finite, 0.0}, {kernels::kStatusSize},
+                            TensorOptions{}.set_dtype(DType::f64));
+    return st.to(d);
+  };
+  for (Device d : test::devices()) {
+    INFO(d.str());
+    // Skip: nothing is written, parameters and state stay bitwise as they were.
+    List l = make_list(d, 2, 40);
+    const std::vector<Tensor> p0 = clones(l.params), m0 = clones(l.state[0]);
+    const kernels::StepGate skip{.status = status_on(d, 1.0), .read = true, .skip_non_finite = true};
+    kernels::sgd_step(l.params, l.grads, l.state[0], sgd, 1.0, skip);
+    kernels::adamw_step(l.params, l.grads, l.state[0], l.state[1], adamw, 1, 1.0, skip);
+    for (size_t i = 0; i < p0.size(); ++i) {
+      CHECK(same_bits(l.params[i], p0[i]));
+      CHECK(same_bits(l.state[0][i], m0[i]));
+    }
+    // Clip to 2: each gradient times 2 / (4 + 1e-6), rounded as a separate product, then the plain update.
+    List gated = make_list(d, 2, 50), plain = make_list(Device::cpu(), 2, 50);
+    const double coef = 2.0 / (4.0 + 1e-6);
+    std::vector<Tensor> clipped;
+    for (const Tensor& g : plain.grads) {
+      std::vector<float> v = g.to_vector<float>();
+      for (float& x : v) x = x * static_cast<float>(coef);
+      clipped.push_back(from_vector(v, g.shape()));
+    }
+    const kernels::StepGate clip{.status = status_on(d, 0.0), .read = true, .clip_norm = 2.0, .skip_non_finite = true};
+    kernels::sgd_step(gated.params, gated.grads, gated.state[0], sgd, 1.0, clip);
+    kernels::sgd_step(plain.params, clipped, plain.state[0], sgd, 1.0);
+    check_close(gated.params, plain.params);
+    check_close(gated.state[0], plain.state[0]);
+    // Below the threshold the gate changes nothing.
+    List under = make_list(d, 2, 60), ref = make_list(Device::cpu(), 2, 60);
+    const kernels::StepGate loose{.status = status_on(d, 0.0), .read = true, .clip_norm = 8.0};
+    kernels::adamw_step(under.params, under.grads, under.state[0], under.state[1], adamw, 2, 1.0, loose);
+    kernels::adamw_step(ref.params, ref.grads, ref.state[0], ref.state[1], adamw, 2, 1.0);
+    check_close(under.params, ref.params);
   }
 }

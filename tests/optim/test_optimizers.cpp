@@ -172,6 +172,27 @@ TEST_CASE("fused optimizer kernels report the scaled gradients' norm and non-fin
   }
 }
 
+TEST_CASE("a step of several kernel calls reports the norm and flag of all of them", "[optim][cuda]") {
+  // Two parameter groups: two fused calls per step, each adding its partial sums to the step status.
+  for (Device d : test::devices()) {
+    INFO(d.str());
+    std::vector<Tensor> ps = make_params(d, 3);
+    set_grads(ps, 6);
+    double want = 0;
+    for (const Tensor& p : ps)
+      for (float g : p.grad().to_vector<float>()) want += (0.5 * g) * (0.5 * g);
+    optim::SGD sgd({optim::ParamGroup{{ps[0]}, 0.0, 0.0}, optim::ParamGroup{{ps[1], ps[2], ps[3], ps[4]}, 0.0, 0.0}}, {0.0, 0.9});
+    const kernels::ScaleResult r = sgd.step_scaled(0.5);
+    CHECK(r.sum_squares == Approx(want).epsilon(1e-6));
+    CHECK_FALSE(r.non_finite);
+    {
+      NoGradGuard ng;
+      ps[0].grad().view(Shape{ps[0].grad().numel()}).slice(0, 0, 1).fill_(NAN);  // first call only
+    }
+    CHECK(sgd.step_scaled(1.0).non_finite);
+  }
+}
+
 TEST_CASE("fused optimizer kernels handle more tensors than one CUDA launch carries", "[optim][cuda]") {
   for (Device d : test::devices()) {
     INFO(d.str());
