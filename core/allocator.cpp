@@ -1,4 +1,4 @@
-/// @file core/allocator.cpp @brief The CPU allocator (64-byte aligned, with stats and an optional limit) and the allocator registry.
+/// @file core/allocator.cpp @brief The CPU allocator (64-byte aligned, with stats and an optional limit), the allocator registry and the pinned host allocator registry.
 #include "core/allocator.h"
 
 #include <atomic>
@@ -58,6 +58,11 @@ AllocatorFactory& slot(DeviceType t) {
   return slots[static_cast<int>(t)];
 }
 
+PinnedAllocatorFactory& pinned_slot(DeviceType t) {
+  static PinnedAllocatorFactory slots[kNumDeviceTypes] = {nullptr, nullptr};
+  return slots[static_cast<int>(t)];
+}
+
 }  // namespace
 
 Allocator& allocator_for(Device d) {
@@ -73,6 +78,15 @@ Allocator& allocator_for(Device d) {
 
 bool has_allocator(DeviceType t) { return t == DeviceType::CPU || slot(t) != nullptr; }
 void register_allocator(DeviceType t, AllocatorFactory f) { slot(t) = f; }
+void register_pinned_allocator(DeviceType t, PinnedAllocatorFactory f) { pinned_slot(t) = f; }
+bool has_pinned_allocator(DeviceType t) { return pinned_slot(t) != nullptr; }
+Allocator& pinned_allocator(DeviceType t) {
+  PinnedAllocatorFactory f = pinned_slot(t);
+  EMBER_CHECK(f != nullptr, "no pinned host memory for ", device_type_name(t),
+              t == DeviceType::CPU ? ": pinned memory is memory a device copies from asynchronously, the CPU has none"
+                                   : ": Ember was built without CUDA or the CUDA backend is not linked");
+  return f();
+}
 AllocatorStats allocator_stats(Device d) { return allocator_for(d).stats(); }
 void reset_peak_stats(Device d) { allocator_for(d).reset_peak(); }
 
