@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/allocator.h"
+#include "core/counting_allocator.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/host_allocator.h"
 #include "kernels/dispatch.h"
@@ -40,16 +41,15 @@ struct HostBlock {
   std::vector<std::pair<int, cudaEvent_t>> events;
 };
 
-class CachingHostAllocator final : public Allocator {
+class CachingHostAllocator final : public CountingAllocator {
  public:
   void* allocate(size_t bytes) override {
     std::lock_guard<std::mutex> lk(mu_);
     ++stats_.allocations;
     if (bytes == 0) return nullptr;
     const size_t size = size_class(bytes);
-    EMBER_CHECK(limit_ == 0 || stats_.current_bytes + static_cast<int64_t>(size) <= limit_,
-                "pinned host memory: out of memory: requested ", bytes, " bytes with ", stats_.current_bytes,
-                " bytes in use and a limit of ", limit_, " bytes");
+    EMBER_CHECK(within_limit(static_cast<int64_t>(size)), "pinned host memory: out of memory: requested ", bytes,
+                " bytes with ", stats_.current_bytes, " bytes in use and a limit of ", limit_, " bytes");
     process_pending();
     HostBlock* b = nullptr;
     auto& free_list = free_[size];
@@ -60,9 +60,7 @@ class CachingHostAllocator final : public Allocator {
       b = new_block(bytes, size);
     }
     b->allocated = true;
-    stats_.current_bytes += static_cast<int64_t>(size);
-    stats_.peak_bytes = std::max(stats_.peak_bytes, stats_.current_bytes);
-    update_cached();
+    count_in_use(static_cast<int64_t>(size));
     return b->ptr;
   }
 
@@ -74,13 +72,12 @@ class CachingHostAllocator final : public Allocator {
                 " was not allocated here");
     HostBlock* b = &it->second;
     b->allocated = false;
-    stats_.current_bytes -= static_cast<int64_t>(b->size);
+    count_in_use(-static_cast<int64_t>(b->size));
     if (b->events.empty()) {
       free_[b->size].push_back(b);
     } else {
       pending_.push_back(b);  // a queued copy may still read it
     }
-    update_cached();
   }
 
   void record_use(const void* host, cudaStream_t stream) {
@@ -98,28 +95,11 @@ class CachingHostAllocator final : public Allocator {
     b->events.emplace_back(device, e);
   }
 
-  AllocatorStats stats() const override {
-    std::lock_guard<std::mutex> lk(mu_);
-    return stats_;
-  }
-
-  void reset_peak() override {
-    std::lock_guard<std::mutex> lk(mu_);
-    stats_.peak_bytes = stats_.current_bytes;
-    stats_.peak_reserved_bytes = stats_.reserved_bytes;
-  }
-
   /// Returns the free blocks to the system (cudaFreeHost); blocks still awaiting their copies stay.
   void empty_cache() override {
     std::lock_guard<std::mutex> lk(mu_);
     process_pending();
     release_free();
-  }
-
-  /// A limit on the bytes handed out (0 = none); beyond it allocate() fails like an out-of-memory.
-  void set_limit(int64_t bytes) override {
-    std::lock_guard<std::mutex> lk(mu_);
-    limit_ = bytes;
   }
 
  private:
@@ -193,8 +173,7 @@ class CachingHostAllocator final : public Allocator {
     HostBlock& b = blocks_[static_cast<char*>(p)];
     b.ptr = static_cast<char*>(p);
     b.size = size;
-    stats_.reserved_bytes += static_cast<int64_t>(size);
-    stats_.peak_reserved_bytes = std::max(stats_.peak_reserved_bytes, stats_.reserved_bytes);
+    count_reserved(static_cast<int64_t>(size));
     return &b;
   }
 
@@ -202,20 +181,14 @@ class CachingHostAllocator final : public Allocator {
     for (auto& [size, list] : free_) {
       for (HostBlock* b : list) {
         (void)cudaFreeHost(b->ptr);
-        stats_.reserved_bytes -= static_cast<int64_t>(b->size);
+        count_reserved(-static_cast<int64_t>(b->size));
         blocks_.erase(b->ptr);
       }
       list.clear();
     }
     (void)cudaGetLastError();
-    update_cached();
   }
 
-  void update_cached() { stats_.cached_bytes = stats_.reserved_bytes - stats_.current_bytes; }
-
-  mutable std::mutex mu_;
-  AllocatorStats stats_;
-  int64_t limit_ = 0;
   std::map<char*, HostBlock> blocks_;                  ///< every block, by address (node-based: stable pointers)
   std::map<size_t, std::vector<HostBlock*>> free_;     ///< free blocks whose copies are done, by size class
   std::vector<HostBlock*> pending_;                    ///< freed blocks with copies possibly still queued
