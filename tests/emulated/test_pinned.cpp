@@ -170,6 +170,28 @@ TEST_CASE("a pinned block freed while its copy is queued is handed out again onl
   }
 }
 
+TEST_CASE("a pinned tensor sent to the device every step: each copy queued, each arrives, the block is reused after",
+          "[emulated][pinned][cuda]") {
+  const LazyStreams lazy;
+  Tensor p = zeros({700}).pin_memory();  // 2800 bytes: the 4 KiB size class
+  const void* block = p.data_ptr();
+  std::vector<Tensor> sent;
+  emu::reset_counters();
+  for (int step = 0; step < 20; ++step) {  // more copies than a live block keeps events for before pruning
+    sent.push_back(p.to(test::kCuda));
+    if (step % 5 == 4) (void)sent.back().to_vector<float>();  // now and then the host catches up
+    // Written only after the device caught up with every earlier copy (the rule on Tensor::to).
+    if (step % 5 == 4) std::fill_n(p.data<float>(), 700, static_cast<float>(step + 1));
+  }
+  CHECK(emu::counters().host_syncs == 4);  // the four host reads, none for the twenty copies
+  for (int step = 0; step < 20; ++step) {
+    INFO("step " << step);
+    CHECK(sent[static_cast<size_t>(step)].to_vector<float>() == std::vector<float>(700, static_cast<float>(step / 5 * 5)));
+  }
+  p = Tensor();
+  CHECK(zeros({700}).pin_memory().data_ptr() == block);  // every copy from it has run
+}
+
 TEST_CASE("DataLoader with pin_memory returns pinned batches equal to the ordinary ones", "[emulated][pinned][data][cuda]") {
   const LazyStreams lazy;
   auto ds = small_dataset(23);
