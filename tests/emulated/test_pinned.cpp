@@ -192,6 +192,30 @@ TEST_CASE("a pinned tensor sent to the device every step: each copy queued, each
   CHECK(zeros({700}).pin_memory().data_ptr() == block);  // every copy from it has run
 }
 
+TEST_CASE("pinned copies to two GPUs: each guarded by an event of its own device", "[emulated][pinned][devices][cuda]") {
+  if (emu::device_count() < 2) {
+    WARN("skipped: needs EMBER_EMU_DEVICES=2 (ctest sets it)");
+    return;
+  }
+  const LazyStreams lazy;
+  REQUIRE(cudaSetDevice(0) == cudaSuccess);
+  const Tensor h = test::random_input({900}, 13);
+  Tensor p = h.pin_memory();
+  const void* block = p.data_ptr();
+  emu::reset_counters();
+  const Tensor on1 = p.to(Device::cuda(1)), on0 = p.to(Device::cuda(0));  // events recorded on each device's stream
+  CHECK(emu::counters().host_syncs == 0);
+  p = Tensor();
+  const Tensor q = zeros({900}).pin_memory();  // both copies still queued: a new block
+  CHECK(q.data_ptr() != block);
+  CHECK(on1.to_vector<float>() == h.to_vector<float>());
+  CHECK(on0.to_vector<float>() == h.to_vector<float>());
+  CHECK(zeros({900}).pin_memory().data_ptr() == block);  // both devices ran their copies
+  int current = -1;
+  REQUIRE(cudaGetDevice(&current) == cudaSuccess);
+  CHECK(current == 0);
+}
+
 TEST_CASE("DataLoader with pin_memory returns pinned batches equal to the ordinary ones", "[emulated][pinned][data][cuda]") {
   const LazyStreams lazy;
   auto ds = small_dataset(23);
