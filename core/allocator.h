@@ -1,4 +1,4 @@
-/// @file core/allocator.h @brief Per-device allocator interface with statistics (current, peak, count) and the registry.
+/// @file core/allocator.h @brief Per-device allocator interface with statistics (current, peak, count), the registry, and the registry of pinned (page-locked) host allocators.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -39,6 +39,19 @@ bool has_allocator(DeviceType t);
 using AllocatorFactory = Allocator& (*)(int index);
 /// Called by backends at start-up.
 void register_allocator(DeviceType t, AllocatorFactory f);
+
+/// A backend's allocator of pinned (page-locked) host memory: CPU memory that the backend's devices copy
+/// from asynchronously (Tensor::pin_memory). CUDA's is kernels/cuda/host_allocator.cu, a caching allocator
+/// of cudaHostAlloc'd blocks that hands a block out again only after the copies queued from it are done.
+using PinnedAllocatorFactory = Allocator& (*)();
+/// Called by backends at start-up (core never includes a backend: the backend registers itself).
+void register_pinned_allocator(DeviceType t, PinnedAllocatorFactory f);
+/// True when a backend of type `t` registered a pinned host allocator (false for the CPU, and in a build
+/// without CUDA). Whether a device exists is asked separately (kernels::device_count).
+bool has_pinned_allocator(DeviceType t = DeviceType::CUDA);
+/// The pinned host allocator of backend `t`; throws an Error naming why when there is none (no backend
+/// registered one, or the backend has no device).
+Allocator& pinned_allocator(DeviceType t = DeviceType::CUDA);
 
 AllocatorStats allocator_stats(Device d = Device::cpu());
 void reset_peak_stats(Device d = Device::cpu());

@@ -7,8 +7,12 @@ StorageImpl::StorageImpl(size_t bytes, Device device) : bytes_(bytes), device_(d
   data_ = allocator_for(device).allocate(bytes);
 }
 
+StorageImpl::StorageImpl(size_t bytes, Allocator& pinned) : bytes_(bytes), device_(Device::cpu()), pinned_(&pinned) {
+  data_ = pinned.allocate(bytes);
+}
+
 StorageImpl::~StorageImpl() {
-  if (data_ != nullptr || bytes_ == 0) allocator_for(device_).deallocate(data_, bytes_);
+  if (data_ != nullptr || bytes_ == 0) (pinned_ ? *pinned_ : allocator_for(device_)).deallocate(data_, bytes_);
 }
 
 }  // namespace ember

@@ -1,4 +1,4 @@
-/// @file core/tensor.cpp @brief Tensor basics: metadata, factories, host access, printing, device/dtype moves.
+/// @file core/tensor.cpp @brief Tensor basics: metadata, factories, host access, printing, device/dtype moves, pinned host copies.
 #include "core/tensor.h"
 
 #include <algorithm>
@@ -10,6 +10,7 @@
 #include "kernels/dispatch.h"
 #include "kernels/elementwise.h"
 #include "kernels/random.h"
+#include "kernels/transfer.h"
 
 namespace ember {
 
@@ -154,6 +155,35 @@ Tensor& Tensor::copy_(const Tensor& src) {
   Tensor moved = staged.to(device());
   kernels::copy(moved, *this);
   return *this;
+}
+
+Tensor Tensor::to(Device d, bool non_blocking) const {
+  Tensor out = to(d);
+  if (!non_blocking && !out.is_same(*this)) kernels::synchronize(d);
+  return out;
+}
+
+bool Tensor::is_pinned() const {
+  const Storage& s = impl().storage;
+  return s != nullptr && s->is_pinned();
+}
+
+Tensor Tensor::pin_memory() const {
+  EMBER_CHECK(device().is_cpu(), "pin_memory: only CPU tensors can be pinned, got ", describe(*this));
+  EMBER_CHECK(!(requires_grad() && GradMode::is_enabled()), "pin_memory: ", describe(*this),
+              " requires grad and the copy is not recorded by autograd; pin detach() instead");
+  if (is_pinned()) return *this;
+  EMBER_CHECK(has_pinned_allocator(DeviceType::CUDA),
+              "pin_memory: pinned memory needs CUDA, and Ember was built without CUDA or the CUDA backend is not linked");
+  auto impl = std::make_shared<TensorImpl>();
+  impl->shape = shape();
+  impl->strides = contiguous_strides(shape());
+  impl->dtype = dtype();
+  impl->device = Device::cpu();
+  impl->storage = std::make_shared<StorageImpl>(nbytes(), pinned_allocator(DeviceType::CUDA));
+  Tensor out(std::move(impl));
+  if (numel() > 0) kernels::copy(*this, out);
+  return out;
 }
 
 Tensor& Tensor::fill_(double value) {

@@ -115,9 +115,25 @@ class Tensor {
   Tensor contiguous() const;  ///< this if contiguous, else a differentiable copy
 
   // ---- copies and conversion ----
-  Tensor to(Device d) const;  ///< differentiable
+  /// A copy on device `d` (this tensor when already there); differentiable. Host to device it never waits
+  /// for the device (PyTorch's non_blocking=true): from pageable memory the source is staged at the call
+  /// (and may be changed at once), from pinned memory (pin_memory()) the copy is queued on the device's
+  /// compute stream and reads the source when it runs, so do not write into a pinned source until the
+  /// device has caught up (to(d, false), or kernels::synchronize). Device to host returns when complete.
+  Tensor to(Device d) const;
+  /// to(d) with PyTorch's flag: non_blocking = true is to(d); false also waits until the copy is
+  /// complete (host to device: synchronizes the device's compute stream, one host synchronization).
+  Tensor to(Device d, bool non_blocking) const;
   Tensor to(DType t) const;   ///< differentiable between floating types
   Tensor clone() const;       ///< differentiable
+  /// A contiguous copy in pinned (page-locked) host memory, from the CUDA backend's caching host
+  /// allocator; this tensor when it is pinned already. Copies from it to a CUDA device are queued without
+  /// blocking the host (to(Device)). Throws an Error for a tensor that is not on the CPU, for one that
+  /// requires grad while grad mode is on (the copy is not recorded: detach() first), and without CUDA
+  /// (a build without the CUDA backend, or no device), as PyTorch does.
+  Tensor pin_memory() const;
+  /// True when the storage is pinned host memory (pin_memory()); always false without CUDA.
+  bool is_pinned() const;
   /// In-place copy (broadcasting src to this shape; converts dtype and device). Not recorded by autograd.
   Tensor& copy_(const Tensor& src);
   Tensor& fill_(double value);

@@ -1,9 +1,11 @@
-/// @file data/dataloader.cpp @brief DataLoader sharding arithmetic and the portable epoch permutation.
+/// @file data/dataloader.cpp @brief DataLoader sharding arithmetic, the portable epoch permutation, pinned batches.
 #include "data/dataloader.h"
 
 #include <algorithm>
 
+#include "core/allocator.h"
 #include "core/error.h"
+#include "kernels/transfer.h"
 
 namespace ember::data {
 
@@ -50,6 +52,7 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions
   EMBER_CHECK(opts_.rank >= 0 && opts_.rank < opts_.world_size, "DataLoader: rank ", opts_.rank,
               " is outside [0, ", opts_.world_size, ")");
   EMBER_CHECK(dataset_->size() >= 1, "DataLoader: empty dataset");
+  pin_ = opts_.pin_memory && has_pinned_allocator(DeviceType::CUDA) && kernels::device_count(DeviceType::CUDA) > 0;
   set_epoch(0);
 }
 
@@ -85,7 +88,12 @@ int64_t DataLoader::global_batch(int64_t step) const {
 
 Batch DataLoader::batch(int64_t step) const {
   const std::vector<int64_t> idx = indices(step);
-  return dataset_->get_batch(idx);
+  Batch b = dataset_->get_batch(idx);
+  if (pin_) {
+    if (b.x.defined()) b.x = b.x.pin_memory();
+    if (b.y.defined()) b.y = b.y.pin_memory();
+  }
+  return b;
 }
 
 }  // namespace ember::data

@@ -1,4 +1,4 @@
-/// @file data/dataloader.h @brief DataLoader: seeded per-epoch shuffling, micro-batching and rank sharding with random access by step.
+/// @file data/dataloader.h @brief DataLoader: seeded per-epoch shuffling, micro-batching and rank sharding with random access by step; batches in pinned host memory on request.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -14,6 +14,11 @@ struct DataLoaderOptions {
   uint64_t seed = 0;
   int rank = 0;              ///< this process's rank r in [0, world_size)
   int world_size = 1;        ///< number of ranks R
+  /// Return batches in pinned (page-locked) host memory (Tensor::pin_memory), so that their copies to a
+  /// CUDA device are queued without blocking the host. Takes effect only when the CUDA backend is linked
+  /// and has a device; otherwise batches stay in ordinary memory (as PyTorch's DataLoader, which warns):
+  /// pins_memory() tells which.
+  bool pin_memory = false;
 };
 
 /// Serves the micro-batches of one rank. One global micro-step covers B*R consecutive positions of the
@@ -35,8 +40,10 @@ class DataLoader {
   std::vector<int64_t> indices(int64_t step) const;
   /// Samples at micro-step `step` summed over all ranks (B*R except on a short last step).
   int64_t global_batch(int64_t step) const;
-  /// This rank's batch at micro-step `step`.
+  /// This rank's batch at micro-step `step` (in pinned host memory when pins_memory()).
   Batch batch(int64_t step) const;
+  /// True when batches come in pinned memory: the option pin_memory and a CUDA device present.
+  bool pins_memory() const { return pin_; }
 
   const DataLoaderOptions& options() const { return opts_; }
   const Dataset& dataset() const { return *dataset_; }
@@ -44,6 +51,7 @@ class DataLoader {
  private:
   std::shared_ptr<const Dataset> dataset_;
   DataLoaderOptions opts_;
+  bool pin_ = false;
   int64_t epoch_ = 0;
   std::vector<int64_t> order_;  ///< empty = identity
 };

@@ -180,7 +180,7 @@ RunSummary run_training(const TrainOptions& o, std::ostream& out, std::shared_pt
   if (o.limit_train > 0) train_set = train_set->head(o.limit_train);
   if (o.limit_test > 0) test_set = test_set->head(o.limit_test);
   data::DataLoader loader(train_set, {.micro_batch = o.micro_batch, .shuffle = o.shuffle, .seed = o.seed,
-                                      .rank = rank, .world_size = world_size});
+                                      .rank = rank, .world_size = world_size, .pin_memory = dev.is_cuda()});
   int64_t micro_per_epoch = loader.steps_per_epoch();
   // SyncBatchNorm needs every rank in every forward; a last global micro-step that leaves a rank
   // without samples is dropped under --norm sync (the other norms let that rank sit it out).

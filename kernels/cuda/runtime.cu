@@ -1,11 +1,15 @@
-/// @file kernels/cuda/runtime.cu @brief The CUDA runtime layer's transfers: host <-> device copies on the device's compute stream, synchronization, device count.
+/// @file kernels/cuda/runtime.cu @brief The CUDA runtime layer's transfers: host <-> device copies on the device's compute stream (from pinned memory queued without blocking the host), synchronization, device count.
 //
 // No kernels here. Host reads (to_host) synchronize the stream; after every host synchronization the
-// device-side checks of the work it waited for are raised (kernels/cuda/device_checks.h).
+// device-side checks of the work it waited for are raised (kernels/cuda/device_checks.h). Host writes
+// (from_host) never wait for the device: from pageable memory the source is staged at the call, from
+// pinned memory (the caching host allocator, host_allocator.cu) the copy is queued and reads the source
+// when it runs.
 #include "kernels/cuda/backend_info.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/device_checks.h"
 #include "kernels/cuda/device_context.h"
+#include "kernels/cuda/host_allocator.h"
 #include "kernels/dispatch.h"
 #include "kernels/runtime_stats.h"
 #include "kernels/transfer.h"
@@ -17,7 +21,10 @@ namespace {
 
 void from_host(const void* host, Tensor& dst) {
   // From pageable memory the call returns once the source has been staged, so `host` may be reused.
+  // From pinned memory it returns at once and the stream reads `host` later: an event behind the copy
+  // keeps the pinned block from being handed out again before then (a no-op for pageable memory).
   EMBER_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), host, dst.nbytes(), cudaMemcpyHostToDevice, stream()));
+  record_pinned_use(host, stream());
 }
 
 void to_host(const Tensor& src, void* host) {
