@@ -157,11 +157,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
   return *this;
 }
 
-Tensor Tensor::to(Device d, bool non_blocking) const {
-  Tensor out = to(d);
-  if (!non_blocking && !out.is_same(*this)) kernels::synchronize(d);
-  return out;
-}
+Tensor Tensor::to(Device d) const { return to(d, false); }
 
 bool Tensor::is_pinned() const {
   const Storage& s = impl().storage;

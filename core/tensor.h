@@ -115,14 +115,14 @@ class Tensor {
   Tensor contiguous() const;  ///< this if contiguous, else a differentiable copy
 
   // ---- copies and conversion ----
-  /// A copy on device `d` (this tensor when already there); differentiable. Host to device it never waits
-  /// for the device (PyTorch's non_blocking=true): from pageable memory the source is staged at the call
-  /// (and may be changed at once), from pinned memory (pin_memory()) the copy is queued on the device's
-  /// compute stream and reads the source when it runs, so do not write into a pinned source until the
-  /// device has caught up (to(d, false), or kernels::synchronize). Device to host returns when complete.
+  /// A copy on device `d` (this tensor when already there); differentiable; to(d, false).
   Tensor to(Device d) const;
-  /// to(d) with PyTorch's flag: non_blocking = true is to(d); false also waits until the copy is
-  /// complete (host to device: synchronizes the device's compute stream, one host synchronization).
+  /// PyTorch's to(device, non_blocking). Host to device, the source may be written as soon as this
+  /// returns unless non_blocking is true and the source is pinned: from pageable memory the source is
+  /// staged at the call (the host never waits for the device), from pinned memory (pin_memory()) the
+  /// copy is queued on the device's compute stream and reads the source when it runs; non_blocking =
+  /// false then waits for it (one host synchronization), true returns at once (do not write into the
+  /// source until the device has caught up). Device to host always returns when the copy is complete.
   Tensor to(Device d, bool non_blocking) const;
   Tensor to(DType t) const;   ///< differentiable between floating types
   Tensor clone() const;       ///< differentiable

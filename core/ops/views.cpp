@@ -259,9 +259,12 @@ Tensor Tensor::clone() const {
 
 Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
 
-Tensor Tensor::to(Device d) const {
+Tensor Tensor::to(Device d, bool non_blocking) const {
   if (d == device()) return *this;
   Tensor out = kernels::transfer(contiguous().detach(), d);
+  // From pinned memory the copy reads the source when the stream runs: unless asked not to, wait for it
+  // so the caller may write into the source at once (from pageable memory it was staged at the call).
+  if (!non_blocking && is_pinned() && !d.is_cpu()) kernels::synchronize(d);
   auto node = std::make_shared<ToDeviceBackward>();
   node->source = device();
   return finish(out, *this, node);

@@ -327,7 +327,8 @@ RunSummary run_training(const TrainOptions& o, std::ostream& out, std::shared_pt
       if (n == 0) {  // this rank's share of the epoch's short last global micro-step is empty
         stepped = acc.empty_micro_batch();
       } else {
-        Tensor x = b.x.to(dev), y = b.y.to(dev);
+        // Pinned batches (CUDA): queued without waiting; the loader never writes into a batch it handed out.
+        Tensor x = b.x.to(dev, /*non_blocking=*/true), y = b.y.to(dev, /*non_blocking=*/true);
         Tensor loss = nn::functional::cross_entropy(model->forward(x), y);
         window_samples += n;
         trained_samples += n;

@@ -109,3 +109,30 @@ TEST_CASE("a target outside [0, C) found on the GPU is raised at the window's ho
   CHECK_THROWS_WITH(micro({4, 5}), Catch::Contains("cross_entropy: target 10 at position 1 is out of range for C = 10") &&
                                        Catch::Contains("in micro-step 2"));
 }
+
+TEST_CASE("the window's loss sum kept on the device is the sum of loss * count over its micro-batches",
+          "[emulated][cuda][train_loop]") {
+  for (const Device dev : test::devices()) {
+    INFO(dev.str());
+    train::TrainOptions o;
+    o.model = train::ModelKind::MLP;
+    o.norm = train::NormKind::None;
+    manual_seed(5);
+    std::shared_ptr<nn::Module> net = train::build_model(o, nullptr);
+    net->to(dev);
+    optim::SGD opt(net->parameters(), optim::SGDOptions{.lr = 0.01});
+    optim::GradAccumulator acc(*net, opt, {.accum_steps = 3});
+    double want = 0;  // the host's sum of each micro-batch's mean loss times its size, in double
+    for (int64_t n : {2, 3, 5}) {
+      std::vector<int64_t> targets;
+      for (int64_t i = 0; i < n; ++i) targets.push_back((3 * i + n) % 10);
+      const Tensor x = test::random_input({n, 1, 28, 28}, 40 + static_cast<uint64_t>(n)).to(dev);
+      const Tensor y = from_vector(targets, {n}, TensorOptions{}.set_dtype(DType::i64)).to(dev);
+      Tensor loss = nn::functional::cross_entropy(net->forward(x), y);
+      want += loss.item() * static_cast<double>(n);
+      acc.backward(loss, n);
+    }
+    CHECK(acc.optimizer_steps() == 1);
+    CHECK(acc.last_loss_sum() == want);  // the same double products and sums, in the same order
+  }
+}

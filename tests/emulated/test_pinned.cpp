@@ -50,7 +50,7 @@ TEST_CASE("a copy from pinned memory to CUDA is queued without a host synchroniz
 
   emu::reset_counters();
   emu::set_trace(true);
-  const Tensor d = p.to(test::kCuda);
+  const Tensor d = p.to(test::kCuda, /*non_blocking=*/true);
   const auto trace = emu::trace();
   emu::set_trace(false);
   const emu::Counters c = emu::counters();
@@ -69,28 +69,28 @@ TEST_CASE("a copy from pinned memory to CUDA is queued without a host synchroniz
   // The data arrives under lazy streams, through later device work on the same stream.
   CHECK(test::max_ulp((d * 2.0 + 1.0), h * 2.0 + 1.0) == 0);
 
-  // A pinned tensor inside a larger computation: copy_ into a device tensor goes the same way.
+  // copy_ into a device tensor is PyTorch's copy_(src, non_blocking = false): from pinned memory it waits.
   Tensor dst = empty({5000}, test::kOnCuda);
   emu::reset_counters();
   dst.copy_(p);
-  CHECK(emu::counters().host_syncs == 0);
+  CHECK(emu::counters().host_syncs == 1);
   CHECK(dst.to_vector<float>() == h.to_vector<float>());
 }
 
-TEST_CASE("a copy from pinned memory reads its source when it runs; to(device, false) waits for it",
+TEST_CASE("a non-blocking copy from pinned memory reads its source when it runs; to(device) waits for it",
           "[emulated][pinned][cuda]") {
   const LazyStreams lazy;
   const Tensor h = full({1000}, 1.0);
   Tensor p = h.pin_memory();
   // Queued, not staged: a write into the pinned source before the device got there is what arrives
   // (the rule of PyTorch's non_blocking copies, documented on Tensor::to).
-  const Tensor late = p.to(test::kCuda);
+  const Tensor late = p.to(test::kCuda, /*non_blocking=*/true);
   std::fill_n(p.data<float>(), 1000, 2.0f);
   CHECK(late.to_vector<float>() == std::vector<float>(1000, 2.0f));
-  // to(device, /*non_blocking=*/false) returns when the copy is complete: one host synchronization, and
-  // the source may be written at once.
+  // to(device) (non_blocking = false, PyTorch's default) returns when the copy is complete: one host
+  // synchronization, and the source may be written at once.
   emu::reset_counters();
-  const Tensor done = p.to(test::kCuda, false);
+  const Tensor done = p.to(test::kCuda);
   CHECK(emu::counters().host_syncs == 1);
   CHECK(emu::counters().syncs_by_call.at("cudaStreamSynchronize") == 1);
   std::fill_n(p.data<float>(), 1000, 3.0f);
@@ -104,8 +104,8 @@ TEST_CASE("a copy from pinned memory reads its source when it runs; to(device, f
   std::fill_n(pageable.data<float>(), 1000, 5.0f);
   CHECK(staged.to_vector<float>() == std::vector<float>(1000, 4.0f));
   emu::reset_counters();
-  (void)pageable.to(test::kCuda, false);
-  CHECK(emu::counters().host_syncs == 1);
+  (void)pageable.to(test::kCuda, /*non_blocking=*/false);
+  CHECK(emu::counters().host_syncs == 0);  // nothing to wait for: the source was staged
   // Already on the device, or device to host: nothing to wait for beyond what to(d) does.
   emu::reset_counters();
   CHECK(done.to(test::kCuda, false).is_same(done));
@@ -121,7 +121,7 @@ TEST_CASE("a pinned block freed while its copy is queued is handed out again onl
   SECTION("a new block while the copy is queued; the old one after a synchronization") {
     Tensor p = h.pin_memory();
     const void* first = p.data_ptr();
-    const Tensor d = p.to(test::kCuda);  // queued: reads `first` when the stream runs it
+    const Tensor d = p.to(test::kCuda, true);  // queued: reads `first` when the stream runs it
     p = Tensor();                        // the host frees the block at once
     Tensor q = zeros({3000}).pin_memory();
     CHECK(q.data_ptr() != first);
@@ -135,7 +135,7 @@ TEST_CASE("a pinned block freed while its copy is queued is handed out again onl
   SECTION("polled with cudaEventQuery: reused once the event reports complete, never a host synchronization") {
     Tensor p = h.pin_memory();
     const void* first = p.data_ptr();
-    const Tensor d = p.to(test::kCuda);
+    const Tensor d = p.to(test::kCuda, true);
     p = Tensor();
     emu::reset_counters();
     std::vector<Tensor> held;  // kept alive, so each allocation takes a block of its own
@@ -178,7 +178,7 @@ TEST_CASE("a pinned tensor sent to the device every step: each copy queued, each
   std::vector<Tensor> sent;
   emu::reset_counters();
   for (int step = 0; step < 20; ++step) {  // more copies than a live block keeps events for before pruning
-    sent.push_back(p.to(test::kCuda));
+    sent.push_back(p.to(test::kCuda, /*non_blocking=*/true));
     if (step % 5 == 4) (void)sent.back().to_vector<float>();  // now and then the host catches up
     // Written only after the device caught up with every earlier copy (the rule on Tensor::to).
     if (step % 5 == 4) std::fill_n(p.data<float>(), 700, static_cast<float>(step + 1));
@@ -203,7 +203,7 @@ TEST_CASE("pinned copies to two GPUs: each guarded by an event of its own device
   Tensor p = h.pin_memory();
   const void* block = p.data_ptr();
   emu::reset_counters();
-  const Tensor on1 = p.to(Device::cuda(1)), on0 = p.to(Device::cuda(0));  // events recorded on each device's stream
+  const Tensor on1 = p.to(Device::cuda(1), true), on0 = p.to(Device::cuda(0), true);  // an event on each device's stream
   CHECK(emu::counters().host_syncs == 0);
   p = Tensor();
   const Tensor q = zeros({900}).pin_memory();  // both copies still queued: a new block
@@ -252,7 +252,7 @@ TEST_CASE("a training-style loop over pinned batches copies without host synchro
   for (int64_t k = 0; k < loader.steps_per_epoch(); ++k) {
     const data::Batch b = loader.batch(k);
     emu::reset_counters();
-    const Tensor x = b.x.to(test::kCuda), y = b.y.to(test::kCuda);
+    const Tensor x = b.x.to(test::kCuda, true), y = b.y.to(test::kCuda, true);
     CHECK(emu::counters().host_syncs == 0);  // the copy of batch k+1 does not wait for batch k's work
     total += sum(x).item();  // the step's host reads synchronize
     for (const int64_t label : y.to_vector<int64_t>()) total += static_cast<double>(label);
