@@ -14,7 +14,7 @@
 namespace ember::cuda {
 namespace {
 
-constexpr int kThreads = 256;  ///< threads per block (a power of two: the tree reduction needs it)
+constexpr int kThreads = 512;  ///< threads per block (a power of two: the tree reduction needs it)
 constexpr int64_t kChunk = kChunkElems;  ///< elements one block updates (kernels/cuda/multi_tensor.h)
 
 /// The metadata of one launch (planned by plan_chunks in kernels/cuda/multi_tensor.h), passed by value
@@ -87,44 +87,95 @@ __device__ inline void block_partials(double sq, double bad, double* red, double
   }
 }
 
-/// SGD update of one chunk per block. Launch: grid = chunks in the list (<= kMaxBlocks), block =
-/// kThreads, dynamic shared = kThreads doubles. Bytes: per element 4 read (grad) + 4 read + 4 written
-/// (param), + 4 read + 4 written (momentum buffer; only written on its first step) when momentum is on;
-/// 16 per block read from a reading gate's status. A skipping gate makes every block return at once.
-__global__ void sgd_kernel(ChunkList<3> list, SgdArgs a, GateArgs gate, double* partials, int64_t slot0,
-                           int64_t slots) {
-  EMBER_DYNAMIC_SHARED(double, red);
-  bool clip;
-  float coef;
-  if (!gate_allows(gate, clip, coef)) return;
-  int t;
-  int64_t begin, end;
-  chunk_range(list, t, begin, end);
-  float* p = list.ptrs[0][t];
-  const float* g = list.ptrs[1][t];
-  float* buf = list.ptrs[2][t];
-  double sq = 0.0, bad = 0.0;
-  for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
-    const float raw = g[i];
-    if (!finite(raw)) bad = 1.0;
-    float d = raw * a.scale;
-    if (clip) d = d * coef;
-    sq += static_cast<double>(d) * static_cast<double>(d);
-    if (a.use_weight_decay) d += a.weight_decay * p[i];
-    if (a.use_momentum) {
-      const float b = a.init_momentum ? d : a.momentum * buf[i] + a.keep * d;
-      buf[i] = b;
-      d = a.nesterov ? d + a.momentum * b : b;
+/// Lane i (0..3) of a float4 (the four floats are contiguous).
+__device__ inline float& lane(float4& v, int i) { return (&v.x)[i]; }
+
+/// Runs upd(e, sq, bad) on every element of [begin, end): e[0] the parameter, e[1] the gradient (read
+/// only), e[2..] the state (rows that are null read as 0 and are not written). float4 loads and stores
+/// when every row is 16-byte aligned at `begin` (cudaMalloc'd tensors are, and chunks start at multiples
+/// of 65536 elements), then scalars for the tail; the block's threads stride over the float4s.
+template <int Depth, class Update>
+__device__ inline void update_range(float* const (&row)[Depth], int64_t begin, int64_t end, const Update& upd,
+                                    double& sq, double& bad) {
+  bool aligned = true;
+  for (int d = 0; d < Depth; ++d)
+    aligned = aligned && (row[d] == nullptr || reinterpret_cast<uintptr_t>(row[d] + begin) % 16 == 0);
+  int64_t tail = begin;
+  if (aligned) {
+    const int64_t n4 = (end - begin) / 4;
+    for (int64_t k = threadIdx.x; k < n4; k += blockDim.x) {
+      float4 x[Depth];
+      for (int d = 0; d < Depth; ++d)
+        x[d] = row[d] ? reinterpret_cast<const float4*>(row[d] + begin)[k] : make_float4(0.f, 0.f, 0.f, 0.f);
+      for (int i = 0; i < 4; ++i) {
+        float e[Depth];
+        for (int d = 0; d < Depth; ++d) e[d] = lane(x[d], i);
+        upd(e, sq, bad);
+        for (int d = 0; d < Depth; ++d) lane(x[d], i) = e[d];
+      }
+      for (int d = 0; d < Depth; ++d)
+        if (d != 1 && row[d] != nullptr) reinterpret_cast<float4*>(row[d] + begin)[k] = x[d];
     }
-    p[i] -= a.lr * d;
+    tail = begin + n4 * 4;
   }
-  block_partials(sq, bad, red, partials, slot0 + blockIdx.x, slots);
+  for (int64_t k = tail + threadIdx.x; k < end; k += blockDim.x) {
+    float e[Depth];
+    for (int d = 0; d < Depth; ++d) e[d] = row[d] ? row[d][k] : 0.0f;
+    upd(e, sq, bad);
+    for (int d = 0; d < Depth; ++d)
+      if (d != 1 && row[d] != nullptr) row[d][k] = e[d];
+  }
 }
 
-/// AdamW update of one chunk per block. Launch: as sgd_kernel. Bytes: per element 4 read (grad) +
-/// 3 x (4 read + 4 written) (param, exp_avg, exp_avg_sq) = 28; gate as sgd_kernel.
-__global__ void adamw_kernel(ChunkList<4> list, AdamWArgs a, GateArgs gate, double* partials, int64_t slot0,
-                             int64_t slots) {
+/// One element of PyTorch's SGD: e = {param, grad, momentum buffer}.
+struct SgdUpdate {
+  SgdArgs a;
+  bool clip;
+  float coef;
+  __device__ void operator()(float (&e)[3], double& sq, double& bad) const {
+    const float raw = e[1];
+    if (!finite(raw)) bad = 1.0;
+    float d = raw * a.scale;
+    if (clip) d = d * coef;
+    sq += static_cast<double>(d) * static_cast<double>(d);
+    if (a.use_weight_decay) d += a.weight_decay * e[0];
+    if (a.use_momentum) {
+      const float b = a.init_momentum ? d : a.momentum * e[2] + a.keep * d;
+      e[2] = b;
+      d = a.nesterov ? d + a.momentum * b : b;
+    }
+    e[0] -= a.lr * d;
+  }
+};
+
+/// One element of PyTorch's AdamW: e = {param, grad, exp_avg, exp_avg_sq}.
+struct AdamWUpdate {
+  AdamWArgs a;
+  bool clip;
+  float coef;
+  __device__ void operator()(float (&e)[4], double& sq, double& bad) const {
+    const float raw = e[1];
+    if (!finite(raw)) bad = 1.0;
+    float d = raw * a.scale;
+    if (clip) d = d * coef;
+    sq += static_cast<double>(d) * static_cast<double>(d);
+    const float mi = a.beta1 * e[2] + a.one_minus_beta1 * d;
+    const float vi = a.beta2 * e[3] + a.one_minus_beta2 * d * d;
+    e[2] = mi;
+    e[3] = vi;
+    e[0] = e[0] * a.decay - a.step_size * mi / (sqrtf(vi) / a.bc2_sqrt + a.eps);
+  }
+};
+
+/// The fused update of one chunk per block (Update: SgdUpdate or AdamWUpdate, Args its hyper-parameters).
+/// Launch: grid = chunks in the list (<= kMaxBlocks), block = kThreads, dynamic shared = kThreads
+/// doubles. Bytes per element: SGD 4 read (grad) + 4 read + 4 written (param) + 4 read + 4 written
+/// (momentum buffer, when on) = 12 or 20; AdamW 4 + 3 x 8 = 28; plus 16 per block read from a reading
+/// gate's status or written as partials when reporting. A skipping gate makes every block return at
+/// once, before any write.
+template <int Depth, class Update, class Args>
+__global__ void fused_update_kernel(ChunkList<Depth> list, Args a, GateArgs gate, double* partials, int64_t slot0,
+                                    int64_t slots) {
   EMBER_DYNAMIC_SHARED(double, red);
   bool clip;
   float coef;
@@ -132,23 +183,10 @@ __global__ void adamw_kernel(ChunkList<4> list, AdamWArgs a, GateArgs gate, doub
   int t;
   int64_t begin, end;
   chunk_range(list, t, begin, end);
-  float* p = list.ptrs[0][t];
-  const float* g = list.ptrs[1][t];
-  float* m = list.ptrs[2][t];
-  float* v = list.ptrs[3][t];
+  float* row[Depth];
+  for (int d = 0; d < Depth; ++d) row[d] = list.ptrs[d][t];
   double sq = 0.0, bad = 0.0;
-  for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
-    const float raw = g[i];
-    if (!finite(raw)) bad = 1.0;
-    float d = raw * a.scale;
-    if (clip) d = d * coef;
-    sq += static_cast<double>(d) * static_cast<double>(d);
-    const float mi = a.beta1 * m[i] + a.one_minus_beta1 * d;
-    const float vi = a.beta2 * v[i] + a.one_minus_beta2 * d * d;
-    m[i] = mi;
-    v[i] = vi;
-    p[i] = p[i] * a.decay - a.step_size * mi / (sqrtf(vi) / a.bc2_sqrt + a.eps);
-  }
+  update_range(row, begin, end, Update{a, clip, coef}, sq, bad);
   block_partials(sq, bad, red, partials, slot0 + blockIdx.x, slots);
 }
 
@@ -210,9 +248,9 @@ void sgd_step(std::span<Tensor> params, std::span<const Tensor> grads, std::span
   multi_tensor_apply<3>(rows, sizes, gate,
                         [&](const ChunkList<3>& list, int blocks, const GateArgs& g, double* out, int64_t slot0,
                             int64_t slots) {
-                          launch(sgd_kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads),
-                                 kThreads * sizeof(double), stream(), list, a, g, out, slot0, slots);
-                          EMBER_CUDA_CHECK_LAUNCH(sgd_kernel);
+                          launch(fused_update_kernel<3, SgdUpdate, SgdArgs>, dim3(static_cast<unsigned>(blocks)),
+                                 dim3(kThreads), kThreads * sizeof(double), stream(), list, a, g, out, slot0, slots);
+                          EMBER_CUDA_CHECK_LAUNCH("fused_update_kernel<SGD>");
                         });
 }
 
@@ -237,9 +275,9 @@ void adamw_step(std::span<Tensor> params, std::span<const Tensor> grads, std::sp
   multi_tensor_apply<4>(rows, sizes, gate,
                         [&](const ChunkList<4>& list, int blocks, const GateArgs& g, double* out, int64_t slot0,
                             int64_t slots) {
-                          launch(adamw_kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads),
-                                 kThreads * sizeof(double), stream(), list, a, g, out, slot0, slots);
-                          EMBER_CUDA_CHECK_LAUNCH(adamw_kernel);
+                          launch(fused_update_kernel<4, AdamWUpdate, AdamWArgs>, dim3(static_cast<unsigned>(blocks)),
+                                 dim3(kThreads), kThreads * sizeof(double), stream(), list, a, g, out, slot0, slots);
+                          EMBER_CUDA_CHECK_LAUNCH("fused_update_kernel<AdamW>");
                         });
 }
 

@@ -181,3 +181,24 @@ TEST_CASE("a reading gate skips a non-finite window on the device and clips as c
     check_close(under.params, ref.params);
   }
 }
+
+TEST_CASE("cuda fused optimizers take the scalar path for tensors not 16-byte aligned", "[cuda][optim]") {
+  // Views starting 1 element into their storage: no float4 access is legal; the result is the CPU's.
+  const kernels::SgdStepOptions sgd{.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01};
+  auto misaligned = [](Device d, uint64_t seed) {
+    List l = make_list(d, 1, seed);
+    for (Tensor* t : {&l.params[2], &l.grads[2], &l.state[0][2]}) {
+      Tensor big = empty({t->numel() + 1}, TensorOptions{}.set_device(d));
+      Tensor view = big.slice(0, 1, t->numel() + 1);
+      view.copy_(*t);
+      *t = view;
+    }
+    return l;
+  };
+  List cpu = misaligned(Device::cpu(), 70), gpu = misaligned(test::kCuda, 70);
+  REQUIRE(reinterpret_cast<uintptr_t>(gpu.params[2].data_ptr()) % 16 != 0);
+  kernels::sgd_step(cpu.params, cpu.grads, cpu.state[0], sgd, 0.5);
+  kernels::sgd_step(gpu.params, gpu.grads, gpu.state[0], sgd, 0.5);
+  check_close(gpu.params, cpu.params);
+  check_close(gpu.state[0], cpu.state[0]);
+}
