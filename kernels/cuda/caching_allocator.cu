@@ -16,9 +16,10 @@
 #include <unordered_map>
 
 #include "core/allocator.h"
-#include "kernels/runtime_stats.h"
+#include "core/counting_allocator.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/dispatch.h"
+#include "kernels/runtime_stats.h"
 
 namespace ember::cuda {
 namespace {
@@ -47,7 +48,7 @@ struct BySize {
   }
 };
 
-class CachingAllocator final : public Allocator {
+class CachingAllocator final : public CountingAllocator {
  public:
   explicit CachingAllocator(int device) : device_(device) {}
 
@@ -86,28 +87,13 @@ class CachingAllocator final : public Allocator {
     update_cached();
   }
 
-  AllocatorStats stats() const override {
-    std::lock_guard<std::mutex> lk(mu_);
-    return stats_;
-  }
-
-  void reset_peak() override {
-    std::lock_guard<std::mutex> lk(mu_);
-    stats_.peak_bytes = stats_.current_bytes;
-    stats_.peak_reserved_bytes = stats_.reserved_bytes;
-  }
-
   void empty_cache() override {
     std::lock_guard<std::mutex> lk(mu_);
     release_cache();
   }
 
-  /// The simulated device memory: bytes in use may not pass it, nor bytes reserved from the device
-  /// (a new segment is taken only after releasing the cache fails to make room).
-  void set_limit(int64_t bytes) override {
-    std::lock_guard<std::mutex> lk(mu_);
-    limit_ = bytes;
-  }
+  // set_limit (CountingAllocator) simulates device memory here: bytes in use may not pass it, nor bytes
+  // reserved from the device (a new segment is taken only after releasing the cache fails to make room).
 
  private:
   std::set<Block*, BySize>& pool(bool small) { return small ? small_pool_ : large_pool_; }
@@ -208,9 +194,6 @@ class CachingAllocator final : public Allocator {
   void update_cached() { stats_.cached_bytes = stats_.reserved_bytes - stats_.current_bytes; }
 
   const int device_;
-  mutable std::mutex mu_;
-  AllocatorStats stats_;
-  int64_t limit_ = 0;
   std::set<Block*, BySize> small_pool_, large_pool_;
   std::unordered_map<void*, Block*> live_;
 };

@@ -127,17 +127,23 @@ __device__ inline void update_range(float* const (&row)[Depth], int64_t begin, i
   }
 }
 
+/// The gradient an update uses: raw * scale, times the gate's clip coefficient when it clips; adds its
+/// square to `sq` and flags a non-finite raw value in `bad`.
+__device__ inline float scaled_grad(float raw, float scale, bool clip, float coef, double& sq, double& bad) {
+  if (!finite(raw)) bad = 1.0;
+  float d = raw * scale;
+  if (clip) d = d * coef;
+  sq += static_cast<double>(d) * static_cast<double>(d);
+  return d;
+}
+
 /// One element of PyTorch's SGD: e = {param, grad, momentum buffer}.
 struct SgdUpdate {
   SgdArgs a;
   bool clip;
   float coef;
   __device__ void operator()(float (&e)[3], double& sq, double& bad) const {
-    const float raw = e[1];
-    if (!finite(raw)) bad = 1.0;
-    float d = raw * a.scale;
-    if (clip) d = d * coef;
-    sq += static_cast<double>(d) * static_cast<double>(d);
+    float d = scaled_grad(e[1], a.scale, clip, coef, sq, bad);
     if (a.use_weight_decay) d += a.weight_decay * e[0];
     if (a.use_momentum) {
       const float b = a.init_momentum ? d : a.momentum * e[2] + a.keep * d;
@@ -154,11 +160,7 @@ struct AdamWUpdate {
   bool clip;
   float coef;
   __device__ void operator()(float (&e)[4], double& sq, double& bad) const {
-    const float raw = e[1];
-    if (!finite(raw)) bad = 1.0;
-    float d = raw * a.scale;
-    if (clip) d = d * coef;
-    sq += static_cast<double>(d) * static_cast<double>(d);
+    const float d = scaled_grad(e[1], a.scale, clip, coef, sq, bad);
     const float mi = a.beta1 * e[2] + a.one_minus_beta1 * d;
     const float vi = a.beta2 * e[3] + a.one_minus_beta2 * d * d;
     e[2] = mi;
