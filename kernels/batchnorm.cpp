@@ -108,7 +108,10 @@ void batch_norm_update_running(Tensor& running_mean, Tensor& running_var, Tensor
                     num_batches_tracked.device() == mean.device(),
                 op, ": num_batches_tracked must be a one-element i64 tensor on ", mean.device(), ", got ",
                 describe(num_batches_tracked));
-  EMBER_CHECK(momentum >= 0.0 && momentum <= 1.0, op, ": momentum must be in [0, 1], got ", momentum);
+  EMBER_CHECK((momentum >= 0.0 && momentum <= 1.0) || momentum == kCumulativeMomentum, op,
+              ": momentum must be in [0, 1] (or kCumulativeMomentum), got ", momentum);
+  EMBER_CHECK(momentum != kCumulativeMomentum || num_batches_tracked.defined(), op,
+              ": the cumulative average (momentum None) needs num_batches_tracked");
   require(table_for<BatchNormKernels>(mean.device().type).update_running, "batch_norm_update_running", mean.device())(
       running_mean, running_var, num_batches_tracked.defined() ? &num_batches_tracked : nullptr, mean, var, momentum,
       unbias);

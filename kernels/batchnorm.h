@@ -35,10 +35,15 @@ struct BatchNormKernels {
                          const Tensor& sum_dy, const Tensor& sum_dy_xhat, double eps, bool batch_stats,
                          const BatchNormShape& sh, Tensor& dx) = nullptr;
   /// running_mean = fma(momentum, mean, (1 - momentum) * running_mean), running_var likewise with
-  /// var * unbias; num_batches_tracked (i64 scalar; may be null) += 1.
+  /// var * unbias; num_batches_tracked (i64 scalar; may be null) += 1. momentum == kCumulativeMomentum:
+  /// momentum = 1 / (num_batches_tracked + 1), read where the counter lives (on a GPU: by the kernel, no
+  /// host sync).
   void (*update_running)(Tensor& running_mean, Tensor& running_var, Tensor* num_batches_tracked, const Tensor& mean,
                          const Tensor& var, double momentum, double unbias) = nullptr;
 };
+
+/// The momentum of PyTorch's momentum=None (cumulative moving average): 1 / (num_batches_tracked + 1).
+inline constexpr double kCumulativeMomentum = -1.0;
 
 // ---- device-generic entry points: validate, then dispatch on x's device ----
 void batch_norm_stats(const Tensor& x, Tensor& mean, Tensor& var);
@@ -49,7 +54,7 @@ void batch_norm_backward_reduce(const Tensor& dy, const Tensor& x, const Tensor&
 void batch_norm_backward_input(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& var,
                                const Tensor& weight, const Tensor& sum_dy, const Tensor& sum_dy_xhat, double eps,
                                bool batch_stats, Tensor& dx);
-/// num_batches_tracked may be undefined (not counted).
+/// num_batches_tracked may be undefined (not counted), except with kCumulativeMomentum.
 void batch_norm_update_running(Tensor& running_mean, Tensor& running_var, Tensor& num_batches_tracked,
                                const Tensor& mean, const Tensor& var, double momentum, double unbias);
 

@@ -49,8 +49,9 @@ void BatchNormBase::reset_parameters() {
 
 double BatchNormBase::next_momentum() const {
   if (options_.momentum) return *options_.momentum;
-  // Cumulative moving average: the k-th update (k = num_batches_tracked after it) weighs 1 / k.
-  return 1.0 / (num_batches_tracked.item() + 1.0);
+  // Cumulative moving average: the k-th update (k = num_batches_tracked after it) weighs 1 / k, computed
+  // by the kernel from the counter where it lives (no host read on a GPU).
+  return kernels::kCumulativeMomentum;
 }
 
 Tensor BatchNormBase::forward(const Tensor& x) {

@@ -55,7 +55,8 @@ class BatchNormBase : public Module {
   const std::string& name() const { return name_; }
 
  private:
-  /// Momentum of the next update (reads num_batches_tracked for the cumulative average).
+  /// Momentum of the next update (kernels::kCumulativeMomentum for the cumulative average: the kernel
+  /// reads num_batches_tracked where it lives).
   double next_momentum() const;
   void merge_into_window(const Tensor& mean, const Tensor& var, int64_t count);
 

@@ -302,6 +302,8 @@ void backward_input(const Tensor& dy, const Tensor& x, const Tensor& mean, const
 
 void update_running(Tensor& running_mean, Tensor& running_var, Tensor* num_batches_tracked, const Tensor& mean,
                     const Tensor& var, double momentum, double unbias) {
+  if (momentum == kCumulativeMomentum)
+    momentum = 1.0 / (static_cast<double>(*static_cast<const int64_t*>(num_batches_tracked->data_ptr())) + 1.0);
   visit_floating(mean.dtype(), "batch_norm running statistics", [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* rm = static_cast<T*>(running_mean.data_ptr());

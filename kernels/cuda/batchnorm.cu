@@ -163,14 +163,23 @@ __global__ void bn_backward_input_kernel(const float* dy, const float* x, const 
 /// Bytes: 24 * C (+ 16).
 __global__ void bn_update_running_kernel(float* running_mean, float* running_var, int64_t* num_batches_tracked,
                                          const float* mean, const float* var, float momentum, float keep,
-                                         float unbias, int64_t channels) {
+                                         float unbias, bool cumulative, int64_t channels) {
+  if (cumulative) {  // 1 / (count + 1) in double, as the host computes it; the count is bumped by the next kernel
+    const double m = 1.0 / (static_cast<double>(*num_batches_tracked) + 1.0);
+    momentum = static_cast<float>(m);
+    keep = static_cast<float>(1.0 - m);
+  }
   const int64_t first = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   for (int64_t c = first; c < channels; c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     running_mean[c] = fmaf(momentum, mean[c], keep * running_mean[c]);
     running_var[c] = fmaf(momentum, var[c] * unbias, keep * running_var[c]);
   }
-  if (first == 0 && num_batches_tracked) *num_batches_tracked += 1;
+  if (!cumulative && first == 0 && num_batches_tracked) *num_batches_tracked += 1;
 }
+
+/// *num_batches_tracked += 1 after a cumulative update (which every block read the count for). Launch:
+/// 1 x 1. Bytes: 16.
+__global__ void bn_count_batch_kernel(int64_t* num_batches_tracked) { *num_batches_tracked += 1; }
 
 // -------------------------------------------------------------------------------------- launchers
 
@@ -239,12 +248,18 @@ void update_running(Tensor& running_mean, Tensor& running_var, Tensor* num_batch
                     const Tensor& var, double momentum, double unbias) {
   check_f32("batch_norm running statistics", mean);
   const int64_t c = mean.numel();
+  const bool cumulative = momentum == kernels::kCumulativeMomentum;
   ember::cuda::launch(bn_update_running_kernel, elementwise_blocks(c), kThreads, 0, ember::cuda::stream(),
                       mptr(running_mean), mptr(running_var),
                       num_batches_tracked ? static_cast<int64_t*>(num_batches_tracked->data_ptr()) : nullptr,
                       cptr(mean), cptr(var), static_cast<float>(momentum), static_cast<float>(1.0 - momentum),
-                      static_cast<float>(unbias), c);
+                      static_cast<float>(unbias), cumulative, c);
   EMBER_CUDA_CHECK_LAUNCH("bn_update_running_kernel");
+  if (cumulative) {
+    ember::cuda::launch(bn_count_batch_kernel, 1u, 1u, 0, ember::cuda::stream(),
+                        static_cast<int64_t*>(num_batches_tracked->data_ptr()));
+    EMBER_CUDA_CHECK_LAUNCH("bn_count_batch_kernel");
+  }
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "kernels/runtime_stats.h"
 #include "nn/batchnorm.h"
 #include "tests/nn/conv_reference.h"
 
@@ -84,18 +85,26 @@ TEST_CASE("BatchNorm training moves the running statistics by momentum with the 
   }
 }
 
-TEST_CASE("BatchNorm with momentum = nullopt keeps the cumulative average", "[nn][bn]") {
-  nn::BatchNorm1d bn(2, {.momentum = std::nullopt});
-  const Tensor x1 = random_input({5, 2}, 3), x2 = random_input({6, 2}, 4, 0.0, 2.0);
-  bn.forward(x1);
-  bn.forward(x2);
-  const auto [m1, v1] = mean_unbiased(x1);
-  const auto [m2, v2] = mean_unbiased(x2);
-  check_close(bn.running_mean, from_vector(std::vector<double>{(m1[0] + m2[0]) / 2, (m1[1] + m2[1]) / 2}, {2}, kF64),
-              1e-5, 1e-6);
-  check_close(bn.running_var, from_vector(std::vector<double>{(v1[0] + v2[0]) / 2, (v1[1] + v2[1]) / 2}, {2}, kF64),
-              1e-5, 1e-6);
-  CHECK(bn.num_batches_tracked.item() == 2.0);
+TEST_CASE("BatchNorm with momentum = nullopt keeps the cumulative average", "[nn][bn][cuda]") {
+  for (Device d : test::devices()) {
+    INFO("device " << d);
+    nn::BatchNorm1d bn(2, {.momentum = std::nullopt});
+    bn.to(d);
+    const std::vector<Tensor> xs{random_input({5, 2}, 3), random_input({6, 2}, 4, 0.0, 2.0),
+                                 random_input({4, 2}, 5, -3.0, 1.0)};
+    // The k-th update weighs 1 / k, read from num_batches_tracked where it lives: no host sync on a GPU.
+    const int64_t syncs = kernels::runtime_stats(DeviceType::CUDA).host_syncs;
+    for (const Tensor& x : xs) bn.forward(x.to(d));
+    CHECK(kernels::runtime_stats(DeviceType::CUDA).host_syncs == syncs);
+    std::vector<double> mean(2, 0.0), var(2, 0.0);
+    for (const Tensor& x : xs) {
+      const auto [m, v] = mean_unbiased(x);
+      for (size_t c = 0; c < 2; ++c) mean[c] += m[c] / 3.0, var[c] += v[c] / 3.0;
+    }
+    check_close(bn.running_mean, from_vector(mean, {2}, kF64), 1e-5, 1e-6);
+    check_close(bn.running_var, from_vector(var, {2}, kF64), 1e-5, 1e-6);
+    CHECK(bn.num_batches_tracked.item() == 3.0);
+  }
 }
 
 TEST_CASE("BatchNorm in evaluation mode normalizes with the running statistics and updates nothing", "[nn][bn][cuda]") {
