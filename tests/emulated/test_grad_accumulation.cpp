@@ -67,7 +67,9 @@ TEST_CASE("a backward of many leaves issues one accumulate launch per batch of r
   // The two backwards run the same kernels and allocate the same gradient buffers, except that the
   // second adds them into the existing .grads: one accumulate_many launch per product (p_k and q_k are
   // ready together). Before batching and moving, the first backward cost 4 launches per pair more than
-  // the graph's own (zero fill + add for each leaf) plus 2 allocations, and later ones 2 per pair.
+  // the graph's own (zero fill + add for each leaf) plus 2 allocations, and later ones 2 per pair:
+  // measured with the previous engine on this model, 85 and 61 launches (61 and 37 allocations); now
+  // 37 and 49 (37 and 37).
   CHECK(second.launches == first.launches + kPairs);
   CHECK(second.allocations == first.allocations);
   CHECK(third.launches == second.launches);
