@@ -80,7 +80,8 @@ void AccumulateGrad::apply_batch(std::span<AccumulateGrad* const> sinks, std::sp
     Tensor grad(m.grad);
     const bool other_group = !dsts.empty() && (dsts.front().device() != grad.device() ||
                                                dsts.front().dtype() != grad.dtype());
-    if (other_group || overlaps_any(dsts, grad)) flush();  // one launch per device and dtype; no two adds into one element
+    // One launch per device and dtype, and never two adds into one element in a launch.
+    if (other_group || overlaps_any(dsts, grad)) flush();
     dsts.push_back(std::move(grad));
     srcs.push_back(g.is_contiguous() ? g : g.contiguous());
   }
