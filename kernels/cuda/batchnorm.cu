@@ -41,7 +41,8 @@ constexpr unsigned kThreads = 256;        // elementwise passes
 constexpr unsigned kReduceThreads = 256;  // upper bound of the per-channel blocks
 
 /// How the reductions cut a channel's N*S values: `slices` slices of `len` values (the last may be
-/// shorter, none is empty). At least kMinSlice values per slice when there are several (8 per thread of a 256-thread block),
+/// shorter, none is empty). At least kMinSlice values per slice when there are several (8 per thread
+/// of a 256-thread block),
 /// and about kTargetItems (channel, slice) items in all: enough blocks for 8 per SM on a 132-SM GPU
 /// to take ~4 items each. Depends only on the shape.
 constexpr int64_t kMinSlice = 2048;
@@ -122,7 +123,8 @@ __device__ inline void write_stats(WelfordT<Count> w, int64_t c, float* mean, fl
 struct ChannelCursor {
   int64_t q, r;            // j / S, j % S
   int64_t step_q, step_r;  // step / S, step % S
-  __device__ ChannelCursor(int64_t j, int64_t step, int64_t s) : q(j / s), r(j % s), step_q(step / s), step_r(step % s) {}
+  __device__ ChannelCursor(int64_t j, int64_t step, int64_t s)
+      : q(j / s), r(j % s), step_q(step / s), step_r(step % s) {}
   __device__ int64_t offset(int64_t c, int64_t channels, int64_t s) const { return (q * channels + c) * s + r; }
   __device__ void advance(int64_t s) {
     q += step_q;
@@ -375,7 +377,8 @@ void normalize(const Tensor& x, const Tensor& mean, const Tensor& var, const Ten
   const int64_t total = x.numel();
   ember::cuda::with_index_type(fits32(total), [&](auto index) {
     using Index = decltype(index);
-    ember::cuda::launch(bn_normalize_kernel<Index>, elementwise_blocks(total), kThreads, 0, ember::cuda::stream(), cptr(x), cptr(mean),
+    ember::cuda::launch(bn_normalize_kernel<Index>, elementwise_blocks(total), kThreads, 0, ember::cuda::stream(),
+                        cptr(x), cptr(mean),
                         cptr(var), cptr(weight), cptr(bias), static_cast<float>(eps), static_cast<Index>(total),
                         ember::cuda::ChannelOf<Index>(sh.s, sh.c), mptr(y));
     EMBER_CUDA_CHECK_LAUNCH("bn_normalize_kernel");
@@ -414,7 +417,8 @@ void backward_input(const Tensor& dy, const Tensor& x, const Tensor& mean, const
   const int64_t total = x.numel();
   ember::cuda::with_index_type(fits32(total), [&](auto index) {
     using Index = decltype(index);
-    ember::cuda::launch(bn_backward_input_kernel<Index>, elementwise_blocks(total), kThreads, 0, ember::cuda::stream(), cptr(dy),
+    ember::cuda::launch(bn_backward_input_kernel<Index>, elementwise_blocks(total), kThreads, 0, ember::cuda::stream(),
+                        cptr(dy),
                         cptr(x), cptr(mean), cptr(var), cptr(weight), cptr(sum_dy), cptr(sum_dy_xhat),
                         static_cast<float>(eps), batch_stats, static_cast<Index>(total),
                         ember::cuda::ChannelOf<Index>(sh.s, sh.c), static_cast<float>(sh.per_channel()), mptr(dx));

@@ -9,6 +9,7 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/dispatch.h"
 #include "kernels/strided.h"
 
 #if defined(__CUDACC__)
@@ -115,15 +116,47 @@ struct StridedIndex {
   }
 };
 
-/// Calls f(uint32_t{}) when `fits32` (the launcher's fits_int32_index / fits_int32_loop answer), else
-/// f(int64_t{}): the launcher's lambda instantiates and launches its kernel for that index type.
+/// Test-only override of the index-type choice (testing::ScopedInt64Index): a table shared by the test
+/// binary and the backend library, as kernels::table_for tables are.
+struct IndexPathOverride {
+  bool force_int64 = false;
+};
+
+/// The launchers' final choice: the 32-bit path when the sizes allow it (`fits32`) and no test forces the
+/// 64-bit one.
+inline bool use_int32_index(bool fits32) {
+  return fits32 && !kernels::table_for<IndexPathOverride>(DeviceType::CUDA).force_int64;
+}
+
+/// Calls f(uint32_t{}) when use_int32_index(fits32) (fits32: the launcher's fits_int32_index /
+/// fits_int32_loop answer), else f(int64_t{}): the launcher's lambda instantiates and launches its
+/// kernel for that index type.
 template <class F>
 void with_index_type(bool fits32, F&& f) {
-  if (fits32) {
+  if (use_int32_index(fits32)) {
     f(uint32_t{});
   } else {
     f(int64_t{});
   }
 }
+
+namespace testing {
+
+/// While it lives, every launcher with a 32-bit index path takes its 64-bit instance instead, so the
+/// tests run the code that only tensors of 2^31 elements or more reach. Not for concurrent use.
+class ScopedInt64Index {
+ public:
+  ScopedInt64Index() : saved_(kernels::table_for<IndexPathOverride>(DeviceType::CUDA).force_int64) {
+    kernels::table_for<IndexPathOverride>(DeviceType::CUDA).force_int64 = true;
+  }
+  ~ScopedInt64Index() { kernels::table_for<IndexPathOverride>(DeviceType::CUDA).force_int64 = saved_; }
+  ScopedInt64Index(const ScopedInt64Index&) = delete;
+  ScopedInt64Index& operator=(const ScopedInt64Index&) = delete;
+
+ private:
+  bool saved_;
+};
+
+}  // namespace testing
 
 }  // namespace ember::cuda

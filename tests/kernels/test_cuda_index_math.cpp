@@ -66,6 +66,7 @@ TEST_CASE("cuda index math: the 32-bit channel of an element equals the 64-bit o
     const ChannelOf<uint32_t> fast(s, c);
     const ChannelOf<int64_t> plain(s, c);
     const int64_t n = s * c * 5;
-    for (int64_t i = 0; i < n; i += 1 + n / 5000) REQUIRE(static_cast<int64_t>(fast(static_cast<uint32_t>(i))) == plain(i));
+    for (int64_t i = 0; i < n; i += 1 + n / 5000)
+      REQUIRE(static_cast<int64_t>(fast(static_cast<uint32_t>(i))) == plain(i));
   }
 }
