@@ -42,9 +42,8 @@ constexpr unsigned kReduceThreads = 256;  // upper bound of the per-channel bloc
 
 /// How the reductions cut a channel's N*S values: `slices` slices of `len` values (the last may be
 /// shorter, none is empty). At least kMinSlice values per slice when there are several (8 per thread
-/// of a 256-thread block),
-/// and about kTargetItems (channel, slice) items in all: enough blocks for 8 per SM on a 132-SM GPU
-/// to take ~4 items each. Depends only on the shape.
+/// of a 256-thread block), and about kTargetItems (channel, slice) items in all: enough blocks for 8
+/// per SM on a 132-SM GPU to take ~4 items each. Depends only on the shape.
 constexpr int64_t kMinSlice = 2048;
 constexpr int64_t kTargetItems = 4096;
 
@@ -62,7 +61,7 @@ SlicePlan plan_slices(int64_t channels, int64_t per_channel, const char* op) {
   const int64_t p = std::max<int64_t>(1, std::min(wanted, most));
   SlicePlan plan;
   plan.len = (per_channel + p - 1) / p;
-  plan.slices = (per_channel + plan.len - 1) / plan.len;
+  plan.slices = plan.len == 0 ? 1 : (per_channel + plan.len - 1) / plan.len;  // N*S = 0: one empty slice
   EMBER_CHECK(plan.len <= INT32_MAX, op, ": ", per_channel, " values per channel in slices of ", plan.len,
               " exceed the kernel's 32-bit per-slice count (", channels, " channels)");
   return plan;

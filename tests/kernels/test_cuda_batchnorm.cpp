@@ -156,3 +156,19 @@ TEST_CASE("cuda batch-norm reductions split a channel over many blocks, determin
     CHECK(test::max_ulp(dx_g, dx) <= allowed);
   }
 }
+
+TEST_CASE("cuda batch-norm backward sums over channels without values are zero, as on the CPU", "[cuda][bn]") {
+  if (!test::has_cuda()) {
+    SUCCEED("no CUDA device");
+    return;
+  }
+  const Shape shape{0, 3, 4};  // N = 0: no values per channel (the statistics reject it; the sums are 0)
+  const Tensor x = empty(shape), dy = empty(shape), mean = zeros({3}), var = ones({3});
+  Tensor sd = full({3}, 5.0), sdx = full({3}, 5.0);
+  Tensor sd_g = full({3}, 5.0).to(test::kCuda), sdx_g = full({3}, 5.0).to(test::kCuda);
+  kernels::batch_norm_backward_reduce(dy, x, mean, var, 1e-5, sd, sdx);
+  kernels::batch_norm_backward_reduce(on_cuda(dy), on_cuda(x), on_cuda(mean), on_cuda(var), 1e-5, sd_g, sdx_g);
+  CHECK(sd.to_vector<float>() == std::vector<float>{0, 0, 0});
+  CHECK(sd_g.to_vector<float>() == sd.to_vector<float>());
+  CHECK(sdx_g.to_vector<float>() == sdx.to_vector<float>());
+}
