@@ -1,4 +1,4 @@
-/// @file core/autograd/engine.cpp @brief The backward engine: dependency count, run ready nodes latest-first, sum incoming grads, free as it goes.
+/// @file core/autograd/engine.cpp @brief The backward engine: dependency count, run ready nodes latest-first, sum incoming grads, accumulate leaf gradients that are ready together in one batch, free as it goes.
 #include <queue>
 #include <unordered_map>
 
@@ -51,11 +51,39 @@ void run_backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
   pending[root_edge.fn.get()] = grad_root;
   ready.push(root_edge.fn);
 
+  // Takes the summed gradient waiting for node n (undefined when none arrived).
+  auto take_pending = [&](Node* n) {
+    auto it = pending.find(n);
+    if (it == pending.end()) return Tensor();
+    Tensor g = std::move(it->second);
+    pending.erase(it);
+    return g;
+  };
+
   while (!ready.empty()) {
     std::shared_ptr<Node> node = ready.top();
     ready.pop();
-    Tensor g = std::move(pending[node.get()]);
-    pending.erase(node.get());
+    if (auto* sink = dynamic_cast<AccumulateGrad*>(node.get())) {
+      // Leaf sinks that are ready together (consecutive at the top of the queue, e.g. a layer's weight
+      // and bias right after the node that produced both) are accumulated in one batch: one
+      // accumulate_many launch instead of one per leaf. Nothing runs between them either way, so the
+      // post-accumulate hooks (DataParallel's bucket readiness) fire at the same point of the backward.
+      std::vector<std::shared_ptr<Node>> batch{node};
+      std::vector<AccumulateGrad*> sinks{sink};
+      while (!ready.empty()) {
+        auto* next = dynamic_cast<AccumulateGrad*>(ready.top().get());
+        if (next == nullptr) break;
+        batch.push_back(ready.top());
+        sinks.push_back(next);
+        ready.pop();
+      }
+      std::vector<Tensor> grads;
+      grads.reserve(sinks.size());
+      for (AccumulateGrad* s : sinks) grads.push_back(take_pending(s));
+      AccumulateGrad::apply_batch(sinks, grads);
+      continue;  // a sink has no next edges and keeps its (empty) state
+    }
+    Tensor g = take_pending(node.get());
     std::vector<Tensor> grads = g.defined() ? node->apply(g) : std::vector<Tensor>(node->next_edges.size());
     g = Tensor();
     EMBER_CHECK(grads.size() == node->next_edges.size() || grads.empty(), "backward: ", node->name(), " returned ",
@@ -82,7 +110,7 @@ void run_backward(const Tensor& root, const Tensor& seed, bool retain_graph) {
       }
       if (--deps[e.fn.get()] == 0) ready.push(e.fn);
     }
-    if (!retain_graph && dynamic_cast<AccumulateGrad*>(node.get()) == nullptr) {
+    if (!retain_graph) {
       node->release_saved();
       node->released = true;
       node->next_edges.clear();  // drops the rest of the graph as soon as nothing else holds it

@@ -1,6 +1,7 @@
 /// @file core/autograd/node.cpp @brief Grad mode, Node bookkeeping, AccumulateGrad (in-place fused accumulate) and graph recording.
 #include "core/autograd/node.h"
 
+#include <algorithm>
 #include <atomic>
 
 #include "kernels/accumulate.h"
@@ -17,21 +18,77 @@ void GradMode::set_enabled(bool enabled) { grad_mode_enabled = enabled; }
 
 Node::Node() : sequence_nr(next_sequence_nr.fetch_add(1, std::memory_order_relaxed)) {}
 
+namespace {
+
+/// The gradient g as a leaf's first .grad without a zero fill and an add: g itself when nothing else can
+/// see it (the engine holds the only reference to its TensorImpl and that impl the only reference to a
+/// storage exactly its size, contiguous from offset 0), else one contiguous copy.
+std::shared_ptr<TensorImpl> first_grad(const Tensor& g) {
+  const bool exclusive = g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1 && g.is_contiguous() &&
+                         g.offset() == 0 && g.storage()->bytes() == g.nbytes();
+  return exclusive ? g.detach().impl_ptr() : g.clone().impl_ptr();
+}
+
+/// True when t's bytes overlap those of any of ts (the .grads of DataParallel are views of one bucket:
+/// distinct ranges of one storage, which may be added in one launch).
+bool overlaps_any(const std::vector<Tensor>& ts, const Tensor& t) {
+  const auto* lo = static_cast<const char*>(t.data_ptr());
+  const auto* hi = lo + t.nbytes();
+  return std::any_of(ts.begin(), ts.end(), [&](const Tensor& o) {
+    const auto* olo = static_cast<const char*>(o.data_ptr());
+    return olo < hi && lo < olo + o.nbytes();
+  });
+}
+
+}  // namespace
+
 std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
-  AutogradMeta& m = leaf_->meta();
+  AccumulateGrad* self = this;
   Tensor g = grad_output;
-  EMBER_CHECK(g.shape() == leaf_->shape, "AccumulateGrad: gradient ", describe(g), " does not match the leaf's shape ",
-              shape_str(leaf_->shape));
-  if (!m.grad) {
-    // First gradient: allocate .grad once; later micro-batches add into it in place.
-    Tensor fresh = zeros(leaf_->shape, TensorOptions{leaf_->dtype, leaf_->device});
-    m.grad = fresh.impl_ptr();
-  }
-  Tensor grad(m.grad);
-  NoGradGuard no_grad;
-  kernels::accumulate(grad, g.is_contiguous() ? g : g.contiguous(), 1.0);
-  if (!m.post_accumulate_hooks.empty()) notify_grad_accumulated(Tensor(leaf_));
+  apply_batch(std::span<AccumulateGrad* const>(&self, 1), std::span<Tensor>(&g, 1));
   return {};
+}
+
+void AccumulateGrad::apply_batch(std::span<AccumulateGrad* const> sinks, std::span<Tensor> grads) {
+  EMBER_CHECK(sinks.size() == grads.size(), "AccumulateGrad: ", sinks.size(), " leaves but ", grads.size(),
+              " gradients");
+  NoGradGuard no_grad;
+  // Leaves whose .grad exists, added with one accumulate_many per (device, dtype) run: dsts[i] += srcs[i].
+  std::vector<Tensor> dsts, srcs;
+  auto flush = [&] {
+    if (!dsts.empty()) kernels::accumulate_many(dsts, std::span<const Tensor>(srcs.data(), srcs.size()), 1.0);
+    dsts.clear();
+    srcs.clear();
+  };
+  std::vector<bool> received(sinks.size(), false);
+  for (size_t i = 0; i < sinks.size(); ++i) {
+    Tensor& g = grads[i];
+    if (!g.defined()) continue;
+    received[i] = true;
+    TensorImpl& leaf = *sinks[i]->leaf_;
+    EMBER_CHECK(g.shape() == leaf.shape, "AccumulateGrad: gradient ", describe(g),
+                " does not match the leaf's shape ", shape_str(leaf.shape));
+    EMBER_CHECK(g.dtype() == leaf.dtype && g.device() == leaf.device, "AccumulateGrad: gradient ", describe(g),
+                " does not match the leaf's ", dtype_name(leaf.dtype), " on ", leaf.device);
+    AutogradMeta& m = leaf.meta();
+    if (!m.grad) {
+      // First gradient of this leaf: it becomes .grad (later backwards add into it in place).
+      m.grad = first_grad(g);
+      g = Tensor();
+      continue;
+    }
+    Tensor grad(m.grad);
+    const bool other_group = !dsts.empty() && (dsts.front().device() != grad.device() ||
+                                               dsts.front().dtype() != grad.dtype());
+    // One launch per device and dtype, and never two adds into one element in a launch.
+    if (other_group || overlaps_any(dsts, grad)) flush();
+    dsts.push_back(std::move(grad));
+    srcs.push_back(g.is_contiguous() ? g : g.contiguous());
+  }
+  flush();
+  for (size_t i = 0; i < sinks.size(); ++i)
+    if (received[i] && !sinks[i]->leaf_->meta().post_accumulate_hooks.empty())
+      notify_grad_accumulated(Tensor(sinks[i]->leaf_));
 }
 
 uint64_t add_post_accumulate_grad_hook(const Tensor& leaf, std::function<void(const Tensor&)> hook) {

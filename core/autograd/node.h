@@ -2,6 +2,7 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,13 @@ class AccumulateGrad final : public Node {
   explicit AccumulateGrad(std::shared_ptr<TensorImpl> leaf) : leaf_(std::move(leaf)) {}
   std::string name() const override { return "AccumulateGrad"; }
   std::vector<Tensor> apply(const Tensor& grad_output) override;
+  /// What apply(grads[i]) does for each sinks[i], in one pass: a leaf's first gradient becomes its
+  /// .grad (moved when nothing else references it, else copied once; no zero fill), the gradients of
+  /// leaves whose .grad exists are added with one kernels::accumulate_many per device and dtype (one
+  /// launch per chunk list on CUDA; the same per-element arithmetic as kernels::accumulate), then each
+  /// leaf that received a gradient runs its post-accumulate hooks, in sinks order (undefined gradients
+  /// are skipped, hooks included). Consumes (resets) the gradients it moves.
+  static void apply_batch(std::span<AccumulateGrad* const> sinks, std::span<Tensor> grads);
   /// The leaf this node feeds (for nodes that write straight into .grad, e.g. a weight-gradient GEMM).
   Tensor leaf() const { return Tensor(leaf_); }
 

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/index_math.h"
 #include "kernels/dispatch.h"
 #include "kernels/elementwise.h"
 
@@ -59,6 +60,16 @@ __device__ inline int64_t global_thread() {
   return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
 }
 __device__ inline int64_t grid_threads() { return static_cast<int64_t>(gridDim.x) * blockDim.x; }
+template <class Index>
+__device__ inline Index first_index() {
+  return static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x;
+}
+template <class Index>
+__device__ inline Index index_step() {
+  return static_cast<Index>(gridDim.x) * blockDim.x;
+}
+template <class Index>
+using Strided = ember::cuda::StridedIndex<Index>;
 
 // ---------------------------------------------------------------------------------------- kernels
 
@@ -69,11 +80,12 @@ __global__ void fill_kernel(T* out, T value, int64_t n) {
 }
 
 /// dst[dd(i)] = D(src[sd(i)]), any strides on both sides (contiguous when the flag says so).
-/// Grid-stride, 1-D blocks of kThreads. Bytes: n * (sizeof(S) + sizeof(D)).
-template <class S, class D>
-__global__ void copy_kernel(const S* src, StridedDesc sd, bool src_contig, D* dst, StridedDesc dd, bool dst_contig,
-                            int64_t n) {
-  for (int64_t i = global_thread(); i < n; i += grid_threads()) {
+/// Grid-stride, 1-D blocks of kThreads; Index uint32_t (strided offsets by fast division) when the
+/// loop fits int32, else int64_t (every strided kernel below likewise). Bytes: n * (sizeof(S) + sizeof(D)).
+template <class S, class D, class Index>
+__global__ void copy_kernel(const S* src, Strided<Index> sd, bool src_contig, D* dst, Strided<Index> dd,
+                            bool dst_contig, Index n) {
+  for (Index i = first_index<Index>(); i < n; i += index_step<Index>()) {
     const int64_t si = src_contig ? i : sd.offset_of(i);
     const int64_t di = dst_contig ? i : dd.offset_of(i);
     dst[di] = static_cast<D>(src[si]);
@@ -81,17 +93,19 @@ __global__ void copy_kernel(const S* src, StridedDesc sd, bool src_contig, D* ds
 }
 
 /// out[i] = op(x[xd(i)]; s), out contiguous. Grid-stride, 1-D blocks of kThreads. Bytes: 8n.
-__global__ void unary_kernel(UnaryOp op, const float* x, StridedDesc xd, bool x_contig, float* out, float s,
-                             int64_t n) {
-  for (int64_t i = global_thread(); i < n; i += grid_threads())
+template <class Index>
+__global__ void unary_kernel(UnaryOp op, const float* x, Strided<Index> xd, bool x_contig, float* out, float s,
+                             Index n) {
+  for (Index i = first_index<Index>(); i < n; i += index_step<Index>())
     out[i] = unary_fn(op, x[x_contig ? i : xd.offset_of(i)], s);
 }
 
 /// gx[i] = gy[gd(i)] * op'(v[vd(i)]) where v is x or y (see unary_grad). Grid-stride, 1-D blocks of
 /// kThreads. Bytes: 12n (8n when the op reads neither x nor y).
-__global__ void unary_backward_kernel(UnaryOp op, bool uses_y, const float* v, StridedDesc vd, bool v_contig,
-                                      const float* gy, StridedDesc gd, bool g_contig, float* gx, float s, int64_t n) {
-  for (int64_t i = global_thread(); i < n; i += grid_threads()) {
+template <class Index>
+__global__ void unary_backward_kernel(UnaryOp op, bool uses_y, const float* v, Strided<Index> vd, bool v_contig,
+                                      const float* gy, Strided<Index> gd, bool g_contig, float* gx, float s, Index n) {
+  for (Index i = first_index<Index>(); i < n; i += index_step<Index>()) {
     const float vv = v ? v[v_contig ? i : vd.offset_of(i)] : 0.0f;
     const float g = gy[g_contig ? i : gd.offset_of(i)];
     gx[i] = g * unary_grad(op, uses_y ? 0.0f : vv, uses_y ? vv : 0.0f, s);
@@ -116,9 +130,10 @@ __global__ void binary_vec4_kernel(BinaryOp op, const float* a, const float* b, 
 /// out[i] = a[ad(i)] op b[bd(i)]: the general path (broadcast = stride 0, or misaligned contiguous
 /// operands with both flags set). Grid-stride, 1-D blocks of kThreads. Bytes: 12n (less when broadcast
 /// operands hit in cache).
-__global__ void binary_strided_kernel(BinaryOp op, const float* a, StridedDesc ad, bool a_contig, const float* b,
-                                      StridedDesc bd, bool b_contig, float* out, int64_t n) {
-  for (int64_t i = global_thread(); i < n; i += grid_threads())
+template <class Index>
+__global__ void binary_strided_kernel(BinaryOp op, const float* a, Strided<Index> ad, bool a_contig, const float* b,
+                                      Strided<Index> bd, bool b_contig, float* out, Index n) {
+  for (Index i = first_index<Index>(); i < n; i += index_step<Index>())
     out[i] = binary_fn(op, a[a_contig ? i : ad.offset_of(i)], b[b_contig ? i : bd.offset_of(i)]);
 }
 
@@ -134,6 +149,9 @@ T* ptr(const Tensor& t) {
 }
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+/// The strided kernels' 32-bit path: the grid-stride loop over n elements never leaves int32.
+bool fits32(int64_t n) { return ember::cuda::fits_int32_loop(n, static_cast<int64_t>(blocks_for(n)) * kThreads); }
 
 void check_f32(const char* op, const Tensor& t) {
   EMBER_CHECK(t.dtype() == DType::f32, op, ": the CUDA backend computes in f32 only, got ", describe(t));
@@ -155,9 +173,13 @@ void fill(Tensor& out, double value) {
 template <class S, class D>
 void launch_copy(const Tensor& src, Tensor& dst) {
   const int64_t n = dst.numel();
-  ember::cuda::launch(copy_kernel<S, D>, blocks_for(n), kThreads, 0, ember::cuda::stream(), ptr<const S>(src),
-                      strided_desc(src), src.is_contiguous(), ptr<D>(dst), strided_desc(dst), dst.is_contiguous(), n);
-  EMBER_CUDA_CHECK_LAUNCH("copy_kernel");
+  ember::cuda::with_index_type(fits32(n), [&](auto index) {
+    using Index = decltype(index);
+    ember::cuda::launch(copy_kernel<S, D, Index>, blocks_for(n), kThreads, 0, ember::cuda::stream(),
+                        ptr<const S>(src), Strided<Index>(strided_desc(src)), src.is_contiguous(), ptr<D>(dst),
+                        Strided<Index>(strided_desc(dst)), dst.is_contiguous(), static_cast<Index>(n));
+    EMBER_CUDA_CHECK_LAUNCH("copy_kernel");
+  });
 }
 
 void copy(const Tensor& src, Tensor& dst) {
@@ -174,9 +196,13 @@ void copy(const Tensor& src, Tensor& dst) {
 void unary(UnaryOp op, const Tensor& x, Tensor& out, double scalar) {
   check_f32(unary_op_name(op), x);
   const int64_t n = out.numel();
-  ember::cuda::launch(unary_kernel, blocks_for(n), kThreads, 0, ember::cuda::stream(), op, ptr<const float>(x),
-                      strided_desc(x), x.is_contiguous(), ptr<float>(out), static_cast<float>(scalar), n);
-  EMBER_CUDA_CHECK_LAUNCH("unary_kernel");
+  ember::cuda::with_index_type(fits32(n), [&](auto index) {
+    using Index = decltype(index);
+    ember::cuda::launch(unary_kernel<Index>, blocks_for(n), kThreads, 0, ember::cuda::stream(), op,
+                        ptr<const float>(x), Strided<Index>(strided_desc(x)), x.is_contiguous(), ptr<float>(out),
+                        static_cast<float>(scalar), static_cast<Index>(n));
+    EMBER_CUDA_CHECK_LAUNCH("unary_kernel");
+  });
 }
 
 void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& gy, Tensor& gx, double scalar) {
@@ -188,11 +214,15 @@ void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& 
   EMBER_CHECK(v.shape() == gy.shape(), unary_op_name(op), " backward: saved ", describe(v),
               " does not match the gradient ", describe(gy));
   const int64_t n = gx.numel();
-  ember::cuda::launch(unary_backward_kernel, blocks_for(n), kThreads, 0, ember::cuda::stream(), op, uses_y,
-                      (uses_x || uses_y) ? ptr<const float>(v) : static_cast<const float*>(nullptr), strided_desc(v),
-                      v.is_contiguous(), ptr<const float>(gy), strided_desc(gy), gy.is_contiguous(), ptr<float>(gx),
-                      static_cast<float>(scalar), n);
-  EMBER_CUDA_CHECK_LAUNCH("unary_backward_kernel");
+  ember::cuda::with_index_type(fits32(n), [&](auto index) {
+    using Index = decltype(index);
+    ember::cuda::launch(unary_backward_kernel<Index>, blocks_for(n), kThreads, 0, ember::cuda::stream(), op, uses_y,
+                        (uses_x || uses_y) ? ptr<const float>(v) : static_cast<const float*>(nullptr),
+                        Strided<Index>(strided_desc(v)), v.is_contiguous(), ptr<const float>(gy),
+                        Strided<Index>(strided_desc(gy)), gy.is_contiguous(), ptr<float>(gx),
+                        static_cast<float>(scalar), static_cast<Index>(n));
+    EMBER_CUDA_CHECK_LAUNCH("unary_backward_kernel");
+  });
 }
 
 void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
@@ -205,10 +235,13 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
     EMBER_CUDA_CHECK_LAUNCH("binary_vec4_kernel");
     return;
   }
-  ember::cuda::launch(binary_strided_kernel, blocks_for(n), kThreads, 0, ember::cuda::stream(), op,
-                      ptr<const float>(a), strided_desc(a), a.is_contiguous(), ptr<const float>(b), strided_desc(b),
-                      b.is_contiguous(), ptr<float>(out), n);
-  EMBER_CUDA_CHECK_LAUNCH("binary_strided_kernel");
+  ember::cuda::with_index_type(fits32(n), [&](auto index) {
+    using Index = decltype(index);
+    ember::cuda::launch(binary_strided_kernel<Index>, blocks_for(n), kThreads, 0, ember::cuda::stream(), op,
+                        ptr<const float>(a), Strided<Index>(strided_desc(a)), a.is_contiguous(), ptr<const float>(b),
+                        Strided<Index>(strided_desc(b)), b.is_contiguous(), ptr<float>(out), static_cast<Index>(n));
+    EMBER_CUDA_CHECK_LAUNCH("binary_strided_kernel");
+  });
 }
 
 }  // namespace

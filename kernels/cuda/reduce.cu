@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/index_math.h"
 #include "kernels/cuda/warp_reduce.cuh"
 #include "kernels/dispatch.h"
 #include "kernels/reduce.h"
@@ -119,15 +120,17 @@ __global__ void reduce_cols_kernel(const float* x, int64_t outer, int64_t k, int
   }
 }
 
-/// gx[o, idx[o, i], i] = gy[o, i] into a zeroed gx. Grid-stride over outer*inner, blocks of 256.
+/// gx[o, idx[o, i], i] = gy[o, i] into a zeroed gx. Grid-stride over outer*inner, blocks of 256; Index
+/// uint32_t ((o, i) by fast division) when the loop fits int32, else int64_t.
 /// Bytes: 4*outer*inner (gy) + 8*outer*inner (idx) read + 4*outer*inner written.
-__global__ void max_scatter_kernel(const float* gy, const int64_t* idx, int64_t outer, int64_t k, int64_t inner,
-                                   float* gx) {
-  const int64_t n = outer * inner;
-  for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < n;
-       t += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t o = t / inner, i = t % inner;
-    gx[(o * k + idx[t]) * inner + i] = gy[t];
+template <class Index>
+__global__ void max_scatter_kernel(const float* gy, const int64_t* idx, Index n, int64_t k,
+                                   ember::cuda::Divisor<Index> inner, float* gx) {
+  for (Index t = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; t < n;
+       t += static_cast<Index>(gridDim.x) * blockDim.x) {
+    const Index o = inner.div(t);
+    const int64_t i = t - o * inner.divisor();
+    gx[(static_cast<int64_t>(o) * k + idx[t]) * static_cast<int64_t>(inner.divisor()) + i] = gy[t];
   }
 }
 
@@ -167,11 +170,17 @@ void reduce(ReduceOp op, const Tensor& x, int64_t outer, int64_t k, int64_t inne
 
 void max_backward(const Tensor& gy, const Tensor& indices, int64_t outer, int64_t k, int64_t inner, Tensor& gx) {
   check_f32("max_backward", gy);
-  ember::cuda::launch(max_scatter_kernel, ember::cuda::grid_for(outer * inner, kThreads), kThreads, 0,
-                      ember::cuda::stream(), static_cast<const float*>(gy.data_ptr()),
-                      static_cast<const int64_t*>(indices.data_ptr()), outer, k, inner,
-                      static_cast<float*>(gx.data_ptr()));
-  EMBER_CUDA_CHECK_LAUNCH("max_scatter_kernel");
+  const int64_t n = outer * inner;
+  const unsigned blocks = ember::cuda::grid_for(n, kThreads);
+  const bool fits32 = ember::cuda::fits_int32_loop(n, static_cast<int64_t>(blocks) * kThreads);
+  ember::cuda::with_index_type(fits32, [&](auto index) {
+    using Index = decltype(index);
+    ember::cuda::launch(max_scatter_kernel<Index>, blocks, kThreads, 0, ember::cuda::stream(),
+                        static_cast<const float*>(gy.data_ptr()), static_cast<const int64_t*>(indices.data_ptr()),
+                        static_cast<Index>(n), k, ember::cuda::Divisor<Index>(inner),
+                        static_cast<float*>(gx.data_ptr()));
+    EMBER_CUDA_CHECK_LAUNCH("max_scatter_kernel");
+  });
 }
 
 }  // namespace

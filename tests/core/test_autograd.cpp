@@ -156,3 +156,48 @@ TEST_CASE("backward through views, copies and dtype/device moves", "[core][autog
   CHECK(values(m.grad()) == std::vector<float>{0, 2, 0, 0, 0, 3});
   CHECK(argmax(m, 1).to_vector<int64_t>() == std::vector<int64_t>{1, 2});
 }
+
+TEST_CASE("a leaf's first gradient becomes its .grad without aliasing anything else", "[core][autograd]") {
+  // a + b hands the same gradient tensor to both leaves: at most one may take it over, the other
+  // gets a copy, so an in-place change of one .grad leaves the other alone.
+  Tensor a = leaf({1, 2, 3}, {3}), b = leaf({4, 5, 6}, {3});
+  sum((a + b) * from_vector(std::vector<float>{1, 2, 3}, {3})).backward();
+  REQUIRE(a.grad().defined());
+  REQUIRE(b.grad().defined());
+  CHECK(a.grad().data_ptr() != b.grad().data_ptr());
+  a.grad().fill_(0.0);
+  CHECK(values(b.grad()) == std::vector<float>{1, 2, 3});
+  // A seed the caller still holds is copied, not adopted: changing it later leaves .grad alone.
+  Tensor w = leaf({1, 1}, {2});
+  Tensor seed = from_vector(std::vector<float>{0.5f, 2.0f}, {2});
+  w.backward(seed);
+  CHECK(w.grad().data_ptr() != seed.data_ptr());
+  seed.fill_(7.0);
+  CHECK(values(w.grad()) == std::vector<float>{0.5f, 2.0f});
+  // A second backward adds into the adopted buffer in place.
+  void* const storage = a.grad().data_ptr();
+  sum(a * from_vector(std::vector<float>{1, 1, 1}, {3})).backward();
+  CHECK(a.grad().data_ptr() == storage);
+  CHECK(values(a.grad()) == std::vector<float>{1, 1, 1});
+}
+
+TEST_CASE("leaves ready together are accumulated in one batch; hooks fire once each, in order", "[core][autograd]") {
+  // p * q yields both leaves' gradients at once (one batch); the hooks see the accumulated values.
+  Tensor p = leaf({1, 2}, {2}), q = leaf({3, 4}, {2});
+  std::vector<std::string> fired;
+  const uint64_t hp = add_post_accumulate_grad_hook(p, [&](const Tensor& t) {
+    fired.push_back("p:" + std::to_string(t.grad().to_vector<float>()[1]));
+  });
+  const uint64_t hq = add_post_accumulate_grad_hook(q, [&](const Tensor& t) {
+    fired.push_back("q:" + std::to_string(t.grad().to_vector<float>()[1]));
+  });
+  sum(p * q).backward();
+  sum(p * q).backward();
+  CHECK(values(p.grad()) == std::vector<float>{6, 8});  // 2 * q
+  CHECK(values(q.grad()) == std::vector<float>{2, 4});  // 2 * p
+  // The queue runs the later-created sink (q's, recorded second) first, as before batching; each hook
+  // sees its own leaf's accumulated value.
+  CHECK(fired == std::vector<std::string>{"q:2.000000", "p:4.000000", "q:4.000000", "p:8.000000"});
+  remove_post_accumulate_grad_hook(p, hp);
+  remove_post_accumulate_grad_hook(q, hq);
+}
