@@ -14,8 +14,14 @@
                 " (", cudaGetErrorString(ember_cuda_err_), ")");                                       \
   } while (0)
 
-/// Checks the last launch (configuration errors; in the emulator also barrier/shuffle misuse).
-#define EMBER_CUDA_CHECK_LAUNCH(kernel_name) EMBER_CUDA_CHECK(cudaGetLastError())
+/// Checks the last launch (configuration errors; in the emulator also barrier/shuffle misuse); the error
+/// names the kernel (`kernel_name`: a string).
+#define EMBER_CUDA_CHECK_LAUNCH(kernel_name)                                                          \
+  do {                                                                                                \
+    const cudaError_t ember_launch_err_ = cudaGetLastError();                                         \
+    EMBER_CHECK(ember_launch_err_ == cudaSuccess, "launch of ", kernel_name, " failed: ",             \
+                cudaGetErrorName(ember_launch_err_), " (", cudaGetErrorString(ember_launch_err_), ")"); \
+  } while (0)
 
 namespace ember::cuda {
 
