@@ -81,11 +81,12 @@ int64_t cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tenso
   check_f32("cross_entropy", logits);
   const int64_t rows = logits.size(0), c = logits.size(1);
   // On failure (read after the next host sync): the CPU's message, plus where the forward was queued.
-  std::string where = " (found on " + logits.device().str();
-  if (!check_context().empty()) where += " in " + check_context();
-  where += "; a device-side check, raised at the next host synchronization)";
   const ember::cuda::DeferredCheck check =
-      ember::cuda::defer_check([targets, c, where] { raise_bad_targets(targets, c, where); });
+      ember::cuda::defer_check([targets, c, device = logits.device(), context = check_context()] {
+        raise_bad_targets(targets, c,
+                          " (found on " + device.str() + (context.empty() ? "" : " in " + context) +
+                              "; a device-side check, raised at the next host synchronization)");
+      });
   ember::cuda::launch(cross_entropy_forward_kernel, ember::cuda::row_grid(rows), ember::cuda::row_block_threads(c), 0,
                       ember::cuda::stream(), static_cast<const float*>(logits.data_ptr()),
                       static_cast<const int64_t*>(targets.data_ptr()), static_cast<float*>(losses.data_ptr()),

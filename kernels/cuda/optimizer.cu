@@ -194,12 +194,12 @@ __global__ void fused_update_kernel(ChunkList<Depth> list, Args a, GateArgs gate
 
 // ---------------------------------------------------------------- launchers
 
-/// Splits the tensors (rows of Depth pointers, with their sizes) into chunk lists and calls
-/// launch(list, blocks, gate, partials, first_slot, slots) for each. A reporting gate gets the block
+/// Splits the tensors (rows of Depth pointers, with their sizes) into chunk lists and launches
+/// fused_update_kernel<Depth, Update> on each (`name` for launch errors). A reporting gate gets the block
 /// partials added into its status by finalize_partials; no host synchronization either way.
-template <int Depth, class Launch>
-void multi_tensor_apply(const std::vector<std::array<float*, Depth>>& rows, const std::vector<int64_t>& sizes,
-                        const kernels::StepGate& gate, Launch&& launch) {
+template <int Depth, class Update, class Args>
+void fused_update(const std::vector<std::array<float*, Depth>>& rows, const std::vector<int64_t>& sizes, const Args& a,
+                  const kernels::StepGate& gate, const char* name) {
   int64_t slots = 0;
   for (int64_t n : sizes) slots += (n + kChunk - 1) / kChunk;
   if (slots == 0) return;
@@ -223,7 +223,9 @@ void multi_tensor_apply(const std::vector<std::array<float*, Depth>>& rows, cons
       list.block_tensor[b] = l.slot_of_block[b];
       list.block_chunk[b] = l.chunk_of_block[b];
     }
-    launch(list, l.num_blocks, g, out, slot, slots);
+    launch(fused_update_kernel<Depth, Update, Args>, dim3(static_cast<unsigned>(l.num_blocks)), dim3(kThreads),
+           kThreads * sizeof(double), stream(), list, a, g, out, slot, slots);
+    EMBER_CUDA_CHECK_LAUNCH(name);
     slot += l.num_blocks;
   });
   if (report) finalize_partials(out, out + slots, slots, status, /*add=*/true);
@@ -247,13 +249,7 @@ void sgd_step(std::span<Tensor> params, std::span<const Tensor> grads, std::span
   const SgdArgs a{static_cast<float>(o.lr), static_cast<float>(o.momentum), static_cast<float>(1.0 - o.dampening),
                   static_cast<float>(o.weight_decay), static_cast<float>(grad_scale), use_momentum,
                   o.weight_decay != 0.0, o.nesterov, o.init_momentum};
-  multi_tensor_apply<3>(rows, sizes, gate,
-                        [&](const ChunkList<3>& list, int blocks, const GateArgs& g, double* out, int64_t slot0,
-                            int64_t slots) {
-                          launch(fused_update_kernel<3, SgdUpdate, SgdArgs>, dim3(static_cast<unsigned>(blocks)),
-                                 dim3(kThreads), kThreads * sizeof(double), stream(), list, a, g, out, slot0, slots);
-                          EMBER_CUDA_CHECK_LAUNCH("fused_update_kernel<SGD>");
-                        });
+  fused_update<3, SgdUpdate>(rows, sizes, a, gate, "fused_update_kernel<SGD>");
 }
 
 void adamw_step(std::span<Tensor> params, std::span<const Tensor> grads, std::span<Tensor> exp_avgs,
@@ -274,13 +270,7 @@ void adamw_step(std::span<Tensor> params, std::span<const Tensor> grads, std::sp
                     static_cast<float>(o.beta1),                 static_cast<float>(o.beta2),
                     static_cast<float>(1.0 - o.beta1),           static_cast<float>(1.0 - o.beta2),
                     static_cast<float>(grad_scale)};
-  multi_tensor_apply<4>(rows, sizes, gate,
-                        [&](const ChunkList<4>& list, int blocks, const GateArgs& g, double* out, int64_t slot0,
-                            int64_t slots) {
-                          launch(fused_update_kernel<4, AdamWUpdate, AdamWArgs>, dim3(static_cast<unsigned>(blocks)),
-                                 dim3(kThreads), kThreads * sizeof(double), stream(), list, a, g, out, slot0, slots);
-                          EMBER_CUDA_CHECK_LAUNCH("fused_update_kernel<AdamW>");
-                        });
+  fused_update<4, AdamWUpdate>(rows, sizes, a, gate, "fused_update_kernel<AdamW>");
 }
 
 }  // namespace
