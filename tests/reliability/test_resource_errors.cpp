@@ -250,9 +250,20 @@ TEST_CASE("ember-train with an unreadable, missing or broken data directory: a c
   const std::string locked = make_dir("locked");
   ::chmod(dir.path().c_str(), 0755);
   ::chmod(locked.c_str(), 0);
-  const std::string bin = EMBER_TRAIN_BINARY, out = dir.file("locked.log");
+  std::string bin = EMBER_TRAIN_BINARY;
+  const std::string out = dir.file("locked.log");
   std::vector<std::string> argv;
-  if (::geteuid() == 0) argv = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
+  if (::geteuid() == 0) {
+    argv = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"};
+    // The build may live where nobody cannot go (a root user's 0700 home): run a copy of the binary and
+    // of the libraries next to it ($ORIGIN) from the test's 0755 directory.
+    const std::filesystem::path build = std::filesystem::path(bin).parent_path();
+    for (const auto& e : std::filesystem::directory_iterator(build))
+      if (e.path().extension() == ".so" && e.path().filename().string().rfind("libember", 0) == 0)
+        std::filesystem::copy_file(e.path(), dir.file(e.path().filename().string()));
+    std::filesystem::copy_file(bin, dir.file("ember-train"));
+    bin = dir.file("ember-train");
+  }
   for (const std::string& a : {bin, std::string("--data"), locked, std::string("--limit-train"), std::string("32"),
                                std::string("--no-progress"), std::string("--device"), std::string("cpu")})
     argv.push_back(a);
