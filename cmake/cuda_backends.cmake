@@ -9,7 +9,9 @@
 # Both are shared libraries that register themselves into the kernel tables from static initializers.
 file(GLOB EMBER_CUDA_KERNELS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/kernels/cuda/*.cu)
 file(GLOB EMBER_CUDA_HOST CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/kernels/cuda/*.cpp)
-file(GLOB EMBER_CUDA_LIB CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/kernels/cuda/lib/*.cpp)
+# The NCCL process group (distributed/nccl) is built into the CUDA libraries too: it needs the CUDA runtime.
+file(GLOB EMBER_CUDA_LIB CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/kernels/cuda/lib/*.cpp
+     ${CMAKE_CURRENT_SOURCE_DIR}/distributed/nccl/*.cpp)
 
 if(EMBER_EMULATOR AND EMBER_CUDA_KERNELS)
   find_package(Boost 1.74 REQUIRED COMPONENTS context)

@@ -1,4 +1,4 @@
-/// @file core/device.h @brief Device value type: {type, index}, e.g. cpu or cuda:0.
+/// @file core/device.h @brief Device value type: {type, index}, e.g. cpu or cuda:0; RuntimeStats, the counts of what a device type did.
 #pragma once
 #include <cstdint>
 #include <ostream>
@@ -27,6 +27,15 @@ struct Device {
 };
 
 const char* device_type_name(DeviceType t);
+
+/// What Ember's runtime did on the devices of one type, process-wide (all host threads, all devices)
+/// since the start or the last reset; counted by the backends in every build, real GPU or emulated.
+struct RuntimeStats {
+  int64_t kernel_launches = 0;  ///< Ember's own kernels (library calls such as cuBLAS are not counted)
+  /// Calls in which Ember blocks the host until the device has done work: copies to the host, stream
+  /// or device synchronizations, waits for a collective (not the data loader's copies to the device).
+  int64_t host_syncs = 0;
+};
 inline std::ostream& operator<<(std::ostream& os, const Device& d) { return os << d.str(); }
 
 }  // namespace ember

@@ -15,7 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "core/autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "core/error.h"
 
 namespace ember {
@@ -142,7 +142,7 @@ const char* safetensors_dtype_name(DType t) {
   return "?";
 }
 
-std::string serialize_safetensors(const NamedTensorList& tensors, const SafetensorsMetadata& metadata) {
+std::string serialize_safetensors(const NamedTensors& tensors, const SafetensorsMetadata& metadata) {
   ordered_json header = ordered_json::object();
   if (!metadata.empty()) {
     ordered_json meta = ordered_json::object();
@@ -276,7 +276,7 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
   }
 }
 
-void save_safetensors(const std::string& path, const NamedTensorList& tensors, const SafetensorsMetadata& metadata) {
+void save_safetensors(const std::string& path, const NamedTensors& tensors, const SafetensorsMetadata& metadata) {
   write_file_atomically(path, serialize_safetensors(tensors, metadata));
 }
 

@@ -10,14 +10,12 @@
 
 namespace ember {
 
-/// Ordered name -> tensor list (the same type as nn::NamedTensors).
-using NamedTensorList = std::vector<std::pair<std::string, Tensor>>;
 /// The "__metadata__" map of a safetensors header: string keys to string values.
 using SafetensorsMetadata = std::map<std::string, std::string>;
 
 /// The content of a safetensors file: tensors in the order of their data offsets, and the metadata.
 struct SafetensorsContent {
-  NamedTensorList tensors;
+  NamedTensors tensors;
   SafetensorsMetadata metadata;
   /// The tensor called `name`, or an undefined Tensor.
   Tensor find(const std::string& name) const;
@@ -31,7 +29,7 @@ const char* safetensors_dtype_name(DType t);
 /// spaces to a multiple of 8), then the raw little-endian data of each tensor, in the given order,
 /// without gaps. Tensors may live on any device and be non-contiguous. Throws on an empty or duplicate
 /// name, or a name equal to "__metadata__".
-std::string serialize_safetensors(const NamedTensorList& tensors, const SafetensorsMetadata& metadata = {});
+std::string serialize_safetensors(const NamedTensors& tensors, const SafetensorsMetadata& metadata = {});
 
 /// Parses safetensors bytes into CPU tensors. `source` names the input in errors. Throws ember::Error
 /// naming the problem for: fewer than 8 bytes, a header length beyond the input, invalid JSON, a
@@ -40,7 +38,7 @@ std::string serialize_safetensors(const NamedTensorList& tensors, const Safetens
 SafetensorsContent parse_safetensors(const std::string& bytes, const std::string& source);
 
 /// Writes a file atomically: a temporary file beside `path`, fsync, rename over `path`, fsync of the directory.
-void save_safetensors(const std::string& path, const NamedTensorList& tensors,
+void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const SafetensorsMetadata& metadata = {});
 /// Reads and parses a file (see parse_safetensors).
 SafetensorsContent load_safetensors(const std::string& path);

@@ -1,4 +1,4 @@
-/// @file core/tensor.cpp @brief Tensor basics: metadata, factories, host access, printing, device/dtype moves, pinned host copies.
+/// @file core/tensor.cpp @brief Tensor basics that run no kernel: metadata, empty(), host access, printing (the methods that run kernels are in ops/tensor_methods.cpp).
 #include "core/tensor.h"
 
 #include <algorithm>
@@ -6,11 +6,7 @@
 #include <iomanip>
 #include <sstream>
 
-#include "core/autograd/node.h"
-#include "kernels/dispatch.h"
-#include "kernels/elementwise.h"
-#include "kernels/random.h"
-#include "kernels/transfer.h"
+#include "core/grad_mode.h"
 
 namespace ember {
 
@@ -59,18 +55,7 @@ Tensor empty(const Shape& shape, const TensorOptions& opts) {
   return t;
 }
 
-Tensor full(const Shape& shape, double value, const TensorOptions& opts) {
-  TensorOptions o = opts;
-  o.requires_grad = false;
-  Tensor t = empty(shape, o);
-  kernels::fill(t, value);
-  if (opts.requires_grad) t.set_requires_grad(true);
-  return t;
-}
-Tensor zeros(const Shape& shape, const TensorOptions& opts) { return full(shape, 0.0, opts); }
-Tensor ones(const Shape& shape, const TensorOptions& opts) { return full(shape, 1.0, opts); }
 Tensor empty_like(const Tensor& t) { return empty(t.shape(), TensorOptions{t.dtype(), t.device(), false}); }
-Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), TensorOptions{t.dtype(), t.device(), false}); }
 
 Tensor arange(int64_t n, const TensorOptions& opts) {
   EMBER_CHECK(n >= 0, "arange: expected a non-negative length, got ", n);
@@ -99,6 +84,9 @@ Tensor from_values(const std::vector<Src>& values, const Shape& shape, const Ten
 Tensor from_vector(const std::vector<double>& v, const Shape& s, const TensorOptions& o) { return from_values(v, s, o); }
 Tensor from_vector(const std::vector<float>& v, const Shape& s, const TensorOptions& o) { return from_values(v, s, o); }
 Tensor from_vector(const std::vector<int64_t>& v, const Shape& s, const TensorOptions& o) { return from_values(v, s, o); }
+Tensor from_vector(std::initializer_list<double> v, const Shape& s, const TensorOptions& o) {
+  return from_values(std::vector<double>(v), s, o);
+}
 
 // ---------------------------------------------------------------- random
 Generator& default_generator() {
@@ -107,91 +95,12 @@ Generator& default_generator() {
 }
 void manual_seed(uint64_t seed) { default_generator() = Generator(seed); }
 
-namespace {
-void fill_dist(Tensor& t, kernels::Distribution dist, double a, double b, Generator* gen) {
-  Generator& g = gen ? *gen : default_generator();
-  EMBER_CHECK(is_floating(t.dtype()), "random fill: expected a floating tensor, got ", describe(t));
-  Tensor target = t.is_contiguous() ? t : empty_like(t);
-  kernels::fill_random(target, dist, a, b, g.seed, g.offset);
-  g.offset += static_cast<uint64_t>((t.numel() + 3) / 4 * 4);
-  if (!target.is_same(t)) kernels::copy(target, t);
-}
-}  // namespace
-
-void uniform_(Tensor& t, double low, double high, Generator* gen) {
-  fill_dist(t, kernels::Distribution::Uniform, low, high, gen);
-}
-void normal_(Tensor& t, double mean, double std, Generator* gen) {
-  fill_dist(t, kernels::Distribution::Normal, mean, std, gen);
-}
-Tensor rand(const Shape& shape, const TensorOptions& opts, Generator* gen) {
-  Tensor t = empty(shape, TensorOptions{opts.dtype, opts.device, false});
-  uniform_(t, 0.0, 1.0, gen);
-  if (opts.requires_grad) t.set_requires_grad(true);
-  return t;
-}
-Tensor randn(const Shape& shape, const TensorOptions& opts, Generator* gen) {
-  Tensor t = empty(shape, TensorOptions{opts.dtype, opts.device, false});
-  normal_(t, 0.0, 1.0, gen);
-  if (opts.requires_grad) t.set_requires_grad(true);
-  return t;
-}
-
-// ---------------------------------------------------------------- in-place and host access
-Tensor& Tensor::copy_(const Tensor& src) {
-  EMBER_CHECK(src.defined(), "copy_: source is undefined");
-  EMBER_CHECK(!(requires_grad() && is_leaf() && GradMode::is_enabled()),
-              "copy_: in-place write into a leaf that requires grad (", describe(*this),
-              "); wrap it in NoGradGuard");
-  Tensor s = src.detach();
-  if (s.shape() != shape()) s = s.expand(shape());
-  if (s.device() == device()) {
-    kernels::copy(s, *this);
-    return *this;
-  }
-  // Cross-device: stage through a contiguous tensor of the destination's dtype on the source device.
-  Tensor staged = s.dtype() == dtype() && s.is_contiguous() ? s : empty(shape(), TensorOptions{dtype(), s.device()});
-  if (!staged.is_same(s)) kernels::copy(s, staged);
-  Tensor moved = staged.to(device());
-  kernels::copy(moved, *this);
-  return *this;
-}
-
+// ---------------------------------------------------------------- host access
 Tensor Tensor::to(Device d) const { return to(d, false); }
 
 bool Tensor::is_pinned() const {
   const Storage& s = impl().storage;
   return s != nullptr && s->is_pinned();
-}
-
-Tensor Tensor::pin_memory() const {
-  EMBER_CHECK(device().is_cpu(), "pin_memory: only CPU tensors can be pinned, got ", describe(*this));
-  EMBER_CHECK(!(requires_grad() && GradMode::is_enabled()), "pin_memory: ", describe(*this),
-              " requires grad and the copy is not recorded by autograd; pin detach() instead");
-  if (is_pinned()) return *this;
-  EMBER_CHECK(has_pinned_allocator(DeviceType::CUDA),
-              "pin_memory: pinned memory needs CUDA, and Ember was built without CUDA or the CUDA backend is not linked");
-  auto impl = std::make_shared<TensorImpl>();
-  impl->shape = shape();
-  impl->strides = contiguous_strides(shape());
-  impl->dtype = dtype();
-  impl->device = Device::cpu();
-  impl->storage = std::make_shared<StorageImpl>(nbytes(), pinned_allocator(DeviceType::CUDA));
-  Tensor out(std::move(impl));
-  if (numel() > 0) kernels::copy(*this, out);
-  return out;
-}
-
-Tensor& Tensor::fill_(double value) {
-  EMBER_CHECK(!(requires_grad() && is_leaf() && GradMode::is_enabled()),
-              "fill_: in-place write into a leaf that requires grad (", describe(*this), "); wrap it in NoGradGuard");
-  if (is_contiguous()) {
-    kernels::fill(*this, value);
-  } else {
-    Tensor tmp = full(shape(), value, TensorOptions{dtype(), device()});
-    kernels::copy(tmp, *this);
-  }
-  return *this;
 }
 
 template <class T>

@@ -2,9 +2,11 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/device.h"
@@ -37,7 +39,7 @@ struct AutogradMeta {
   std::shared_ptr<Node> grad_fn;              ///< producer node (non-leaf)
   std::weak_ptr<Node> grad_accumulator;       ///< cached AccumulateGrad node (leaf)
   /// Called (id, hook) after a backward has accumulated into this leaf's .grad (see
-  /// add_post_accumulate_grad_hook in core/autograd/node.h); used by distributed::DataParallel.
+  /// add_post_accumulate_grad_hook in ops/autograd/node.h); used by distributed::DataParallel.
   std::vector<std::pair<uint64_t, std::function<void(const Tensor&)>>> post_accumulate_hooks;
 };
 
@@ -144,6 +146,23 @@ class Tensor {
   template <class T> std::vector<T> to_vector() const;
   std::string str() const;
 
+  // ---- the ops of ops/ as methods, as in libtorch: x.sum() is sum(x) (defined in ops/tensor_methods.cpp) ----
+  Tensor sum() const;
+  Tensor sum(const std::vector<int64_t>& dims, bool keepdim = false) const;
+  Tensor mean() const;
+  Tensor mean(const std::vector<int64_t>& dims, bool keepdim = false) const;
+  Tensor max(int64_t dim, bool keepdim = false) const;
+  Tensor argmax(int64_t dim, bool keepdim = false) const;
+  Tensor exp() const;
+  Tensor log() const;
+  Tensor pow(double exponent) const;
+  Tensor relu() const;
+  Tensor sigmoid() const;
+  Tensor tanh() const;
+  Tensor matmul(const Tensor& other) const;
+  Tensor softmax(int64_t dim) const;
+  Tensor log_softmax(int64_t dim) const;
+
  private:
   const TensorImpl& impl() const {
     EMBER_CHECK(impl_ != nullptr, "use of an undefined Tensor");
@@ -153,6 +172,9 @@ class Tensor {
 };
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
+
+/// An ordered name -> tensor list: state_dict()s, named_parameters(), safetensors files, optimizer state.
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 /// Human-readable description for error messages: "f32[2, 3] on cpu".
 std::string describe(const Tensor& t);
@@ -169,6 +191,9 @@ Tensor zeros_like(const Tensor& t);
 Tensor from_vector(const std::vector<double>& values, const Shape& shape, const TensorOptions& opts = {});
 Tensor from_vector(const std::vector<float>& values, const Shape& shape, const TensorOptions& opts = {});
 Tensor from_vector(const std::vector<int64_t>& values, const Shape& shape, const TensorOptions& opts = {});
+/// A braced list of numbers, e.g. from_vector({1, 2, 3, 4}, {2, 2}): the values as doubles, converted to
+/// opts.dtype (the vector overloads alone make such a call ambiguous).
+Tensor from_vector(std::initializer_list<double> values, const Shape& shape, const TensorOptions& opts = {});
 
 /// Counter-based generator (Philox4x32-10): draw i of a call is a pure function of (seed, offset + i),
 /// so CPU and CUDA produce identical numbers. Each draw advances the offset by the numel (rounded to 4).

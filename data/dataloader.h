@@ -1,6 +1,8 @@
 /// @file data/dataloader.h @brief DataLoader: seeded per-epoch shuffling, micro-batching and rank sharding with random access by step; batches in pinned host memory on request.
 #pragma once
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <vector>
 
@@ -44,6 +46,29 @@ class DataLoader {
   Batch batch(int64_t step) const;
   /// True when batches come in pinned memory: the option pin_memory and a CUDA device present.
   bool pins_memory() const { return pin_; }
+
+  /// Range-for over the current epoch, as with a PyTorch DataLoader: `for (const Batch& b : loader)`
+  /// yields batch(step) for step = 0 .. steps_per_epoch() - 1 (on a late rank the last may be empty).
+  /// Call set_epoch(e) before each epoch's loop to reshuffle.
+  class Iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = Batch;
+    using difference_type = std::ptrdiff_t;
+    Iterator(const DataLoader* loader, int64_t step) : loader_(loader), step_(step) {}
+    Batch operator*() const { return loader_->batch(step_); }
+    Iterator& operator++() {
+      ++step_;
+      return *this;
+    }
+    bool operator==(const Iterator& o) const { return loader_ == o.loader_ && step_ == o.step_; }
+
+   private:
+    const DataLoader* loader_;
+    int64_t step_;
+  };
+  Iterator begin() const { return Iterator(this, 0); }
+  Iterator end() const { return Iterator(this, steps_per_epoch()); }
 
   const DataLoaderOptions& options() const { return opts_; }
   const Dataset& dataset() const { return *dataset_; }

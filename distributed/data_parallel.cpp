@@ -6,8 +6,8 @@
 #include <limits>
 #include <sstream>
 
-#include "core/autograd/grad_mode.h"
-#include "core/autograd/node.h"
+#include "core/grad_mode.h"
+#include "ops/autograd/node.h"
 
 namespace ember::distributed {
 
@@ -17,7 +17,7 @@ namespace {
 constexpr int64_t kMaxExactF32Count = int64_t{1} << 24;
 
 // FNV-1a over the parameter shapes and dtypes, folded to 62 bits (a positive i64 that sums exactly).
-int64_t layout_hash(const nn::NamedTensors& params) {
+int64_t layout_hash(const NamedTensors& params) {
   uint64_t h = 1469598103934665603ull;
   auto mix = [&h](uint64_t v) {
     for (int i = 0; i < 8; ++i) {
@@ -33,7 +33,7 @@ int64_t layout_hash(const nn::NamedTensors& params) {
   return static_cast<int64_t>(h >> 2);
 }
 
-int64_t total_numel(const nn::NamedTensors& ts) {
+int64_t total_numel(const NamedTensors& ts) {
   int64_t n = 0;
   for (const auto& [name, t] : ts) n += t.numel();
   return n;
@@ -41,8 +41,8 @@ int64_t total_numel(const nn::NamedTensors& ts) {
 
 }  // namespace
 
-DataParallel::DataParallel(std::shared_ptr<ProcessGroup> group, const nn::NamedTensors& params,
-                           const nn::NamedTensors& buffers, DataParallelOptions options)
+DataParallel::DataParallel(std::shared_ptr<ProcessGroup> group, const NamedTensors& params,
+                           const NamedTensors& buffers, DataParallelOptions options)
     : group_(std::move(group)), options_(options) {
   EMBER_CHECK(group_ != nullptr, "DataParallel: the process group is null");
   EMBER_CHECK(options_.bucket_bytes >= 1, "DataParallel: bucket_bytes must be >= 1, got ", options_.bucket_bytes);
@@ -75,15 +75,15 @@ DataParallel::~DataParallel() {
   for (auto& p : params_) remove_post_accumulate_grad_hook(p.tensor, p.hook);
 }
 
-void DataParallel::check_layout_across_ranks(const nn::NamedTensors& buffers) const {
+void DataParallel::check_layout_across_ranks(const NamedTensors& buffers) const {
   // Every rank fills its own row; a sum all-reduce then gives every rank the whole table (an
   // all-gather), so all ranks see the same mismatch and throw together instead of hanging later in
   // a broadcast or bucket all-reduce of different sizes.
   constexpr size_t kCols = 6;  // parameters: count, elements, shape hash; then the same for buffers
   const int world = group_->size(), rank = group_->rank();
-  nn::NamedTensors mine;
+  NamedTensors mine;
   for (const auto& p : params_) mine.emplace_back(p.name, p.tensor);
-  const nn::NamedTensors bufs = options_.broadcast_buffers ? buffers : nn::NamedTensors{};
+  const NamedTensors bufs = options_.broadcast_buffers ? buffers : NamedTensors{};
   std::vector<int64_t> rows(static_cast<size_t>(world) * kCols, 0);
   const int64_t row[kCols] = {static_cast<int64_t>(mine.size()), total_numel(mine), layout_hash(mine),
                               static_cast<int64_t>(bufs.size()), total_numel(bufs), layout_hash(bufs)};
@@ -110,7 +110,7 @@ void DataParallel::check_layout_across_ranks(const nn::NamedTensors& buffers) co
   EMBER_FAIL(os.str());
 }
 
-void DataParallel::broadcast_from_root(const nn::NamedTensors& tensors) {
+void DataParallel::broadcast_from_root(const NamedTensors& tensors) {
   NoGradGuard no_grad;
   for (const auto& [name, t] : tensors) {
     if (group_->size() == 1) break;

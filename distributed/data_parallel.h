@@ -60,7 +60,7 @@ struct BucketInfo {
 /// Build it after the model is on its device and before the optimizer's first step.
 class DataParallel final : public optim::CommHook {
  public:
-  DataParallel(std::shared_ptr<ProcessGroup> group, const nn::NamedTensors& params, const nn::NamedTensors& buffers,
+  DataParallel(std::shared_ptr<ProcessGroup> group, const NamedTensors& params, const NamedTensors& buffers,
                DataParallelOptions options = {});
   DataParallel(std::shared_ptr<ProcessGroup> group, nn::Module& model, DataParallelOptions options = {})
       : DataParallel(std::move(group), model.named_parameters(), model.named_buffers(), options) {}
@@ -93,8 +93,8 @@ class DataParallel final : public optim::CommHook {
     bool launched = false;
   };
 
-  void check_layout_across_ranks(const nn::NamedTensors& buffers) const;
-  void broadcast_from_root(const nn::NamedTensors& tensors);
+  void check_layout_across_ranks(const NamedTensors& buffers) const;
+  void broadcast_from_root(const NamedTensors& tensors);
   void build_buckets();
   void set_count(int64_t count);
   void attach_grad_views();

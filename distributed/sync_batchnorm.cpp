@@ -4,9 +4,9 @@
 #include <cmath>
 #include <vector>
 
-#include "core/autograd/node.h"
-#include "core/ops/elementwise.h"
-#include "core/ops/reduce.h"
+#include "ops/autograd/node.h"
+#include "ops/elementwise.h"
+#include "ops/reduce.h"
 
 namespace ember::distributed {
 

@@ -50,7 +50,7 @@ class SyncBatchNorm : public nn::Module {
     return sync_batch_norm(x, weight_, bias_, running_mean_, running_var_, num_batches_tracked_, is_training(), *group_,
                            options_);
   }
-  std::string describe() const override {
+  std::string str() const override {
     return "SyncBatchNorm(" + std::to_string(num_features_) + ", world=" + std::to_string(group_->size()) + ")";
   }
   ProcessGroup& group() const { return *group_; }

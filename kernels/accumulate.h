@@ -3,24 +3,12 @@
 #include <cstdint>
 #include <span>
 
+#include "core/step_status.h"
 #include "core/tensor.h"
 
 namespace ember::kernels {
 
-/// A window end's outcome as the host reads it.
-struct ScaleResult {
-  double sum_squares = 0.0;  ///< sum of squares of the scaled values (for the global norm)
-  bool non_finite = false;   ///< any NaN/Inf among the values
-};
-
-/// The step status: a small f64 tensor on the gradients' device that the window-end kernels write and
-/// read, so that scaling, clipping, the non-finite check and the optimizer update are decided on the
-/// device and the host learns the outcome with one copy, when it wants it (docs/accumulation.md).
-/// Slots:
-inline constexpr int64_t kStatusLossSum = 0;     ///< sum over the window's micro-batches of loss * count
-inline constexpr int64_t kStatusSumSquares = 1;  ///< sum of squares of the scaled gradients
-inline constexpr int64_t kStatusNonFinite = 2;   ///< 1 when any gradient value was NaN/Inf, else 0
-inline constexpr int64_t kStatusSize = 4;        ///< (slot 3 is spare)
+// The step status's slots, ScaleResult and StepGate: core/step_status.h.
 
 struct AccumulateKernels {
   /// dst += alpha * src; both contiguous, same numel, same dtype.

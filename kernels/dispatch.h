@@ -8,7 +8,7 @@
 
 namespace ember::kernels {
 
-/// The table of family `Table` for device type `t`. Backends fill it at start-up (register_*_kernels()).
+/// The table of family `Table` for device type `t`. Backends fill it at start-up from a static Registrar (below).
 template <class Table>
 Table& table_for(DeviceType t) {
   static Table tables[kNumDeviceTypes];

@@ -31,21 +31,6 @@ struct AdamWStepOptions {
   double weight_decay = 1e-2;
 };
 
-/// Connects a fused update to the device-resident step status (kernels/accumulate.h), so that the
-/// window end needs no host synchronization.
-struct StepGate {
-  /// f64 [kStatusSize] on the parameters' device (make_step_status), or undefined: no gate, nothing reported.
-  Tensor status;
-  /// false: the update adds the scaled gradients' sum of squares to status[kStatusSumSquares] and sets
-  /// status[kStatusNonFinite] when a gradient value is NaN/Inf (several calls of one step accumulate).
-  /// true: the update reads them (as scale_many wrote them) and decides on the device: nothing is
-  /// written when non_finite and skip_non_finite; with clip_norm > 0 and norm = sqrt(sum of squares) >
-  /// clip_norm each scaled gradient is multiplied by clip_norm / (norm + 1e-6) (step_gate_decision).
-  bool read = false;
-  double clip_norm = 0.0;
-  bool skip_non_finite = false;
-};
-
 /// The decision a reading gate makes from the status's sum of squares and flag, written once for the
 /// CPU backend and the CUDA kernels.
 struct GateDecision {

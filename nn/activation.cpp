@@ -8,7 +8,7 @@ namespace ember::nn {
 Tensor ReLU::forward(const Tensor& x) { return functional::relu(x); }
 
 Tensor Flatten::forward(const Tensor& x) {
-  EMBER_CHECK(x.dim() > start_dim_ || start_dim_ < 0, "Flatten: input ", ember::describe(x),
+  EMBER_CHECK(x.dim() > start_dim_ || start_dim_ < 0, "Flatten: input ", describe(x),
               " has no dim ", start_dim_);
   return x.flatten(start_dim_, end_dim_);
 }

@@ -7,7 +7,7 @@ namespace ember::nn {
 class ReLU : public Module {
  public:
   Tensor forward(const Tensor& x) override;
-  std::string describe() const override { return "ReLU()"; }
+  std::string str() const override { return "ReLU()"; }
 };
 
 /// Flattens dims [start_dim, end_dim] (default: everything but the batch dim, as torch.nn.Flatten).
@@ -15,7 +15,7 @@ class Flatten : public Module {
  public:
   explicit Flatten(int64_t start_dim = 1, int64_t end_dim = -1) : start_dim_(start_dim), end_dim_(end_dim) {}
   Tensor forward(const Tensor& x) override;
-  std::string describe() const override { return "Flatten()"; }
+  std::string str() const override { return "Flatten()"; }
 
  private:
   int64_t start_dim_, end_dim_;
@@ -26,7 +26,7 @@ class Dropout : public Module {
  public:
   explicit Dropout(double p = 0.5, Generator* gen = nullptr);
   Tensor forward(const Tensor& x) override;
-  std::string describe() const override { return "Dropout(p=" + std::to_string(p_) + ")"; }
+  std::string str() const override { return "Dropout(p=" + std::to_string(p_) + ")"; }
 
  private:
   double p_;

@@ -3,9 +3,9 @@
 
 #include <utility>
 
-#include "core/autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "kernels/batchnorm.h"
-#include "nn/functional_conv.h"
+#include "nn/functional.h"
 
 namespace ember::nn {
 
@@ -109,7 +109,7 @@ void BatchNormBase::finish_window() {
   window_m2_.clear();
 }
 
-std::string BatchNormBase::describe() const {
+std::string BatchNormBase::str() const {
   return detail::concat(name_, "(", options_.num_features, ", eps=", options_.eps, ", momentum=",
                         options_.momentum ? std::to_string(*options_.momentum) : std::string("None"),
                         ", affine=", options_.affine ? "true" : "false",

@@ -37,7 +37,7 @@ class BatchNormBase : public Module {
   /// With window_stats: applies the window's merged statistics to the running statistics (once), then
   /// clears the window. No-op when no training forward ran since the last call.
   void finish_window() override;
-  std::string describe() const override;
+  std::string str() const override;
   /// Running statistics back to (0, 1, 0) and the window cleared; weight/bias back to (1, 0).
   void reset_running_stats();
   void reset_parameters();

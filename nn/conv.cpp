@@ -1,8 +1,8 @@
 /// @file nn/conv.cpp @brief nn::Conv2d: option validation, default init, forward through functional::conv2d.
 #include "nn/conv.h"
 
-#include "core/autograd/grad_mode.h"
-#include "nn/functional_conv.h"
+#include "core/grad_mode.h"
+#include "nn/functional.h"
 #include "nn/init.h"
 
 namespace ember::nn {
@@ -27,13 +27,13 @@ void Conv2d::reset_parameters() {
 }
 
 Tensor Conv2d::forward(const Tensor& x) {
-  EMBER_CHECK(x.defined() && x.dim() == 4 && x.size(1) == options_.in_channels, describe(),
+  EMBER_CHECK(x.defined() && x.dim() == 4 && x.size(1) == options_.in_channels, str(),
               ": expected input [N, ", options_.in_channels, ", H, W], got ",
-              x.defined() ? ember::describe(x) : std::string("an undefined tensor"));
+              x.defined() ? describe(x) : std::string("an undefined tensor"));
   return functional::conv2d(x, weight, bias, options_.stride, options_.padding);
 }
 
-std::string Conv2d::describe() const {
+std::string Conv2d::str() const {
   return detail::concat("Conv2d(", options_.in_channels, ", ", options_.out_channels,
                         ", kernel_size=", options_.kernel_size, ", stride=", options_.stride,
                         ", padding=", options_.padding, options_.bias ? "" : ", bias=false", ")");

@@ -21,7 +21,7 @@ struct Conv2dOptions {
 /// y = conv2d(x, weight, bias) for x [N, in_channels, H, W]. Parameters "weight" [out, in, k, k] and
 /// "bias" [out] (when options.bias), both drawn from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
 /// fan_in = in * k * k, as torch.nn.Conv2d's default init. The weight gradient is accumulated straight
-/// into weight.grad by the backward GEMMs (see nn/functional_conv.h).
+/// into weight.grad by the backward GEMMs (see ops/functional_conv.h).
 class Conv2d : public Module {
  public:
   explicit Conv2d(const Conv2dOptions& options);
@@ -29,7 +29,7 @@ class Conv2d : public Module {
       : Conv2d(Conv2dOptions{.in_channels = in_channels, .out_channels = out_channels, .kernel_size = kernel_size}) {}
 
   Tensor forward(const Tensor& x) override;
-  std::string describe() const override;
+  std::string str() const override;
   /// Redraws weight and bias from the default distribution (in place).
   void reset_parameters();
 

@@ -1,24 +1,22 @@
-/// @file nn/functional.h @brief Functional layers and losses with autograd: linear (fused weight-gradient GEMM), relu, flatten, dropout, cross_entropy, mse_loss.
+/// @file nn/functional.h @brief torch::nn::functional's names for Ember's differentiable ops (defined once, in ops/).
 #pragma once
-#include <cstdint>
-
-#include "core/tensor.h"
-#include "nn/functional_conv.h"
+#include "ops/elementwise.h"
+#include "ops/functional.h"
+#include "ops/functional_conv.h"
 
 namespace ember::nn::functional {
 
-enum class Reduction { Mean, Sum };
+using ember::BatchNormBatchStats;
+using ember::BatchNormFuncOptions;
+using ember::Reduction;
 
-/// y = x @ weight^T + bias for x [N, in], weight [out, in], bias [out] or undefined. One op with its own
-/// backward: dW (and db) are written by the GEMM straight into the parameter's .grad with beta = 1.
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
-Tensor relu(const Tensor& x);
-/// Zeroes each element with probability p (counter-based mask from `gen`, or the default generator) and
-/// scales the rest by 1/(1-p) when training; identity otherwise.
-Tensor dropout(const Tensor& x, double p, bool training, Generator* gen = nullptr);
-/// Fused log-softmax + NLL: logits [N, C], targets i64 [N] with values in [0, C).
-Tensor cross_entropy(const Tensor& logits, const Tensor& targets, Reduction reduction = Reduction::Mean);
-/// mean or sum of (a - b)^2.
-Tensor mse_loss(const Tensor& a, const Tensor& b, Reduction reduction = Reduction::Mean);
+using ember::batch_norm;
+using ember::conv2d;
+using ember::cross_entropy;
+using ember::dropout;
+using ember::linear;
+using ember::max_pool2d;
+using ember::mse_loss;
+using ember::relu;
 
 }  // namespace ember::nn::functional

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "core/autograd/grad_mode.h"
+#include "core/grad_mode.h"
 
 namespace ember::nn::init {
 

@@ -21,12 +21,12 @@ Linear::Linear(const LinearOptions& o) : options(o) {
 }
 
 Tensor Linear::forward(const Tensor& x) {
-  EMBER_CHECK(x.dim() == 2 && x.size(1) == options.in_features, describe(), ": expected input [N, ",
-              options.in_features, "], got ", ember::describe(x));
+  EMBER_CHECK(x.dim() == 2 && x.size(1) == options.in_features, str(), ": expected input [N, ",
+              options.in_features, "], got ", describe(x));
   return functional::linear(x, weight, bias);
 }
 
-std::string Linear::describe() const {
+std::string Linear::str() const {
   return "Linear(in_features=" + std::to_string(options.in_features) +
          ", out_features=" + std::to_string(options.out_features) + ", bias=" + (options.bias ? "true" : "false") +
          ")";

@@ -18,7 +18,7 @@ class Linear : public Module {
   Linear(int64_t in_features, int64_t out_features, bool bias = true)
       : Linear(LinearOptions{in_features, out_features, bias}) {}
   Tensor forward(const Tensor& x) override;
-  std::string describe() const override;
+  std::string str() const override;
 
   Tensor weight;  ///< [out, in]
   Tensor bias;    ///< [out] or undefined

@@ -3,7 +3,7 @@
 
 #include <set>
 
-#include "core/autograd/grad_mode.h"
+#include "core/grad_mode.h"
 
 namespace ember::nn {
 namespace {
@@ -36,7 +36,7 @@ std::vector<std::string> Module::local_names() const {
   return names;
 }
 
-Tensor Module::forward(const Tensor&) { EMBER_FAIL(describe(), ": forward(Tensor) is not implemented by this module"); }
+Tensor Module::forward(const Tensor&) { EMBER_FAIL(str(), ": forward(Tensor) is not implemented by this module"); }
 
 Tensor Module::register_parameter(const std::string& name, Tensor t, bool requires_grad) {
   check_name(name, "register_parameter", local_names());

@@ -10,9 +10,6 @@
 
 namespace ember::nn {
 
-/// Ordered name -> tensor list (insertion order = registration order, as in PyTorch).
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
-
 /// Base class of layers and models, in the spirit of torch::nn::Module. A model registers its
 /// parameters, buffers and submodules by name in constructor order; names nest with dots exactly as
 /// PyTorch forms them ("fc1.weight", "bn1.running_mean", "features.0.weight").
@@ -70,7 +67,7 @@ class Module : public std::enable_shared_from_this<Module> {
   virtual void finish_window();
 
   /// Short type name used in printing, e.g. "Linear(in=784, out=512)".
-  virtual std::string describe() const { return "Module"; }
+  virtual std::string str() const { return "Module"; }
 
  protected:
   void register_module_impl(const std::string& name, std::shared_ptr<Module> m);

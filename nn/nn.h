@@ -1,6 +1,6 @@
 /// @file nn/nn.h @brief Umbrella header of the nn API: modules, layers, functional ops, losses, init.
 #pragma once
-#include "core/ember.h"
+#include "ops/ops.h"
 #include "nn/activation.h"
 #include "nn/batchnorm.h"
 #include "nn/conv.h"

@@ -1,7 +1,7 @@
 /// @file nn/pooling.cpp @brief nn::MaxPool2d: option validation and forward through functional::max_pool2d.
 #include "nn/pooling.h"
 
-#include "nn/functional_conv.h"
+#include "nn/functional.h"
 
 namespace ember::nn {
 
@@ -18,7 +18,7 @@ Tensor MaxPool2d::forward(const Tensor& x) {
   return functional::max_pool2d(x, options_.kernel_size, options_.stride, options_.padding);
 }
 
-std::string MaxPool2d::describe() const {
+std::string MaxPool2d::str() const {
   return detail::concat("MaxPool2d(kernel_size=", options_.kernel_size, ", stride=", options_.stride,
                         ", padding=", options_.padding, ")");
 }

@@ -20,7 +20,7 @@ class MaxPool2d : public Module {
   explicit MaxPool2d(int64_t kernel_size) : MaxPool2d(MaxPool2dOptions{.kernel_size = kernel_size}) {}
 
   Tensor forward(const Tensor& x) override;
-  std::string describe() const override;
+  std::string str() const override;
   const MaxPool2dOptions& options() const { return options_; }
 
  private:

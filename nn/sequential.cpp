@@ -20,9 +20,9 @@ Tensor Sequential::forward(const Tensor& x) {
   return h;
 }
 
-std::string Sequential::describe() const {
+std::string Sequential::str() const {
   std::string s = "Sequential(";
-  for (size_t i = 0; i < layers_.size(); ++i) s += (i ? ", " : "") + layers_[i]->describe();
+  for (size_t i = 0; i < layers_.size(); ++i) s += (i ? ", " : "") + layers_[i]->str();
   return s + ")";
 }
 

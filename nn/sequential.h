@@ -15,7 +15,7 @@ class Sequential : public Module {
   Tensor forward(const Tensor& x) override;
   size_t size() const { return layers_.size(); }
   std::shared_ptr<Module> operator[](size_t i) const { return layers_.at(i); }
-  std::string describe() const override;
+  std::string str() const override;
 
  private:
   std::vector<std::shared_ptr<Module>> layers_;

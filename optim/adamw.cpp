@@ -4,7 +4,7 @@
 #include <cmath>
 #include <map>
 
-#include "core/autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "kernels/optimizer.h"
 
 namespace ember::optim {
@@ -36,7 +36,7 @@ AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions options)
   state_.resize(parameters().size());
 }
 
-void AdamW::step_gated(double grad_scale, const kernels::StepGate& gate) {
+void AdamW::step_gated(double grad_scale, const StepGate& gate) {
   NoGradGuard no_grad;
   stepped_last_.clear();
   for (size_t g = 0; g < param_groups().size(); ++g) {

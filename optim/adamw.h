@@ -23,7 +23,7 @@ class AdamW final : public Optimizer {
   /// Groups carry their own lr and weight_decay; betas and eps apply to all.
   AdamW(std::vector<ParamGroup> groups, AdamWOptions options);
 
-  void step_gated(double grad_scale, const kernels::StepGate& gate) override;
+  void step_gated(double grad_scale, const StepGate& gate) override;
   void undo_skipped_step() override;
   const AdamWOptions& options() const { return options_; }
 

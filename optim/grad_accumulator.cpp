@@ -8,7 +8,7 @@
 #include <sstream>
 #include <unordered_set>
 
-#include "core/autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "kernels/accumulate.h"
 #include "kernels/device_checks.h"
 
@@ -93,7 +93,7 @@ bool GradAccumulator::backward(const Tensor& loss, int64_t count) {
   if (inject_first) inject(injected);
   // Seeding with `count` turns the micro-batch mean into its sum: .grad accumulates sum_i dl_i/dw.
   // The window's loss sum stays on the device (no host sync per micro-batch): status[loss] += loss * count.
-  kernels::add_to_status(status(), kernels::kStatusLossSum, loss, static_cast<double>(count));
+  kernels::add_to_status(status(), kStatusLossSum, loss, static_cast<double>(count));
   loss.backward(full(loss.shape(), static_cast<double>(count), TensorOptions{loss.dtype(), loss.device()}));
   if (injected != 0.0 && !inject_first) inject(injected);
   ++micro_steps_;
@@ -174,10 +174,10 @@ void GradAccumulator::end_window() {
   }
   // The window's one host synchronization: loss sum, norm and flag in one copy.
   const std::vector<double> st = status_.to_vector<double>();
-  const bool non_finite = st[kernels::kStatusNonFinite] != 0.0;
+  const bool non_finite = st[kStatusNonFinite] != 0.0;
   const bool skip = non_finite && options_.skip_non_finite;
-  last_loss_sum_ = st[kernels::kStatusLossSum];
-  last_grad_norm_ = non_finite ? std::nan("") : std::sqrt(st[kernels::kStatusSumSquares]);
+  last_loss_sum_ = st[kStatusLossSum];
+  last_grad_norm_ = non_finite ? std::nan("") : std::sqrt(st[kStatusSumSquares]);
   last_skipped_ = skip;
   if (skip) {
     opt_.undo_skipped_step();

@@ -6,7 +6,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "core/autograd/grad_mode.h"
+#include "core/grad_mode.h"
+#include "kernels/accumulate.h"
 
 namespace ember::optim {
 
@@ -14,6 +15,7 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, std::string name) : name_(s
   EMBER_CHECK(!groups_.empty(), name_, ": no parameter groups given");
   std::unordered_set<const TensorImpl*> seen;
   bool have_device = false;
+  Device first_device;
   size_t offset = 0;
   for (size_t g = 0; g < groups_.size(); ++g) {
     ParamGroup& pg = groups_[g];
@@ -32,10 +34,10 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, std::string name) : name_(s
       EMBER_CHECK(seen.insert(p.unsafe_impl()).second, name_, ": parameter ", i, " of group ", g, " (", describe(p),
                   ") appears more than once");
       if (!have_device) {
-        device_ = p.device();
+        first_device = p.device();
         have_device = true;
       }
-      EMBER_CHECK(p.device() == device_, name_, ": all parameters must be on one device, got ", device_.str(),
+      EMBER_CHECK(p.device() == first_device, name_, ": all parameters must be on one device, got ", first_device.str(),
                   " and ", describe(p), " (parameter ", i, " of group ", g, ")");
     }
     offsets_.push_back(offset);
@@ -166,8 +168,8 @@ void Optimizer::load_state_dict(const NamedTensors& state, const NamedTensors& n
   load_state_dict_keyed(state, names_for(named_params));
 }
 
-kernels::ScaleResult Optimizer::step_scaled(double grad_scale) {
-  Tensor status = kernels::make_step_status(device_);
+ScaleResult Optimizer::step_scaled(double grad_scale) {
+  Tensor status = kernels::make_step_status(device());
   step_gated(grad_scale, {.status = status});
   return kernels::read_scale_result(status);
 }

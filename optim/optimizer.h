@@ -6,12 +6,10 @@
 #include <vector>
 
 #include "core/tensor.h"
-#include "kernels/optimizer.h"
+#include "core/step_status.h"
 
 namespace ember::optim {
 
-/// Ordered name -> tensor list (the same type as nn::NamedTensors and ember::NamedTensorList).
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 /// A set of parameters sharing a learning rate and weight decay (PyTorch's param_groups).
 struct ParamGroup {
@@ -36,13 +34,13 @@ class Optimizer {
   void step() { step_gated(1.0, {}); }
   /// One update reading each gradient as grad * grad_scale, without writing the scaled gradient back:
   /// the gradient accumulator folds the window's 1/count in here so a window end is one pass over the
-  /// weights. The gate (kernels/optimizer.h) connects the update to the device-resident step status:
+  /// weights. The gate (core/step_status.h) connects the update to the device-resident step status:
   /// reporting the scaled gradients' sum of squares and non-finite flag into it, or reading from it
   /// whether to skip and how much to clip, decided on the device. No host synchronization.
-  virtual void step_gated(double grad_scale, const kernels::StepGate& gate) = 0;
+  virtual void step_gated(double grad_scale, const StepGate& gate) = 0;
   /// step_gated with a reporting gate, read back: the sum of squares of the scaled gradients and whether
   /// any was NaN/Inf (one host synchronization on a GPU).
-  kernels::ScaleResult step_scaled(double grad_scale);
+  ScaleResult step_scaled(double grad_scale);
   /// The device skipped the last step_gated (its reading gate found non-finite gradients): undoes the
   /// host-side bookkeeping that step made (step counts, state created for it), so the optimizer is as
   /// if the step had never been asked for. Call it before the next step.
@@ -56,8 +54,10 @@ class Optimizer {
   const std::vector<ParamGroup>& param_groups() const { return groups_; }
   /// All parameters, group by group (the flat index used by state_dict()).
   std::vector<Tensor> parameters() const;
-  /// The device all parameters live on.
-  Device device() const { return device_; }
+  /// The device the parameters live on now. The optimizer holds the parameters themselves, and
+  /// Module::to moves them in place, so an optimizer built before model.to(device) follows the model
+  /// (its state is created on the parameters' device at the first step).
+  Device device() const { return groups_.front().params.front().device(); }
   /// Learning rate of the first group.
   double lr() const { return groups_.front().lr; }
   /// Sets the learning rate of every group (throws when negative).
@@ -102,7 +102,6 @@ class Optimizer {
   std::string name_;
   std::vector<ParamGroup> groups_;
   std::vector<size_t> offsets_;
-  Device device_;
   int64_t steps_ = 0;
 };
 

@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "core/autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "kernels/optimizer.h"
 
 namespace ember::optim {
@@ -35,7 +35,7 @@ SGD::SGD(std::vector<ParamGroup> groups, SGDOptions options)
   momentum_buffers_.resize(parameters().size());
 }
 
-void SGD::step_gated(double grad_scale, const kernels::StepGate& gate) {
+void SGD::step_gated(double grad_scale, const StepGate& gate) {
   NoGradGuard no_grad;
   fresh_last_.clear();
   const bool use_momentum = options_.momentum != 0.0;

@@ -21,7 +21,7 @@ class SGD final : public Optimizer {
   /// Groups carry their own lr and weight_decay; the other options apply to all.
   SGD(std::vector<ParamGroup> groups, SGDOptions options);
 
-  void step_gated(double grad_scale, const kernels::StepGate& gate) override;
+  void step_gated(double grad_scale, const StepGate& gate) override;
   void undo_skipped_step() override;
   const SGDOptions& options() const { return options_; }
 

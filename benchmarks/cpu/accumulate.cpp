@@ -119,7 +119,7 @@ void scale_fused(benchmark::State& s, ParamList l) {
   std::vector<Tensor> ts = make_tensors(l, 0.01);
   double factor = 2.0;
   for (auto _ : s) {
-    const kernels::ScaleResult r = kernels::scale_many(ts, factor);
+    const ember::ScaleResult r = kernels::scale_many(ts, factor);
     benchmark::DoNotOptimize(r);
     factor = 1.0 / factor;
   }

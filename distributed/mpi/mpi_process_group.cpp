@@ -8,7 +8,7 @@
 #include <span>
 #include <thread>
 
-#include "core/autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "kernels/accumulate.h"
 #include "kernels/transfer.h"
 

@@ -29,9 +29,9 @@ bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p,
 
 }  // namespace
 
-void save_checkpoint(const std::string& path, const NamedTensorList& model, const NamedTensorList& optim,
+void save_checkpoint(const std::string& path, const NamedTensors& model, const NamedTensors& optim,
                      const RunPosition& p, const SafetensorsMetadata& config) {
-  NamedTensorList all = model;
+  NamedTensors all = model;
   for (const auto& [name, t] : optim) all.emplace_back(kOptimPrefix + name, t);
   SafetensorsMetadata meta = config;
   meta[kFormatKey] = kFormat;

@@ -24,8 +24,8 @@ inline constexpr const char* kOptimPrefix = "optim.";
 
 /// A checkpoint split into its parts.
 struct Checkpoint {
-  NamedTensorList model;             ///< PyTorch state_dict names ("fc1.weight", "bn1.running_var", ...)
-  NamedTensorList optim;             ///< names without the "optim." prefix
+  NamedTensors model;             ///< PyTorch state_dict names ("fc1.weight", "bn1.running_var", ...)
+  NamedTensors optim;             ///< names without the "optim." prefix
   RunPosition position;
   SafetensorsMetadata config;        ///< "config.*" entries: the settings a resume must match
   bool has_position = false;         ///< false for a plain weights file (e.g. from PyTorch)
@@ -33,7 +33,7 @@ struct Checkpoint {
 
 /// Writes model tensors, optimizer tensors (prefixed "optim."), the position and the config (both in
 /// __metadata__) atomically to `path`.
-void save_checkpoint(const std::string& path, const NamedTensorList& model, const NamedTensorList& optim,
+void save_checkpoint(const std::string& path, const NamedTensors& model, const NamedTensors& optim,
                      const RunPosition& position, const SafetensorsMetadata& config);
 
 /// Reads a checkpoint or a plain weights file. Throws ember::Error naming the file and the problem for a

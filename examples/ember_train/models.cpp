@@ -26,7 +26,7 @@ class NamedChain final : public nn::Module {
     for (const auto& l : layers_) h = l->forward(h);
     return h;
   }
-  std::string describe() const override { return what_; }
+  std::string str() const override { return what_; }
 
  private:
   std::string what_;

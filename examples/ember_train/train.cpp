@@ -14,7 +14,7 @@
 #include <sstream>
 
 #include "core/allocator.h"
-#include "core/ember.h"
+#include "ops/ops.h"
 #include "core/safetensors.h"
 #include "data/dataloader.h"
 #include "data/fashion_mnist.h"
@@ -119,7 +119,7 @@ std::unique_ptr<optim::LRScheduler> make_scheduler(const TrainOptions& o, optim:
 }
 
 /// Optimizer state tensors named by parameter ("fc1.weight.exp_avg"), for the checkpoint.
-NamedTensorList optimizer_state(const optim::Optimizer& opt, const nn::Module& model) {
+NamedTensors optimizer_state(const optim::Optimizer& opt, const nn::Module& model) {
   return opt.state_dict(model.named_parameters());
 }
 
@@ -262,12 +262,12 @@ RunSummary run_training(const TrainOptions& o, std::ostream& out, std::shared_pt
   }
   reset_peak_stats(dev);
   // The loop's own synchronizations and launches (evaluation's are subtracted below).
-  const kernels::RuntimeStats loop_start = kernels::runtime_stats(dev.type);
-  kernels::RuntimeStats in_eval;
+  const RuntimeStats loop_start = kernels::runtime_stats(dev.type);
+  RuntimeStats in_eval;
   auto evaluate_counted = [&](nn::Module& m, const data::Dataset& test) {
-    const kernels::RuntimeStats before = kernels::runtime_stats(dev.type);
+    const RuntimeStats before = kernels::runtime_stats(dev.type);
     const EvalResult ev = evaluate(m, test, dev);
-    const kernels::RuntimeStats after = kernels::runtime_stats(dev.type);
+    const RuntimeStats after = kernels::runtime_stats(dev.type);
     in_eval.host_syncs += after.host_syncs - before.host_syncs;
     in_eval.kernel_launches += after.kernel_launches - before.kernel_launches;
     return ev;
@@ -353,7 +353,7 @@ RunSummary run_training(const TrainOptions& o, std::ostream& out, std::shared_pt
   }
   kernels::synchronize(dev);
   const double train_s = seconds_since(train_t0);
-  const kernels::RuntimeStats loop_end = kernels::runtime_stats(dev.type);
+  const RuntimeStats loop_end = kernels::runtime_stats(dev.type);
 
   // ---- outputs
   RunSummary s;

@@ -139,9 +139,7 @@ __global__ void scale_many_kernel(ScaleArgs args, float s, double* sums, double*
 
 // -------------------------------------------------------------------------------------- launchers
 
-void check_f32(const char* op, const Tensor& t) {
-  EMBER_CHECK(t.dtype() == DType::f32, op, ": the CUDA backend computes in f32 only, got ", describe(t));
-}
+using ember::cuda::check_f32;
 
 float* fptr(const Tensor& t) { return static_cast<float*>(t.data_ptr()); }
 

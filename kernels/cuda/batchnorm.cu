@@ -329,9 +329,7 @@ __global__ void bn_count_batch_kernel(int64_t* num_batches_tracked) { *num_batch
 
 // -------------------------------------------------------------------------------------- launchers
 
-void check_f32(const char* op, const Tensor& t) {
-  EMBER_CHECK(t.dtype() == DType::f32, op, ": the CUDA backend computes in f32 only, got ", describe(t));
-}
+using ember::cuda::check_f32;
 
 const float* cptr(const Tensor& t) { return t.defined() ? static_cast<const float*>(t.data_ptr()) : nullptr; }
 float* mptr(Tensor& t) { return static_cast<float*>(t.data_ptr()); }

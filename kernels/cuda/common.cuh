@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "core/error.h"
+#include "core/tensor.h"
 #include "kernels/cuda/emulator/cuda_compat.h"
 #include "kernels/cuda/device_context.h"
 
@@ -40,6 +41,11 @@ inline unsigned grid_for(int64_t n, unsigned threads) {
   const int64_t b = (n + threads - 1) / threads;
   const int64_t cap = loop_grid_cap();
   return static_cast<unsigned>(b < 1 ? 1 : (b > cap ? cap : b));
+}
+
+/// Throws naming the op when t is not f32: the CUDA backend computes in f32 only.
+inline void check_f32(const char* op, const Tensor& t) {
+  EMBER_CHECK(t.dtype() == DType::f32, op, ": the CUDA backend computes in f32 only, got ", describe(t));
 }
 
 }  // namespace ember::cuda

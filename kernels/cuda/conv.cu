@@ -98,9 +98,7 @@ unsigned blocks_for(int64_t n) {
   return ember::cuda::grid_for(n, kThreads);
 }
 
-void check_f32(const char* op, const Tensor& t) {
-  EMBER_CHECK(t.dtype() == DType::f32, op, ": the CUDA backend computes in f32 only, got ", describe(t));
-}
+using ember::cuda::check_f32;
 
 template <class Index>
 ConvDivisors<Index> divisors_of(const Conv2dGeometry& g) {

@@ -73,9 +73,7 @@ __global__ void cross_entropy_backward_kernel(const float* x, const int64_t* tar
 
 // -------------------------------------------------------------------------------------- launchers
 
-void check_f32(const char* op, const Tensor& t) {
-  EMBER_CHECK(t.dtype() == DType::f32, op, ": the CUDA backend computes in f32 only, got ", describe(t));
-}
+using ember::cuda::check_f32;
 
 int64_t cross_entropy_forward(const Tensor& logits, const Tensor& targets, Tensor& losses, Tensor& lse) {
   check_f32("cross_entropy", logits);

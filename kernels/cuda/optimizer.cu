@@ -39,7 +39,7 @@ struct AdamWArgs {
   float decay, step_size, bc2_sqrt, eps, beta1, beta2, one_minus_beta1, one_minus_beta2, scale;
 };
 
-/// The kernels' view of a kernels::StepGate: `status` null (no gate), read (decide) or report.
+/// The kernels' view of a StepGate: `status` null (no gate), read (decide) or report.
 struct GateArgs {
   const double* status;
   double clip_norm;
@@ -53,7 +53,7 @@ __device__ inline bool gate_allows(const GateArgs& g, bool& clip, float& coef) {
   coef = 1.0f;
   if (g.status == nullptr || !g.read) return true;
   const kernels::GateDecision d = kernels::step_gate_decision(
-      g.status[kernels::kStatusSumSquares], g.status[kernels::kStatusNonFinite], g.clip_norm, g.skip_non_finite);
+      g.status[kStatusSumSquares], g.status[kStatusNonFinite], g.clip_norm, g.skip_non_finite);
   clip = d.clip;
   coef = static_cast<float>(d.clip_coef);
   return !d.skip;
@@ -199,7 +199,7 @@ __global__ void fused_update_kernel(ChunkList<Depth> list, Args a, GateArgs gate
 /// partials added into its status by finalize_partials; no host synchronization either way.
 template <int Depth, class Update, class Args>
 void fused_update(const std::vector<std::array<float*, Depth>>& rows, const std::vector<int64_t>& sizes, const Args& a,
-                  const kernels::StepGate& gate, const char* name) {
+                  const StepGate& gate, const char* name) {
   int64_t slots = 0;
   for (int64_t n : sizes) slots += (n + kChunk - 1) / kChunk;
   if (slots == 0) return;
@@ -237,7 +237,7 @@ float* f32_ptr(const Tensor& t, const char* op) {
 }
 
 void sgd_step(std::span<Tensor> params, std::span<const Tensor> grads, std::span<Tensor> bufs,
-              const kernels::SgdStepOptions& o, double grad_scale, const kernels::StepGate& gate) {
+              const kernels::SgdStepOptions& o, double grad_scale, const StepGate& gate) {
   const bool use_momentum = o.momentum != 0.0;
   std::vector<std::array<float*, 3>> rows;
   std::vector<int64_t> sizes;
@@ -254,7 +254,7 @@ void sgd_step(std::span<Tensor> params, std::span<const Tensor> grads, std::span
 
 void adamw_step(std::span<Tensor> params, std::span<const Tensor> grads, std::span<Tensor> exp_avgs,
                 std::span<Tensor> exp_avg_sqs, const kernels::AdamWStepOptions& o, int64_t step, double grad_scale,
-                const kernels::StepGate& gate) {
+                const StepGate& gate) {
   std::vector<std::array<float*, 4>> rows;
   std::vector<int64_t> sizes;
   for (size_t i = 0; i < params.size(); ++i) {

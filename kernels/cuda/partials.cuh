@@ -34,9 +34,9 @@ __global__ void finalize_partials_kernel(const double* sums, const double* flags
   s = block_reduce(s, SumOp{}, 0.0, scratch.sums);
   any = block_reduce(any, SumOp{}, 0.0, scratch.sums);
   if (threadIdx.x == 0) {
-    const bool was_bad = add && status[kernels::kStatusNonFinite] != 0.0;
-    status[kernels::kStatusSumSquares] = (add ? status[kernels::kStatusSumSquares] : 0.0) + s;
-    status[kernels::kStatusNonFinite] = any > 0.0 || was_bad ? 1.0 : 0.0;
+    const bool was_bad = add && status[kStatusNonFinite] != 0.0;
+    status[kStatusSumSquares] = (add ? status[kStatusSumSquares] : 0.0) + s;
+    status[kStatusNonFinite] = any > 0.0 || was_bad ? 1.0 : 0.0;
   }
 }
 

@@ -136,9 +136,7 @@ __global__ void max_scatter_kernel(const float* gy, const int64_t* idx, Index n,
 
 // -------------------------------------------------------------------------------------- launchers
 
-void check_f32(const char* op, const Tensor& t) {
-  EMBER_CHECK(t.dtype() == DType::f32, op, ": the CUDA backend computes in f32 only, got ", describe(t));
-}
+using ember::cuda::check_f32;
 
 template <ReduceOp Op>
 void launch_reduce(const float* x, int64_t outer, int64_t k, int64_t inner, double scale, float* out, int64_t* idx) {

@@ -66,9 +66,7 @@ __global__ void softmax_backward_kernel(const float* y, const float* gy, float* 
 
 // -------------------------------------------------------------------------------------- launchers
 
-void check_f32(const char* op, const Tensor& t) {
-  EMBER_CHECK(t.dtype() == DType::f32, op, ": the CUDA backend computes in f32 only, got ", describe(t));
-}
+using ember::cuda::check_f32;
 
 void forward(const Tensor& x, Tensor& y, bool log) {
   check_f32(log ? "log_softmax" : "softmax", x);

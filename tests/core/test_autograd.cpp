@@ -1,7 +1,7 @@
 /// @file tests/core/test_autograd.cpp @brief Autograd semantics: in-place leaf accumulation, retain_graph, NoGradGuard, detach, seeds, diamonds, view backward.
 #include <catch2/catch.hpp>
 
-#include "core/autograd/node.h"
+#include "ops/autograd/node.h"
 #include "tests/harness/backends.h"
 
 using namespace ember;

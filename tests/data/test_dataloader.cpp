@@ -116,3 +116,19 @@ TEST_CASE("DataLoader rejects bad options", "[data]") {
   CHECK_THROWS_WITH(DataLoader(ds, {.micro_batch = 2, .world_size = 0}), Contains("world_size must be >= 1"));
   CHECK_THROWS_WITH(DataLoader(nullptr, {}), Contains("null dataset"));
 }
+
+TEST_CASE("DataLoader works in a range-for: every sample of the epoch once, in the loader's order", "[data]") {
+  auto ds = tiny(23);
+  DataLoader dl(ds, DataLoaderOptions{.micro_batch = 5, .shuffle = true, .seed = 7});
+  dl.set_epoch(2);
+  std::vector<int64_t> seen;  // labels identify nothing; the first pixel is the sample index
+  int64_t steps = 0;
+  for (const Batch& b : dl) {
+    const std::vector<float> px = b.x.to_vector<float>();
+    for (int64_t i = 0; i < b.size(); ++i) seen.push_back(std::lround(px[static_cast<size_t>(2 * i)] * 255.0f));
+    ++steps;
+  }
+  CHECK(steps == 5);  // ceil(23 / 5)
+  // The order is the epoch's permutation (independent reference: epoch_permutation), all 23 samples.
+  CHECK(seen == epoch_permutation(23, 7, 2));
+}

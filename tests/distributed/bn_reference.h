@@ -2,7 +2,7 @@
 #pragma once
 #include <vector>
 
-#include "core/ember.h"
+#include "ops/ops.h"
 
 namespace ember::test::dist {
 

@@ -4,7 +4,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/ember.h"
+#include "ops/ops.h"
 #include "distributed/data_parallel.h"
 #include "kernels/accumulate.h"
 #include "nn/module.h"
@@ -22,7 +22,7 @@ struct Mlp {
     w2 = random_input(Shape{hidden, 3}, seed + 3, -0.5, 0.5, o);
     b2 = random_input(Shape{3}, seed + 4, -0.1, 0.1, o);
   }
-  nn::NamedTensors named() const {
+  NamedTensors named() const {
     return {{"fc1.weight", w1}, {"fc1.bias", b1}, {"fc2.weight", w2}, {"fc2.bias", b2}};
   }
   std::vector<Tensor> params() const { return {w1, b1, w2, b2}; }

@@ -62,7 +62,7 @@ TEST_CASE("DataParallel: buckets in reverse registration order, capped, grads ar
   CHECK(one.buckets().size() == 1);
   CHECK(one.buckets()[0].names.size() == 4);
 
-  nn::NamedTensors tied = m.named();
+  NamedTensors tied = m.named();
   tied.emplace_back("decoder.weight", m.w1);  // the same tensor under a second name: reduced once
   CHECK(DataParallel(std::make_shared<SingleProcessGroup>(), tied, {}).buckets()[0].names.size() == 4);
 }

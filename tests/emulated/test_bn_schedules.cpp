@@ -51,7 +51,7 @@ TEST_CASE("cuda batch-norm reductions split over many blocks give the same bits 
       emu::set_schedule(s);
       for (unsigned cap : {0u, 3u}) {
         const test::GridCap grid(cap);
-        INFO(grid.describe() << ", schedule order " << static_cast<int>(s.order) << " seed " << s.seed);
+        INFO(grid.str() << ", schedule order " << static_cast<int>(s.order) << " seed " << s.seed);
         const auto got = reductions(x, dy);
         for (size_t k = 0; k < want.size(); ++k) CHECK(got[k] == want[k]);  // bitwise: == on floats, no NaN here
       }

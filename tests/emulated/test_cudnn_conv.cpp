@@ -2,7 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "kernels/cuda/emulator/runtime.h"
-#include "nn/functional_conv.h"
+#include "nn/functional.h"
 #include "tests/kernels/cuda_test_util.h"
 
 using namespace ember;

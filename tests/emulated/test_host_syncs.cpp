@@ -48,7 +48,7 @@ SyncCounts count_syncs(train::ModelKind model, double clip_norm, bool item_in_lo
   double seen = 0;
   for (size_t i = 0; i < xs.size(); ++i) {
     emu::reset_counters();
-    const kernels::RuntimeStats ember_before = kernels::runtime_stats(DeviceType::CUDA);
+    const ember::RuntimeStats ember_before = kernels::runtime_stats(DeviceType::CUDA);
     Tensor loss = nn::functional::cross_entropy(net->forward(xs[i]), ys[i]);
     if (item_in_loop) seen += loss.item();
     const bool stepped = acc.backward(loss, kBatch);

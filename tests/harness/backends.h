@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "core/ember.h"
+#include "ops/ops.h"
 
 namespace ember::test {
 

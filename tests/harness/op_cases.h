@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "core/ember.h"
+#include "ops/ops.h"
 #include "tests/harness/naive_ops.h"
 
 namespace ember::test {

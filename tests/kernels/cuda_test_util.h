@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "core/ember.h"
+#include "ops/ops.h"
 #include "kernels/cuda/backend_info.h"
 #include "kernels/cuda/testing.h"
 #include "kernels/dispatch.h"
@@ -56,13 +56,13 @@ inline const std::vector<int64_t> kElementwiseSizes{1, 31, 33, 5003, 1000003};
 /// and a multi-tensor list takes several launches (paths that otherwise only large inputs reach).
 inline constexpr unsigned kGridCaps[] = {0, 2};
 
-/// Applies a grid cap of kGridCaps while it lives (0: none); describe() names it for INFO.
+/// Applies a grid cap of kGridCaps while it lives (0: none); str() names it for INFO.
 class GridCap {
  public:
   explicit GridCap(unsigned cap) : cap_(cap) {
     if (cap != 0) scope_.emplace(cap);
   }
-  std::string describe() const {
+  std::string str() const {
     return cap_ == 0 ? "default grid caps" : "grid cap " + std::to_string(cap_) + " blocks";
   }
 

@@ -79,7 +79,7 @@ TEST_CASE("cuda accumulate: dst += alpha * src equals the CPU bitwise (float4, t
   }
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);
-    INFO(grid.describe());
+    INFO(grid.str());
     for (int64_t n : test::kElementwiseSizes) {
       INFO("n = " << n);
       Tensor dst = test::random_input({n}, 70);
@@ -107,7 +107,7 @@ TEST_CASE("cuda accumulate_many equals per-tensor CPU accumulation", "[cuda][acc
   }
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);  // cap 2: the list's 12 chunks take 6 launches, tensors continuing
-    INFO(grid.describe());
+    INFO(grid.str());
     std::vector<Tensor> dst = param_list(80), src = param_list(90);
     dst.push_back(test::random_input({1000003}, 99));
     src.push_back(test::random_input({1000003}, 100));
@@ -139,12 +139,12 @@ TEST_CASE("cuda scale_many scales every tensor and returns the CPU's sum of squa
   }
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);  // cap 2: partials come from several launches
-    INFO(grid.describe());
+    INFO(grid.str());
     std::vector<Tensor> host = param_list(110);
     host.push_back(test::random_input({1000003}, 120));
     std::vector<Tensor> dev = to_cuda(host);
-    const kernels::ScaleResult rd = kernels::scale_many(dev, 0.125);
-    const kernels::ScaleResult rh = kernels::scale_many(host, 0.125);
+    const ember::ScaleResult rd = kernels::scale_many(dev, 0.125);
+    const ember::ScaleResult rh = kernels::scale_many(host, 0.125);
     CHECK_FALSE(rd.non_finite);
     CHECK(rd.sum_squares == Approx(rh.sum_squares).epsilon(1e-9));
     for (size_t i = 0; i < host.size(); ++i) CHECK(test::max_ulp(dev[i], host[i]) == 0);
@@ -185,7 +185,7 @@ TEST_CASE("cuda scale_many flags NaN/Inf met by threads other than the one that 
   const std::vector<float> clean = host[6].to_vector<float>();
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);
-    INFO(grid.describe());
+    INFO(grid.str());
     const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
     const std::vector<std::pair<int64_t, float>> injected{
         {5, nan}, {300, -inf}, {511, nan}, {65536 + 40, inf}, {2 * 65536 + 2, nan}};

@@ -40,7 +40,7 @@ TEST_CASE("cuda batch-norm kernels match the CPU when blocks loop over several c
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);
     for (const Shape& shape : shapes) {
-      INFO(grid.describe() << ", input " << shape_str(shape));
+      INFO(grid.str() << ", input " << shape_str(shape));
       const int64_t c = shape[1], m = shape_numel(shape) / c;
       const Tensor x = test::random_input(shape, 40, -1.0, 3.0), dy = test::random_input(shape, 41);
       const Tensor w = test::random_input({c}, 42, 0.5, 1.5), b = test::random_input({c}, 43);
@@ -125,7 +125,7 @@ TEST_CASE("cuda batch-norm reductions split a channel over many blocks, determin
     std::optional<BnReductions> first;  // the uncapped CUDA run, which every other run must equal bitwise
     for (unsigned cap : {0u, 2u, 3u, 0u}) {
       const test::GridCap grid(cap);
-      INFO(grid.describe());
+      INFO(grid.str());
       const BnReductions g = bn_reductions(on_cuda(x), on_cuda(dy), on_cuda(mean), on_cuda(var));
       // Same tolerances as the one-block-per-channel kernels (file comment): the statistics are an f32
       // Welford merge against the CPU's double two-pass sums, sum_tolerance(N*S); the backward sums

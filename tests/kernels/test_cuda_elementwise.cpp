@@ -59,7 +59,7 @@ TEST_CASE("cuda fill: f32 and i64 values land in every element", "[cuda][element
   }
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);
-    INFO(grid.describe());
+    INFO(grid.str());
     for (int64_t n : test::kElementwiseSizes) {
       Tensor f = full({n}, -2.5, test::kOnCuda);
       const auto v = f.to_vector<float>();
@@ -78,7 +78,7 @@ TEST_CASE("cuda copy: strided sources and destinations, i64 <-> f32 conversion",
   }
   // Every section once per grid cap (the strided copies are 1023 elements: 2 steps per thread under cap 2).
   const test::GridCap grid(GENERATE(from_range(std::begin(test::kGridCaps), std::end(test::kGridCaps))));
-  INFO(grid.describe());
+  INFO(grid.str());
   for (int64_t n : test::kElementwiseSizes) {  // contiguous
     const Tensor x = test::random_input({n}, 11);
     Tensor d = empty({n}, test::kOnCuda);
@@ -134,7 +134,7 @@ TEST_CASE("cuda unary ops match the CPU (contiguous and strided inputs)", "[cuda
   }
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);
-    INFO(grid.describe());
+    INFO(grid.str());
     for (UnaryOp op : kUnaryOps) {
       const bool positive = op == UnaryOp::Log || op == UnaryOp::Pow;  // keep log/pow real-valued
       const double s = op == UnaryOp::Pow ? 2.5 : -1.75;
@@ -161,7 +161,7 @@ TEST_CASE("cuda unary backward matches the CPU for every op", "[cuda][elementwis
   }
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);
-    INFO(grid.describe());
+    INFO(grid.str());
     for (UnaryOp op : kUnaryOps) {
       INFO("op " << kernels::unary_op_name(op));
       const bool positive = op == UnaryOp::Log || op == UnaryOp::Pow;
@@ -187,7 +187,7 @@ TEST_CASE("cuda binary ops match the CPU bitwise: vectorized, misaligned, stride
   }
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);
-    INFO(grid.describe());
+    INFO(grid.str());
     for (BinaryOp op : kBinaryOps) {
       INFO("op " << kernels::binary_op_name(op));
       for (int64_t n : test::kElementwiseSizes) {

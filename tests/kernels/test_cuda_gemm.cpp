@@ -105,7 +105,7 @@ TEST_CASE("cuda tiled SGEMM (the hand-written kernel, also on a GPU next to cuBL
   REQUIRE(tiled != nullptr);
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);  // cap 2: the blocks of batch slice 0 also compute batch 2
-    INFO(grid.describe());
+    INFO(grid.str());
     // beta = 0 as well as 1: with beta = 1 a stray write of alpha * 0 + 1 * C leaves C as it was.
     for (bool ta : {false, true})
       for (bool tb : {false, true})

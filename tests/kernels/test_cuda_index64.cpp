@@ -40,7 +40,7 @@ TEST_CASE("cuda kernels with a 32-bit index path equal the CPU on their forced 6
   const cuda::testing::ScopedInt64Index force64;
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);
-    INFO(grid.describe());
+    INFO(grid.str());
     {  // im2col / col2im
       for (const auto& [xs, k, stride, pad] : std::vector<std::tuple<Shape, int64_t, int64_t, int64_t>>{
                {{2, 3, 13, 11}, 3, 1, 1}, {{3, 2, 16, 16}, 4, 2, 0}}) {

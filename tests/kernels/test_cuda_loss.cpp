@@ -58,7 +58,7 @@ TEST_CASE("cuda cross-entropy forward and backward match the CPU when blocks loo
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);
     for (const auto& [rows, c] : shapes) {
-      INFO(grid.describe() << ", logits [" << rows << ", " << c << "]");
+      INFO(grid.str() << ", logits [" << rows << ", " << c << "]");
       const Tensor x = test::random_input({rows, c}, 60, -4.0, 4.0), t = targets_for(rows, c);
       Tensor losses = empty({rows}), lse = empty({rows});
       Tensor losses_g = empty({rows}, test::kOnCuda), lse_g = empty({rows}, test::kOnCuda);
@@ -91,7 +91,7 @@ TEST_CASE("cuda cross-entropy rejects an out-of-range target with the CPU's erro
              {{2, c}}, {{8, -1}}, {{5, c + 7}, {6, -3}}, {{0, 1000000}}}) {
       const Tensor t = targets_for(rows, c, bad);
       const std::string cpu = forward_error(x, t);
-      INFO(grid.describe() << "; on the CPU: " << cpu);
+      INFO(grid.str() << "; on the CPU: " << cpu);
       REQUIRE_FALSE(cpu.empty());
       // The CPU's message (the first bad target, all counted), then where the device found it.
       const std::string gpu = forward_error(x.to(test::kCuda), t.to(test::kCuda));

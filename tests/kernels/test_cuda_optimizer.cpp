@@ -58,9 +58,9 @@ bool same_bits(const Tensor& a, const Tensor& b) {
 
 /// Runs step(gate) with a gate that reports into a fresh status, and reads the status back.
 template <class Step>
-kernels::ScaleResult reported(Device d, Step&& step) {
+ember::ScaleResult reported(Device d, Step&& step) {
   Tensor status = kernels::make_step_status(d);
-  step(kernels::StepGate{.status = status});
+  step(ember::StepGate{.status = status});
   return kernels::read_scale_result(status);
 }
 
@@ -76,13 +76,13 @@ TEST_CASE("cuda fused SGD and AdamW match the CPU, also split into launches of 2
   const kernels::AdamWStepOptions adamw{.lr = 0.01};
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);
-    INFO(grid.describe());
+    INFO(grid.str());
     {
       List cpu = make_list(Device::cpu(), 1, 10), gpu = make_list(test::kCuda, 1, 10);
-      const kernels::ScaleResult rc = reported(Device::cpu(), [&](const kernels::StepGate& g) {
+      const ember::ScaleResult rc = reported(Device::cpu(), [&](const ember::StepGate& g) {
         kernels::sgd_step(cpu.params, cpu.grads, cpu.state[0], sgd, 0.5, g);
       });
-      const kernels::ScaleResult rg = reported(test::kCuda, [&](const kernels::StepGate& g) {
+      const ember::ScaleResult rg = reported(test::kCuda, [&](const ember::StepGate& g) {
         kernels::sgd_step(gpu.params, gpu.grads, gpu.state[0], sgd, 0.5, g);
       });
       CHECK(rg.sum_squares == Approx(rc.sum_squares).epsilon(1e-9));
@@ -92,10 +92,10 @@ TEST_CASE("cuda fused SGD and AdamW match the CPU, also split into launches of 2
     }
     {
       List cpu = make_list(Device::cpu(), 2, 20), gpu = make_list(test::kCuda, 2, 20);
-      const auto rc = reported(Device::cpu(), [&](const kernels::StepGate& g) {
+      const auto rc = reported(Device::cpu(), [&](const ember::StepGate& g) {
         kernels::adamw_step(cpu.params, cpu.grads, cpu.state[0], cpu.state[1], adamw, 3, 0.25, g);
       });
-      const auto rg = reported(test::kCuda, [&](const kernels::StepGate& g) {
+      const auto rg = reported(test::kCuda, [&](const ember::StepGate& g) {
         kernels::adamw_step(gpu.params, gpu.grads, gpu.state[0], gpu.state[1], adamw, 3, 0.25, g);
       });
       CHECK(rg.sum_squares == Approx(rc.sum_squares).epsilon(1e-9));
@@ -120,17 +120,17 @@ TEST_CASE("cuda fused optimizers flag a non-finite gradient in any chunk of any 
     // tensor continued there), thread 99 of the last entry's block.
     const std::vector<std::pair<size_t, int64_t>> places{{2, 65536 + 200}, {3, 99}};
     for (const auto& [tensor, at] : places) {
-      INFO(grid.describe() << ", NaN at element " << at << " of tensor " << tensor);
+      INFO(grid.str() << ", NaN at element " << at << " of tensor " << tensor);
       List l = make_list(test::kCuda, 2, 30);
       std::vector<float> g = l.grads[tensor].to_vector<float>();
       REQUIRE(at < static_cast<int64_t>(g.size()));
       g[static_cast<size_t>(at)] = std::numeric_limits<float>::quiet_NaN();
       l.grads[tensor] = from_vector(g, {kSizes[tensor]}, test::kOnCuda);
       std::vector<Tensor> no_bufs;
-      CHECK(reported(test::kCuda, [&](const kernels::StepGate& gate) {
+      CHECK(reported(test::kCuda, [&](const ember::StepGate& gate) {
               kernels::sgd_step(l.params, l.grads, no_bufs, sgd, 1.0, gate);
             }).non_finite);
-      CHECK(reported(test::kCuda, [&](const kernels::StepGate& gate) {
+      CHECK(reported(test::kCuda, [&](const ember::StepGate& gate) {
               kernels::adamw_step(l.params, l.grads, l.state[0], l.state[1], adamw, 1, 1.0, gate);
             }).non_finite);
     }
@@ -143,7 +143,7 @@ TEST_CASE("a reading gate skips a non-finite window on the device and clips as c
   const kernels::AdamWStepOptions adamw{.lr = 0.01};
   // A status as scale_many leaves it: sum of squares 16 (norm 4), flag as given.
   auto status_on = [](Device d, double non_finite) {
-    Tensor st = from_vector(std::vector<double>{0.0, 16.0, non_finite, 0.0}, {kernels::kStatusSize},
+    Tensor st = from_vector(std::vector<double>{0.0, 16.0, non_finite, 0.0}, {ember::kStatusSize},
                             TensorOptions{}.set_dtype(DType::f64));
     return st.to(d);
   };
@@ -152,7 +152,7 @@ TEST_CASE("a reading gate skips a non-finite window on the device and clips as c
     // Skip: nothing is written, parameters and state stay bitwise as they were.
     List l = make_list(d, 2, 40);
     const std::vector<Tensor> p0 = clones(l.params), m0 = clones(l.state[0]);
-    const kernels::StepGate skip{.status = status_on(d, 1.0), .read = true, .skip_non_finite = true};
+    const ember::StepGate skip{.status = status_on(d, 1.0), .read = true, .skip_non_finite = true};
     kernels::sgd_step(l.params, l.grads, l.state[0], sgd, 1.0, skip);
     kernels::adamw_step(l.params, l.grads, l.state[0], l.state[1], adamw, 1, 1.0, skip);
     for (size_t i = 0; i < p0.size(); ++i) {
@@ -168,14 +168,14 @@ TEST_CASE("a reading gate skips a non-finite window on the device and clips as c
       for (float& x : v) x = x * static_cast<float>(coef);
       clipped.push_back(from_vector(v, g.shape()));
     }
-    const kernels::StepGate clip{.status = status_on(d, 0.0), .read = true, .clip_norm = 2.0, .skip_non_finite = true};
+    const ember::StepGate clip{.status = status_on(d, 0.0), .read = true, .clip_norm = 2.0, .skip_non_finite = true};
     kernels::sgd_step(gated.params, gated.grads, gated.state[0], sgd, 1.0, clip);
     kernels::sgd_step(plain.params, clipped, plain.state[0], sgd, 1.0);
     check_close(gated.params, plain.params);
     check_close(gated.state[0], plain.state[0]);
     // Below the threshold the gate changes nothing.
     List under = make_list(d, 2, 60), ref = make_list(Device::cpu(), 2, 60);
-    const kernels::StepGate loose{.status = status_on(d, 0.0), .read = true, .clip_norm = 8.0};
+    const ember::StepGate loose{.status = status_on(d, 0.0), .read = true, .clip_norm = 8.0};
     kernels::adamw_step(under.params, under.grads, under.state[0], under.state[1], adamw, 2, 1.0, loose);
     kernels::adamw_step(ref.params, ref.grads, ref.state[0], ref.state[1], adamw, 2, 1.0);
     check_close(under.params, ref.params);

@@ -19,7 +19,7 @@ TEST_CASE("cuda fill_random draws the CPU's numbers", "[cuda][random]") {
     const test::GridCap grid(cap);  // cap 2: 5003 and 100003 values take several grid-stride steps
     for (int64_t n : {int64_t{1}, int64_t{31}, int64_t{33}, int64_t{5003}, int64_t{100003}}) {
       for (uint64_t offset : {uint64_t{0}, uint64_t{6}}) {  // offset 6: a draw starting mid Philox group
-        INFO(grid.describe() << ", n = " << n << ", offset = " << offset);
+        INFO(grid.str() << ", n = " << n << ", offset = " << offset);
         Tensor uh = empty({n}), ud = empty({n}, test::kOnCuda);
         kernels::fill_random(uh, Distribution::Uniform, -2.0, 3.0, 1234, offset);
         kernels::fill_random(ud, Distribution::Uniform, -2.0, 3.0, 1234, offset);

@@ -46,7 +46,7 @@ TEST_CASE("cuda sum matches the CPU (warp rows, block rows, columns; scaled)", "
   }
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);  // cap 2: warp rows, block rows and columns loop
-    INFO(grid.describe());
+    INFO(grid.str());
     for (const View& v : kViews) {
       INFO("view [" << v.outer << ", " << v.k << ", " << v.inner << "]");
       const Tensor x = test::random_input({v.outer * v.k * v.inner}, 50, -1.0, 2.0);
@@ -67,7 +67,7 @@ TEST_CASE("cuda max returns the CPU's values and first-maximum indices; NaN prop
   }
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);
-    INFO(grid.describe());
+    INFO(grid.str());
     for (const View& v : kViews) {
       INFO("view [" << v.outer << ", " << v.k << ", " << v.inner << "]");
       // Values on a coarse grid (multiples of 1/8 in [-2, 2]) so rows have ties: the first index must win.
@@ -104,7 +104,7 @@ TEST_CASE("cuda max backward scatters the gradient to the argmax positions", "[c
   }
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);
-    INFO(grid.describe());
+    INFO(grid.str());
     for (const View& v : {View{31, 33, 1}, View{4, 31, 33}}) {
       const Tensor x = test::random_input({v.outer * v.k * v.inner}, 52);
       const Reduced cpu = reduce_on(ReduceOp::Max, x, v.outer, v.k, v.inner, 1.0);
@@ -125,7 +125,7 @@ TEST_CASE("cuda softmax and log-softmax forward and backward match the CPU", "[c
   }
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);  // cap 2: each block loops over several rows
-    INFO(grid.describe());
+    INFO(grid.str());
     for (bool log : {false, true}) {
       const std::vector<std::pair<int64_t, int64_t>> shapes{{1, 1}, {31, 33}, {33, 31}, {3, 1000}, {2, 5000}};
       for (const auto& [rows, n] : shapes) {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "core/ember.h"
+#include "ops/ops.h"
 #include "tests/harness/backends.h"
 #include "tests/harness/op_cases.h"
 

@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "kernels/batchnorm.h"
-#include "nn/functional_conv.h"
+#include "nn/functional.h"
 #include "tests/kernels/cuda_test_util.h"
 #include "tests/nn/conv_reference.h"
 

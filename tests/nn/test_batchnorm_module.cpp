@@ -61,7 +61,7 @@ TEST_CASE("BatchNorm parameters and buffers have PyTorch's names, shapes and ini
   nn::BatchNorm1d plain(4, {.affine = false, .track_running_stats = false});
   CHECK(plain.named_parameters().empty());
   CHECK(plain.named_buffers().empty());
-  CHECK(bn.describe() == "BatchNorm2d(3, eps=1e-05, momentum=0.100000, affine=true, track_running_stats=true)");
+  CHECK(bn.str() == "BatchNorm2d(3, eps=1e-05, momentum=0.100000, affine=true, track_running_stats=true)");
 }
 
 TEST_CASE("BatchNorm training moves the running statistics by momentum with the unbiased variance", "[nn][bn][cuda]") {

@@ -1,9 +1,9 @@
 /// @file tests/nn/test_conv.cpp @brief functional::conv2d and the im2col/col2im kernels: direct-convolution reference, finite differences, fused weight-gradient accumulation, CUDA vs CPU, errors.
 #include <catch2/catch.hpp>
 
-#include "core/autograd/node.h"
+#include "ops/autograd/node.h"
 #include "kernels/conv.h"
-#include "nn/functional_conv.h"
+#include "nn/functional.h"
 #include "tests/kernels/cuda_test_util.h"
 #include "tests/nn/conv_reference.h"
 

@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "nn/conv.h"
-#include "nn/functional_conv.h"
+#include "nn/functional.h"
 #include "nn/pooling.h"
 #include "tests/nn/conv_reference.h"
 
@@ -32,7 +32,7 @@ TEST_CASE("Conv2d registers weight [out, in, k, k] and bias [out] drawn from U(-
   CHECK(*lo < -0.95 * bound);
   CHECK(*hi > 0.95 * bound);
   for (double b : conv.bias.to_vector<double>()) CHECK(std::abs(b) <= bound);
-  CHECK(conv.describe() == "Conv2d(4, 8, kernel_size=3, stride=1, padding=1)");
+  CHECK(conv.str() == "Conv2d(4, 8, kernel_size=3, stride=1, padding=1)");
   nn::Conv2d no_bias(nn::Conv2dOptions{.in_channels = 1, .out_channels = 2, .kernel_size = 2, .bias = false});
   CHECK(no_bias.named_parameters().size() == 1);
   CHECK_FALSE(no_bias.bias.defined());
@@ -54,7 +54,7 @@ TEST_CASE("MaxPool2d: stride defaults to the kernel size; forward is functional:
   nn::MaxPool2d pool(2);
   CHECK(pool.options().stride == 2);
   CHECK(pool.named_parameters().empty());
-  CHECK(pool.describe() == "MaxPool2d(kernel_size=2, stride=2, padding=0)");
+  CHECK(pool.str() == "MaxPool2d(kernel_size=2, stride=2, padding=0)");
   const Tensor x = random_input({2, 3, 7, 7}, 2);
   check_close(pool.forward(x), nn::functional::max_pool2d(x, 2), 0.0, 0.0);
   CHECK(pool.forward(x).shape() == Shape{2, 3, 3, 3});

@@ -30,7 +30,7 @@ struct Net : nn::Module {
   Tensor forward(const Tensor& x) override { return head->forward(features->forward(fc1->forward(x))); }
 };
 
-std::vector<std::string> names(const nn::NamedTensors& nt) {
+std::vector<std::string> names(const NamedTensors& nt) {
   std::vector<std::string> out;
   for (const auto& [n, _] : nt) out.push_back(n);
   return out;

@@ -5,7 +5,7 @@
 #include <memory>
 #include <vector>
 
-#include "nn/functional_conv.h"
+#include "nn/functional.h"
 #include "nn/module.h"
 #include "kernels/optimizer.h"
 #include "optim/optimizer.h"
@@ -112,14 +112,14 @@ class RecordingOptimizer final : public optim::Optimizer {
   explicit RecordingOptimizer(std::vector<Tensor> params) : Optimizer({optim::ParamGroup{std::move(params), 0.0, 0.0}}, "Recording") {}
   /// A reading gate is honoured as the fused kernels honour it (read on the host here: a test may sync):
   /// a skipped step records nothing, a clipped one records grad * grad_scale * coefficient.
-  void step_gated(double grad_scale, const kernels::StepGate& gate) override {
+  void step_gated(double grad_scale, const ember::StepGate& gate) override {
     NoGradGuard ng;
     count_step();
     double coef = 1.0;
     if (gate.status.defined() && gate.read) {
       const auto st = gate.status.to_vector<double>();
       const kernels::GateDecision d = kernels::step_gate_decision(
-          st[kernels::kStatusSumSquares], st[kernels::kStatusNonFinite], gate.clip_norm, gate.skip_non_finite);
+          st[ember::kStatusSumSquares], st[ember::kStatusNonFinite], gate.clip_norm, gate.skip_non_finite);
       if (d.skip) return;
       if (d.clip) coef = d.clip_coef;
     }
@@ -131,7 +131,7 @@ class RecordingOptimizer final : public optim::Optimizer {
   std::vector<std::vector<Tensor>> seen;  ///< per step, per parameter
 
  protected:
-  optim::NamedTensors param_state(size_t) const override { return {}; }
+  NamedTensors param_state(size_t) const override { return {}; }
   void set_param_state(size_t, const std::string& slot, const Tensor&) override {
     EMBER_FAIL("RecordingOptimizer has no state slot ", slot);
   }

@@ -155,7 +155,7 @@ TEST_CASE("fused optimizer kernels report the scaled gradients' norm and non-fin
     for (const Tensor& p : ps)
       for (float g : p.grad().to_vector<float>()) want += (0.5 * g) * (0.5 * g);
     optim::SGD sgd(ps, {0.0, 0.9});
-    kernels::ScaleResult r = sgd.step_scaled(0.5);
+    ember::ScaleResult r = sgd.step_scaled(0.5);
     CHECK(r.sum_squares == Approx(want).epsilon(1e-6));  // float32 squares summed in double
     CHECK_FALSE(r.non_finite);
     optim::AdamW adamw(ps, {});
@@ -182,7 +182,7 @@ TEST_CASE("a step of several kernel calls reports the norm and flag of all of th
     for (const Tensor& p : ps)
       for (float g : p.grad().to_vector<float>()) want += (0.5 * g) * (0.5 * g);
     optim::SGD sgd({optim::ParamGroup{{ps[0]}, 0.0, 0.0}, optim::ParamGroup{{ps[1], ps[2], ps[3], ps[4]}, 0.0, 0.0}}, {0.0, 0.9});
-    const kernels::ScaleResult r = sgd.step_scaled(0.5);
+    const ember::ScaleResult r = sgd.step_scaled(0.5);
     CHECK(r.sum_squares == Approx(want).epsilon(1e-6));
     CHECK_FALSE(r.non_finite);
     {
@@ -276,7 +276,7 @@ TEST_CASE("parameters without a gradient are skipped and keep no state", "[optim
   CHECK(b.to_vector<float>() == b_before);
   b.set_grad(ones({4}));
   opt.step();  // a's second step, b's first: different bias corrections
-  const optim::NamedTensors sd = opt.state_dict();
+  const NamedTensors sd = opt.state_dict();
   auto find = [&](const std::string& k) {
     for (const auto& [n, t] : sd)
       if (n == k) return t;
@@ -323,11 +323,11 @@ TEST_CASE("optimizer state_dict round-trips through safetensors and resumes iden
       set_grads(ps, r);
       opt->step();
     }
-    optim::NamedTensors named;
+    NamedTensors named;
     for (size_t i = 0; i < ps.size(); ++i) named.emplace_back("layer" + std::to_string(i) + ".weight", ps[i]);
     // Save by index through the safetensors format, by name in memory.
     const SafetensorsContent file = parse_safetensors(serialize_safetensors(opt->state_dict()), "optim state");
-    const optim::NamedTensors by_name = opt->state_dict(named);
+    const NamedTensors by_name = opt->state_dict(named);
     CHECK(by_name[2].first.rfind("layer0.weight.", 0) == 0);
 
     std::vector<Tensor> ps2 = detached_copies(ps), ps3 = detached_copies(ps);
@@ -335,7 +335,7 @@ TEST_CASE("optimizer state_dict round-trips through safetensors and resumes iden
     for (Tensor& t : ps3) t.set_requires_grad(true);
     auto opt2 = make(ps2), opt3 = make(ps3);
     opt2->load_state_dict(file.tensors);
-    optim::NamedTensors named3;
+    NamedTensors named3;
     for (size_t i = 0; i < ps3.size(); ++i) named3.emplace_back(named[i].first, ps3[i]);
     opt3->load_state_dict(by_name, named3);
     CHECK(opt2->steps() == 2);
@@ -350,14 +350,14 @@ TEST_CASE("optimizer state_dict round-trips through safetensors and resumes iden
       CHECK(ps3[i].to_vector<float>() == ps[i].to_vector<float>());
     }
     // Bad entries are named.
-    optim::NamedTensors bad = opt->state_dict();
+    NamedTensors bad = opt->state_dict();
     bad.emplace_back("9.exp_avg", zeros({1}));
     CHECK_THROWS_WITH(opt2->load_state_dict(bad), Catch::Contains("'9.exp_avg' names no parameter"));
-    optim::NamedTensors wrong_slot{{"0.velocity", zeros({40, 130})}};
+    NamedTensors wrong_slot{{"0.velocity", zeros({40, 130})}};
     CHECK_THROWS_WITH(opt2->load_state_dict(wrong_slot), Catch::Contains("unknown slot 'velocity'"));
     const std::string slot = kind == 0 ? "0.momentum_buffer" : "0.exp_avg";
-    optim::NamedTensors wrong_shape{{slot, zeros({3, 3})}};
+    NamedTensors wrong_shape{{slot, zeros({3, 3})}};
     CHECK_THROWS_WITH(opt2->load_state_dict(wrong_shape), Catch::Contains("f32[3, 3] on cpu but the parameter is f32[40, 130]"));
-    CHECK_THROWS_WITH(opt->state_dict(optim::NamedTensors{}), Catch::Contains("has no name"));
+    CHECK_THROWS_WITH(opt->state_dict(NamedTensors{}), Catch::Contains("has no name"));
   }
 }

@@ -53,14 +53,14 @@ struct Job {
       acc.backward(sum(d * d) * (1.0 / 64), 64);
     }
   }
-  NamedTensorList state() {
-    NamedTensorList all = model.named_parameters();
+  NamedTensors state() {
+    NamedTensors all = model.named_parameters();
     for (auto& [n, t] : opt.state_dict(model.named_parameters())) all.emplace_back("optim." + n, t);
     return all;
   }
   void load(const std::string& path) {
     SafetensorsContent c = load_safetensors(path);
-    nn::NamedTensors params, state;
+    NamedTensors params, state;
     for (auto& [n, t] : c.tensors) {
       if (n.rfind("optim.", 0) == 0)
         state.emplace_back(n.substr(6), t);
@@ -75,7 +75,7 @@ struct Job {
   }
 };
 
-std::vector<std::vector<float>> values(const NamedTensorList& l) {
+std::vector<std::vector<float>> values(const NamedTensors& l) {
   std::vector<std::vector<float>> out;
   for (const auto& [n, t] : l) out.push_back(t.to(Device::cpu()).to(DType::f32).to_vector<float>());
   return out;

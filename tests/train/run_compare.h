@@ -50,7 +50,7 @@ inline void check_checkpoints_close(const std::string& path_a, const std::string
     return std::any_of(c.zero_grad.begin(), c.zero_grad.end(),
                        [&](const std::string& p) { return name == p || name.starts_with(p + "."); });
   };
-  auto compare = [&](const NamedTensorList& ta, const NamedTensorList& tb, const std::string& prefix) {
+  auto compare = [&](const NamedTensors& ta, const NamedTensors& tb, const std::string& prefix) {
     REQUIRE(ta.size() == tb.size());
     for (size_t i = 0; i < ta.size(); ++i) {
       REQUIRE(ta[i].first == tb[i].first);

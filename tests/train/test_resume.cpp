@@ -107,7 +107,7 @@ TEST_CASE("--resume rejects mismatched settings, plain weights and broken files"
 
   // A weights-only file (as PyTorch's save_file writes) is fine for --init but not for --resume.
   SafetensorsContent c = load_safetensors(o.save);
-  NamedTensorList weights;
+  NamedTensors weights;
   for (auto& [name, t] : c.tensors)
     if (name.rfind("optim.", 0) != 0) weights.emplace_back(name, t);
   save_safetensors(dir.file("weights.safetensors"), weights);

@@ -30,7 +30,7 @@ std::string expected_bytes() {
   return s;
 }
 
-NamedTensorList sample_tensors() {
+NamedTensors sample_tensors() {
   return {{"a", from_vector(std::vector<float>{1.0f, -2.0f}, {2})},
           {"b", from_vector(std::vector<int64_t>{3}, {1}, TensorOptions{}.set_dtype(DType::i64))}};
 }
@@ -51,7 +51,7 @@ TEST_CASE("safetensors writes the exact reference layout", "[train][safetensors]
 
 TEST_CASE("safetensors round trip keeps names, dtypes, shapes, values and metadata", "[train][safetensors]") {
   Tensor m = from_vector(std::vector<double>{1, 2, 3, 4, 5, 6}, {2, 3}, TensorOptions{}.set_dtype(DType::f64));
-  NamedTensorList in{{"fc1.weight", from_vector(std::vector<float>{0.5f, -1.25f, 3e-8f, 7.0f}, {2, 2})},
+  NamedTensors in{{"fc1.weight", from_vector(std::vector<float>{0.5f, -1.25f, 3e-8f, 7.0f}, {2, 2})},
                      {"bn1.num_batches_tracked", from_vector(std::vector<int64_t>{42}, {}, TensorOptions{}.set_dtype(DType::i64))},
                      {"m_t", m.t()},  // non-contiguous view: written in logical order
                      {"empty", zeros({0, 4})}};

@@ -90,5 +90,5 @@ TEST_CASE("SyncBatchNorm module: BatchNorm's names, buffers broadcast from rank 
   Tensor ye = (*bn)(x_full);
   CHECK(pg.stats().all_reduce == before);  // evaluation communicates nothing
   CHECK(ye.shape() == Shape{6, 3});
-  CHECK(bn->describe() == "SyncBatchNorm(3, world=3)");
+  CHECK(bn->str() == "SyncBatchNorm(3, world=3)");
 }

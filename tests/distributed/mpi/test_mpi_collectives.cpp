@@ -1,7 +1,7 @@
 /// @file tests/distributed/mpi/test_mpi_collectives.cpp @brief MPI process group over 3 ranks: all_reduce sum/avg (f32, f64, i64), async overlap of two requests, broadcast from a non-zero root, barrier, counters.
 #include <catch2/catch.hpp>
 
-#include "core/ember.h"
+#include "ops/ops.h"
 #include "tests/distributed/mpi/world.h"
 
 using namespace ember;

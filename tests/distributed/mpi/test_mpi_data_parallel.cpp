@@ -114,7 +114,7 @@ TEST_CASE("a model that differs across ranks is an error on every rank", "[mpi]"
                         Catch::Contains("rank 2 has 4 parameters with 59 elements"));
   // A buffer only some ranks have (e.g. BatchNorm on one rank only) is caught too.
   Mlp same(31);
-  nn::NamedTensors bufs;
+  NamedTensors bufs;
   if (pg.rank() == 1) bufs.emplace_back("bn.running_mean", zeros(Shape{6}));
   CHECK_THROWS_WITH(DataParallel(world_ptr(), same.named(), bufs),
                     Catch::Contains("rank 1 has 4 parameters with 51 elements and 1 buffers with 6 elements"));

@@ -16,9 +16,9 @@
 #include <fstream>
 #include <thread>
 
-#include "core/ember.h"
+#include "ops/ops.h"
 #include "distributed/data_parallel.h"
-#include "kernels/cuda/lib/nccl_process_group.h"
+#include "distributed/nccl/nccl_process_group.h"
 
 using namespace ember;
 using namespace ember::distributed;

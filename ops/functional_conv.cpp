@@ -1,18 +1,18 @@
-/// @file nn/functional_conv.cpp @brief conv2d / max_pool2d / batch_norm forward on the kernels of kernels/{conv,pool,batchnorm}.h and their autograd nodes.
-#include "nn/functional_conv.h"
+/// @file ops/functional_conv.cpp @brief conv2d / max_pool2d / batch_norm forward on the kernels of kernels/{conv,pool,batchnorm}.h and their autograd nodes.
+#include "ops/functional_conv.h"
 
 #include <string>
 #include <vector>
 
-#include "core/autograd/fused_grad.h"
-#include "core/autograd/node.h"
+#include "ops/autograd/fused_grad.h"
+#include "ops/autograd/node.h"
 #include "kernels/batchnorm.h"
 #include "kernels/conv.h"
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
 #include "kernels/pool.h"
 
-namespace ember::nn::functional {
+namespace ember {
 namespace {
 
 // ------------------------------------------------------------------------------------------ conv2d
@@ -286,4 +286,4 @@ Tensor batch_norm(const Tensor& x, Tensor running_mean, Tensor running_var, cons
   return y;
 }
 
-}  // namespace ember::nn::functional
+}  // namespace ember

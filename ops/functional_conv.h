@@ -1,10 +1,10 @@
-/// @file nn/functional_conv.h @brief Differentiable conv2d (im2col + GEMM, weight/bias gradients written straight into .grad), max_pool2d and batch_norm.
+/// @file ops/functional_conv.h @brief Differentiable conv2d (im2col + GEMM, weight/bias gradients written straight into .grad), max_pool2d and batch_norm.
 #pragma once
 #include <cstdint>
 
 #include "core/tensor.h"
 
-namespace ember::nn::functional {
+namespace ember {
 
 /// y = conv2d(x, weight) + bias for x [N, Cin, H, W], weight [Cout, Cin, kh, kw], bias [Cout] or undefined;
 /// y is [N, Cout, OH, OW] with OH = (H + 2 * padding - kh) / stride + 1 (groups 1, dilation 1).
@@ -48,4 +48,4 @@ struct BatchNormFuncOptions {
 /// in x, weight and bias.
 Tensor batch_norm(const Tensor& x, Tensor running_mean, Tensor running_var, const BatchNormFuncOptions& options = {});
 
-}  // namespace ember::nn::functional
+}  // namespace ember

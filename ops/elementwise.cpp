@@ -1,8 +1,8 @@
-/// @file core/ops/elementwise.cpp @brief Elementwise ops: forward through kernels/elementwise.h, backward nodes reduce broadcast grads with sum_to.
-#include "core/ops/elementwise.h"
+/// @file ops/elementwise.cpp @brief Elementwise ops: forward through kernels/elementwise.h, backward nodes reduce broadcast grads with sum_to.
+#include "ops/elementwise.h"
 
-#include "core/autograd/node.h"
-#include "core/ops/reduce.h"
+#include "ops/autograd/node.h"
+#include "ops/reduce.h"
 #include "kernels/dispatch.h"
 #include "kernels/elementwise.h"
 

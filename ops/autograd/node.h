@@ -1,4 +1,4 @@
-/// @file core/autograd/node.h @brief Node (one recorded op of the dynamic tape), Edge, and the graph-building helpers.
+/// @file ops/autograd/node.h @brief Node (one recorded op of the dynamic tape), Edge, and the graph-building helpers.
 #pragma once
 #include <functional>
 #include <memory>
@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "core/autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "core/tensor.h"
 
 namespace ember {

@@ -1,4 +1,4 @@
-/// @file core/ops/linalg.h @brief Differentiable matmul (1-D, 2-D and batched 3-D; transposed views go to BLAS without copies).
+/// @file ops/linalg.h @brief Differentiable matmul (1-D, 2-D and batched 3-D; transposed views go to BLAS without copies).
 #pragma once
 #include "core/tensor.h"
 

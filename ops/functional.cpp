@@ -1,15 +1,15 @@
-/// @file nn/functional.cpp @brief linear, dropout, cross_entropy and mse_loss forward + backward nodes.
-#include "nn/functional.h"
+/// @file ops/functional.cpp @brief linear, dropout, cross_entropy and mse_loss forward + backward nodes.
+#include "ops/functional.h"
 
-#include "core/autograd/fused_grad.h"
-#include "core/ember.h"
+#include "ops/autograd/fused_grad.h"
+#include "ops/ops.h"
 #include "kernels/dispatch.h"
 #include "kernels/dropout.h"
 #include "kernels/elementwise.h"
 #include "kernels/loss.h"
 #include "kernels/matmul.h"
 
-namespace ember::nn::functional {
+namespace ember {
 namespace {
 
 // ------------------------------------------------------------------------------------------ linear
@@ -106,8 +106,6 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   return y;
 }
 
-Tensor relu(const Tensor& x) { return ember::relu(x); }
-
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   EMBER_CHECK(p >= 0.0 && p < 1.0, "dropout: p must be in [0, 1), got ", p);
   if (!training || p == 0.0) return x;
@@ -163,4 +161,4 @@ Tensor mse_loss(const Tensor& a, const Tensor& b, Reduction reduction) {
   return reduction == Reduction::Mean ? mean(sq) : sum(sq);
 }
 
-}  // namespace ember::nn::functional
+}  // namespace ember

@@ -1,4 +1,4 @@
-/// @file core/autograd/grad_mode.h @brief Thread-local grad mode and the NoGradGuard RAII switch.
+/// @file core/grad_mode.h @brief Thread-local grad mode and the NoGradGuard RAII switch.
 #pragma once
 
 namespace ember {

@@ -1,4 +1,4 @@
-/// @file core/ops/reduce.h @brief Differentiable reductions: sum, mean (over dims, keepdim), max (values + argmax), sum_to (broadcast backward).
+/// @file ops/reduce.h @brief Differentiable reductions: sum, mean (over dims, keepdim), max (values + argmax), sum_to (broadcast backward).
 #pragma once
 #include <vector>
 

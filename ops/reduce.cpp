@@ -1,10 +1,10 @@
-/// @file core/ops/reduce.cpp @brief sum / mean / max over dims via the [outer, K, inner] reduce kernel, with backward nodes.
-#include "core/ops/reduce.h"
+/// @file ops/reduce.cpp @brief sum / mean / max over dims via the [outer, K, inner] reduce kernel, with backward nodes.
+#include "ops/reduce.h"
 
 #include <algorithm>
 #include <numeric>
 
-#include "core/autograd/node.h"
+#include "ops/autograd/node.h"
 #include "kernels/elementwise.h"
 #include "kernels/reduce.h"
 

@@ -1,5 +1,5 @@
-/// @file core/autograd/node.cpp @brief Grad mode, Node bookkeeping, AccumulateGrad (in-place fused accumulate) and graph recording.
-#include "core/autograd/node.h"
+/// @file ops/autograd/node.cpp @brief Grad mode, Node bookkeeping, AccumulateGrad (in-place fused accumulate) and graph recording.
+#include "ops/autograd/node.h"
 
 #include <algorithm>
 #include <atomic>

@@ -1,4 +1,4 @@
-/// @file core/ops/elementwise.h @brief Differentiable elementwise ops with broadcasting, and Tensor operators.
+/// @file ops/elementwise.h @brief Differentiable elementwise ops with broadcasting, and Tensor operators.
 #pragma once
 #include "core/tensor.h"
 

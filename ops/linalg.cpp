@@ -1,7 +1,7 @@
-/// @file core/ops/linalg.cpp @brief matmul forward/backward on kernels::gemm; a transposed view is passed with the trans flag instead of copied.
-#include "core/ops/linalg.h"
+/// @file ops/linalg.cpp @brief matmul forward/backward on kernels::gemm; a transposed view is passed with the trans flag instead of copied.
+#include "ops/linalg.h"
 
-#include "core/autograd/node.h"
+#include "ops/autograd/node.h"
 #include "kernels/matmul.h"
 
 namespace ember {

@@ -1,10 +1,10 @@
-/// @file core/ops/views.cpp @brief View ops (view, reshape, transpose, permute, slice, expand, ...) and copies (contiguous, clone, to) with their backward nodes.
+/// @file ops/views.cpp @brief View ops (view, reshape, transpose, permute, slice, expand, ...) and copies (contiguous, clone, to) with their backward nodes.
 #include <algorithm>
 #include <numeric>
 #include <optional>
 
-#include "core/autograd/node.h"
-#include "core/ops/reduce.h"
+#include "ops/autograd/node.h"
+#include "ops/reduce.h"
 #include "kernels/elementwise.h"
 #include "kernels/transfer.h"
 

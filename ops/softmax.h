@@ -1,4 +1,4 @@
-/// @file core/ops/softmax.h @brief Differentiable softmax and log_softmax over any dim.
+/// @file ops/softmax.h @brief Differentiable softmax and log_softmax over any dim.
 #pragma once
 #include "core/tensor.h"
 

@@ -1,4 +1,4 @@
-/// @file kernels/cuda/lib/nccl_process_group.h @brief The NCCL process group (real and emulated CUDA builds): CUDA tensors, collectives on Ember's stream, the ncclUniqueId broadcast through a CPU bootstrap group.
+/// @file distributed/nccl/nccl_process_group.h @brief The NCCL process group (real and emulated CUDA builds): CUDA tensors, collectives on Ember's stream, the ncclUniqueId broadcast through a CPU bootstrap group.
 #pragma once
 #include <cuda_runtime.h>
 

@@ -1,11 +1,11 @@
-/// @file kernels/cuda/lib/nccl_process_group.cpp @brief NCCL process group: unique-id bootstrap, non-blocking init with a timeout, ncclAllReduce/ncclBroadcast on Ember's stream (CPU tensors staged through the device), event-polled completion with async-error checks and a timeout, orderly or aborted shutdown, backend registration.
+/// @file distributed/nccl/nccl_process_group.cpp @brief NCCL process group: unique-id bootstrap, non-blocking init with a timeout, ncclAllReduce/ncclBroadcast on Ember's stream (CPU tensors staged through the device), event-polled completion with async-error checks and a timeout, orderly or aborted shutdown, backend registration.
 //
 // The communicator is non-blocking (ncclConfig_t::blocking = 0), so that nothing can hang: every NCCL
 // call may answer ncclInProgress, after which ncclCommGetAsyncError is polled until the communicator
 // has settled, for at most the group's timeout. A rank that never joins, an asynchronous error or a
 // timeout aborts the communicator (ncclCommAbort) and throws ember::Error; the group cannot be used
 // after that. Compiled against the real NCCL (ember_cuda) and against the emulator's (ember_cuda_emu).
-#include "kernels/cuda/lib/nccl_process_group.h"
+#include "distributed/nccl/nccl_process_group.h"
 
 #include "kernels/cuda/device_context.h"
 #include "kernels/dispatch.h"

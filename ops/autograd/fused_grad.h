@@ -1,6 +1,6 @@
-/// @file core/autograd/fused_grad.h @brief GradTarget: lets a backward GEMM write a parameter gradient straight into the leaf's .grad (beta = 1), Megatron-style.
+/// @file ops/autograd/fused_grad.h @brief GradTarget: lets a backward GEMM write a parameter gradient straight into the leaf's .grad (beta = 1), Megatron-style.
 #pragma once
-#include "core/autograd/node.h"
+#include "ops/autograd/node.h"
 
 namespace ember {
 

@@ -1,7 +1,7 @@
-/// @file core/ops/softmax.cpp @brief softmax/log_softmax: the reduced dim is moved last, the row kernel runs, the result is moved back.
-#include "core/ops/softmax.h"
+/// @file ops/softmax.cpp @brief softmax/log_softmax: the reduced dim is moved last, the row kernel runs, the result is moved back.
+#include "ops/softmax.h"
 
-#include "core/autograd/node.h"
+#include "ops/autograd/node.h"
 #include "kernels/softmax.h"
 
 namespace ember {

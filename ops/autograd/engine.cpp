@@ -1,8 +1,8 @@
-/// @file core/autograd/engine.cpp @brief The backward engine: dependency count, run ready nodes latest-first, sum incoming grads, accumulate leaf gradients that are ready together in one batch, free as it goes.
+/// @file ops/autograd/engine.cpp @brief The backward engine: dependency count, run ready nodes latest-first, sum incoming grads, accumulate leaf gradients that are ready together in one batch, free as it goes.
 #include <queue>
 #include <unordered_map>
 
-#include "core/autograd/node.h"
+#include "ops/autograd/node.h"
 #include "kernels/accumulate.h"
 
 namespace ember {
