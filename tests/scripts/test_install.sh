@@ -54,16 +54,19 @@ check "README.md's C++ block is non-empty" test -s "$tmp/readme_block"
 check "examples/out_of_tree/readme_model.cpp holds README.md's C++ block verbatim" \
   diff "$tmp/readme_block" "$tmp/example_block"
 
-# 4. Configure and build the out-of-tree example against the package; with the emulated CUDA backend
-# when it was installed.
-backend=
-if [ -f "$cfgdir/Ember_cuda_emulatedTargets.cmake" ]; then backend=cuda_emulated; fi
+# 4. Configure and build the out-of-tree example against the package: CPU only, and with each CUDA
+# backend that was installed (the emulated one runs here; the real one runs where a GPU is).
+backends=
+for b in cuda_emulated cuda; do
+  if [ -f "$cfgdir/Ember_${b}Targets.cmake" ]; then backends=${backends:+$backends;}$b; fi
+done
 run_logged "$tmp/configure.log" "$cmake" -S "$src/examples/out_of_tree" -B "$tmp/build" ${generator:+-G "$generator"} \
-  -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_PREFIX_PATH="$prefix" -DREADME_MODEL_BACKEND=$backend
+  -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_PREFIX_PATH="$prefix" -DREADME_MODEL_BACKENDS="$backends"
 run_logged "$tmp/build.log" "$cmake" --build "$tmp/build" -j 2
 
 # The CPU-only program needs libember and no CUDA backend library.
-needed=$(readelf -d "$tmp/build/readme_model" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+needed_of() { readelf -d "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | tr '\n' ' '; }
+needed=$(needed_of "$tmp/build/readme_model")
 check "readme_model (Ember::ember) needs libember.so [$needed]" grep -qw 'libember\.so' <<<"$needed"
 check "readme_model needs no CUDA backend [$needed]" test -z "$(grep -o 'libember_cuda[a-z_]*\.so' <<<"$needed")"
 
@@ -82,14 +85,33 @@ expect_training() {
 }
 expect_training readme_model "$tmp/build/readme_model"
 check "readme_model ran on the CPU" grep -qx 'device cpu' "$tmp/readme_model.out"
-if [ -n "$backend" ]; then
-  expect_training readme_model_$backend "$tmp/build/readme_model_$backend" cuda
-  check "readme_model_$backend ran on cuda:0" grep -qx 'device cuda:0' "$tmp/readme_model_$backend.out"
+if [[ ";$backends;" == *";cuda_emulated;"* ]]; then
+  needed=$(needed_of "$tmp/build/readme_model_cuda_emulated")
+  check "readme_model_cuda_emulated keeps libember_cuda_emu.so (--no-as-needed) [$needed]" grep -qw 'libember_cuda_emu\.so' <<<"$needed"
+  expect_training readme_model_cuda_emulated "$tmp/build/readme_model_cuda_emulated" cuda
+  check "readme_model_cuda_emulated ran on cuda:0" grep -qx 'device cuda:0' "$tmp/readme_model_cuda_emulated.out"
+  # Same seed, same data and weights (drawn on the CPU, then moved): the untrained model's loss is the
+  # CPU's up to f32 sums taken in another order (GEMM tiles), far below 1e-4 relative.
+  check "readme_model_cuda_emulated's epoch 0 loss is the CPU's (1e-4 relative)" \
+    awk 'FNR == 1 {f++} /^epoch 0 loss/ {v[f] = $4} END {d = v[1] - v[2]; exit !(f == 2 && d * d <= (1e-4 * v[1]) ^ 2)}' \
+    "$tmp/readme_model.out" "$tmp/readme_model_cuda_emulated.out"
+fi
+if [[ ";$backends;" == *";cuda;"* ]]; then
+  needed=$(needed_of "$tmp/build/readme_model_cuda")
+  check "readme_model_cuda keeps libember_cuda.so (--no-as-needed) [$needed]" grep -qw 'libember_cuda\.so' <<<"$needed"
+  if nvidia-smi -L >/dev/null 2>&1; then
+    expect_training readme_model_cuda "$tmp/build/readme_model_cuda" cuda
+  else
+    echo "skipped: running readme_model_cuda (no GPU)"
+  fi
 fi
 
 # 5. The installed ember-train finds its libraries (RPATH $ORIGIN/../lib) from another folder.
 if [ -f "$build/ember-train" ]; then
-  check "installed bin/ember-train --help runs" "$prefix/bin/ember-train" --help >"$tmp/train_help.out" 2>&1
+  rc=0
+  (cd "$tmp" && "$prefix/bin/ember-train" --help) >"$tmp/train_help.out" 2>&1 || rc=$?
+  check "installed bin/ember-train --help exits 0" test "$rc" -eq 0 || sed 's/^/  | /' "$tmp/train_help.out"
+  check "installed bin/ember-train --help prints its usage" grep -q '^Usage: ember-train' "$tmp/train_help.out"
 fi
 
 if [ "$fails" -ne 0 ]; then
