@@ -53,7 +53,7 @@ EMBER_HD inline float philox_normal(uint64_t seed, uint64_t offset, uint64_t i) 
   const double u1 = static_cast<double>(uint_to_open_unit_float(r.v[pair]));
   const double u2 = static_cast<double>(uint_to_unit_float(r.v[pair + 1]));
   // ::-qualified: inside namespace ember, unqualified log/sqrt/sin/cos would find the Tensor ops
-  // (core/ops/elementwise.h) first when a file includes both headers.
+  // (ops/elementwise.h) first when a file includes both headers.
   const double radius = ::sqrt(-2.0 * ::log(u1));
   const double theta = 6.283185307179586 * u2;
   return static_cast<float>((lane & 1u) ? radius * ::sin(theta) : radius * ::cos(theta));

@@ -33,7 +33,7 @@ void train(Mlp& model, const std::vector<std::pair<Tensor, Tensor>>& micro_batch
 #include <cstdio>
 #include <exception>
 
-#include "core/ember.h"
+#include "ops/ops.h"
 
 namespace {
 
