@@ -15,11 +15,9 @@
 #include "tests/harness/datasets.h"
 #include "tests/optim/fixtures.h"
 
-#ifdef EMBER_TRAIN_LOOP
 #include "data/fashion_mnist.h"
 #include "examples/ember_train/train.h"
 #include "tests/train/temp_dir.h"
-#endif
 
 using namespace ember;
 using Catch::Matchers::Contains;
@@ -155,7 +153,6 @@ TEST_CASE("EMBER_TEST_INJECT_NONFINITE reaches an accumulator built without opti
   CHECK(none.window(0));
 }
 
-#ifdef EMBER_TRAIN_LOOP
 TEST_CASE("ember-train with a NaN injected into one micro-batch skips that step, counts and reports it, and goes on",
           "[reliability][nonfinite][train]") {
   if (!test::have_fashion_mnist()) {
@@ -205,4 +202,3 @@ TEST_CASE("ember-train with a NaN injected into one micro-batch skips that step,
   }
   CHECK(rows[2][0] == rows[1][0]);  // the step count does not advance on a skipped window
 }
-#endif

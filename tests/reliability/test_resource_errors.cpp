@@ -20,10 +20,8 @@
 #include "tests/reliability/process.h"
 #include "tests/train/temp_dir.h"
 
-#ifdef EMBER_TRAIN_LOOP
 #include "examples/ember_train/checkpoint.h"
 #include "examples/ember_train/train.h"
-#endif
 
 using namespace ember;
 using Catch::Matchers::Contains;
@@ -149,7 +147,6 @@ TEST_CASE("an error in the middle of training releases every tensor it had alloc
   }
 }
 
-#ifdef EMBER_TRAIN_LOOP
 namespace {
 /// A short CPU run of ember-train's MLP: micro-batch 16, one epoch over `limit_train` samples, no progress bar.
 train::TrainOptions small_mlp_run(int64_t limit_train, int64_t limit_test) {
@@ -331,4 +328,3 @@ TEST_CASE("disk full while writing a checkpoint: a clear error, the previous che
   }
 }
 #endif
-#endif  // EMBER_TRAIN_LOOP

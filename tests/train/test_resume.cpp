@@ -1,6 +1,5 @@
 /// @file tests/train/test_resume.cpp @brief Checkpoints: a resumed run ends bit-identical to an uninterrupted one; mismatched or broken files are rejected.
 // Compiled when the training loop is built (examples/CMakeLists.txt: nn and optim present).
-#ifdef EMBER_TRAIN_LOOP
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <filesystem>
@@ -125,4 +124,3 @@ TEST_CASE("--resume rejects mismatched settings, plain weights and broken files"
   r.resume = dir.file("cut.safetensors");
   CHECK_THROWS_WITH(run_training(r, log), Contains("cut.safetensors") && Contains("truncated"));
 }
-#endif  // EMBER_TRAIN_LOOP

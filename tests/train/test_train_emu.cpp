@@ -1,5 +1,5 @@
 /// @file tests/train/test_train_emu.cpp @brief ember-train-emu --device cuda (the whole CUDA path on the emulator: kernels, cuBLAS/cuDNN/NCCL fakes, lazy streams) trains like ember-train --device cpu.
-#if defined(EMBER_TRAIN_LOOP) && defined(EMBER_TRAIN_EMU_BINARY)
+#if defined(EMBER_TRAIN_EMU_BINARY)
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <nlohmann/json.hpp>

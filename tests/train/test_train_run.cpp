@@ -1,6 +1,5 @@
 /// @file tests/train/test_train_run.cpp @brief ember-train end to end on a data subset: summary/metrics content, short windows, --steps, --init.
 // Compiled when the training loop is built (examples/CMakeLists.txt: nn and optim present).
-#ifdef EMBER_TRAIN_LOOP
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -200,4 +199,3 @@ TEST_CASE("ember-train under mpirun -np 3 equals one process with 3x the micro-b
 }
 #endif
 #endif
-#endif  // EMBER_TRAIN_LOOP
