@@ -24,7 +24,7 @@ std::shared_ptr<distributed::ProcessGroup> make_process_group(const TrainOptions
 /// only). With a group of several ranks each rank trains on its shard of every global micro-step
 /// (data::DataLoader) and DataParallel all-reduces the gradient buckets once per window; rank 0
 /// evaluates, writes the files and prints. `group` null: make_process_group(options). Throws
-/// ember::Error for bad data, files, devices or configurations.
+/// ember::Error for bad data, files, devices or configurations. Its steps are TrainingRun's (run.h).
 RunSummary run_training(const TrainOptions& options, std::ostream& out,
                         std::shared_ptr<distributed::ProcessGroup> group = nullptr);
 
