@@ -43,22 +43,6 @@ bool is_known_foreign_dtype(const std::string& s) {
 
 std::string errno_text() { return std::strerror(errno); }
 
-/// Test hook (docs/reliability.md): EMBER_TEST_WRITE_DELAY_US=N makes write_file_atomically sleep N
-/// microseconds after every 64 KiB it writes and before the rename, so that a test killing the process
-/// lands inside a write often. Unset (the default): 0, no delay.
-long write_delay_us() {
-  static const long us = [] {
-    const char* v = std::getenv("EMBER_TEST_WRITE_DELAY_US");
-    if (v == nullptr || *v == '\0') return 0L;
-    char* end = nullptr;
-    const long n = std::strtol(v, &end, 10);
-    EMBER_CHECK(*end == '\0' && n >= 0 && n <= 10'000'000, "EMBER_TEST_WRITE_DELAY_US: '", v,
-                "' is not a number of microseconds in [0, 10^7]");
-    return n;
-  }();
-  return us;
-}
-
 /// A CPU, contiguous, detached copy (or the tensor itself when it already is one).
 Tensor host_contiguous(const Tensor& t) {
   NoGradGuard no_grad;
@@ -237,7 +221,6 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
   namespace fs = std::filesystem;
   const fs::path target(path);
   const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  const long delay_us = write_delay_us();  // before mkstemp: a bad value must not leave a temporary file
   std::string tmpl = (dir / (target.filename().string() + ".tmp.XXXXXX")).string();
   const int fd = ::mkstemp(tmpl.data());
   EMBER_CHECK(fd >= 0, "cannot create a temporary file beside ", path, ": ", errno_text());
@@ -247,14 +230,12 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
     ::unlink(tmpl.c_str());
     EMBER_FAIL("writing ", path, ": ", what, " failed: ", err);
   };
-  const size_t chunk = delay_us > 0 ? size_t{64} << 10 : bytes.size();
   size_t done = 0;
   while (done < bytes.size()) {
-    const ssize_t w = ::write(fd, bytes.data() + done, std::min(chunk, bytes.size() - done));
+    const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) fail("write");
     done += static_cast<size_t>(w);
-    if (delay_us > 0) ::usleep(static_cast<useconds_t>(delay_us));
   }
   if (::fchmod(fd, 0644) != 0) fail("chmod");
   if (::fsync(fd) != 0) fail("fsync");
@@ -263,7 +244,6 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
     ::unlink(tmpl.c_str());
     EMBER_FAIL("writing ", path, ": close failed: ", err);
   }
-  if (delay_us > 0) ::usleep(static_cast<useconds_t>(delay_us));
   if (::rename(tmpl.c_str(), path.c_str()) != 0) {
     const std::string err = errno_text();
     ::unlink(tmpl.c_str());

@@ -1,11 +1,7 @@
 /// @file optim/grad_accumulator.cpp @brief GradAccumulator: configuration checks, count-seeded backward, and the window-end pipeline.
 #include "optim/grad_accumulator.h"
 
-#include <charconv>
 #include <cmath>
-#include <cstdlib>
-#include <limits>
-#include <sstream>
 #include <unordered_set>
 
 #include "core/grad_mode.h"
@@ -31,33 +27,6 @@ GradAccumulator::GradAccumulator(nn::Module& model, Optimizer& opt, GradAccumula
                 " is not a parameter of the model");
   last_lr_ = opt.lr();
   label_micro_step();
-  if (options_.inject_non_finite.empty())
-    if (const char* spec = std::getenv("EMBER_TEST_INJECT_NONFINITE"); spec != nullptr && *spec != '\0')
-      options_.inject_non_finite = parse_non_finite_injections(spec);
-}
-
-std::vector<NonFiniteInjection> parse_non_finite_injections(const std::string& spec) {
-  std::vector<NonFiniteInjection> out;
-  std::stringstream items(spec);
-  for (std::string item; std::getline(items, item, ',');) {
-    const size_t colon = item.find(':');
-    const std::string step = item.substr(0, colon), value = colon == std::string::npos ? "nan" : item.substr(colon + 1);
-    NonFiniteInjection inj;
-    auto [end, ec] = std::from_chars(step.data(), step.data() + step.size(), inj.micro_step);
-    EMBER_CHECK(ec == std::errc() && end == step.data() + step.size() && inj.micro_step >= 1,
-                "EMBER_TEST_INJECT_NONFINITE: '", item, "' does not start with a micro-step number >= 1");
-    if (value == "nan")
-      inj.value = std::numeric_limits<double>::quiet_NaN();
-    else if (value == "inf")
-      inj.value = std::numeric_limits<double>::infinity();
-    else if (value == "-inf")
-      inj.value = -std::numeric_limits<double>::infinity();
-    else
-      EMBER_FAIL("EMBER_TEST_INJECT_NONFINITE: '", item, "': the value must be nan, inf or -inf, got '", value, "'");
-    out.push_back(inj);
-  }
-  EMBER_CHECK(!out.empty(), "EMBER_TEST_INJECT_NONFINITE: no micro-step in '", spec, "'");
-  return out;
 }
 
 double GradAccumulator::injection_at(int64_t step) const {
@@ -74,7 +43,7 @@ void GradAccumulator::inject(double value) {
     g.view(Shape{g.numel()}).slice(0, 0, 1).fill_(value);
     return;
   }
-  EMBER_FAIL("GradAccumulator: EMBER_TEST_INJECT_NONFINITE: no parameter has a gradient to inject into");
+  EMBER_FAIL("GradAccumulator: inject_non_finite: no parameter has a gradient to inject into");
 }
 
 bool GradAccumulator::backward(const Tensor& loss, int64_t count) {

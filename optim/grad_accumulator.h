@@ -12,7 +12,7 @@
 
 namespace ember::optim {
 
-/// Test hook (fault injection, docs/reliability.md): after the backward of micro-step `micro_step`
+/// Fault injection (docs/reliability.md): after the backward of micro-step `micro_step`
 /// (counted as micro_steps() counts, 1 = the run's first backward()), one gradient element holds `value`.
 struct NonFiniteInjection {
   int64_t micro_step = 0;
@@ -23,14 +23,11 @@ struct GradAccumulatorOptions {
   int64_t accum_steps = 1;       ///< micro-batches per optimizer step (N >= 1)
   double clip_norm = 0.0;        ///< clip the global gradient L2 norm to this (0 = off)
   bool skip_non_finite = true;   ///< a NaN/Inf gradient skips the update (weights and state untouched)
-  /// Test hook: non-finite values to inject. When empty, the environment variable
-  /// EMBER_TEST_INJECT_NONFINITE ("3,7:inf,9:-inf,12:nan"; a bare number means NaN) is read instead,
-  /// so a test can inject into a training binary (and, under mpirun, into one rank only).
+  /// Fault injection: non-finite values to put into the gradients (the reliability tests; empty in
+  /// training).
   std::vector<NonFiniteInjection> inject_non_finite = {};
 };
 
-/// Parses EMBER_TEST_INJECT_NONFINITE's syntax; throws an ember::Error naming the bad item.
-std::vector<NonFiniteInjection> parse_non_finite_injections(const std::string& spec);
 
 /// Communication at the window boundary; implemented by distributed::DataParallel.
 class CommHook {

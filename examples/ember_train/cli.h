@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "optim/grad_accumulator.h"
+
 namespace ember::train {
 
 enum class ModelKind { MLP, CNN };
@@ -44,6 +46,9 @@ struct TrainOptions {
   // Internal (hidden from --help, documented in docs/training.md): smaller runs for tests.
   int64_t limit_train = 0;  ///< use only the first N training samples (0 = all)
   int64_t limit_test = 0;   ///< evaluate on the first N test samples (0 = all)
+  /// Not a flag: fault injection for programs that embed the loop (the reliability tests), passed to
+  /// GradAccumulatorOptions::inject_non_finite.
+  std::vector<optim::NonFiniteInjection> inject_non_finite;
 
   double resolved_lr() const { return lr.value_or(optimizer == OptimizerKind::SGD ? 0.05 : 3e-3); }
   double resolved_momentum() const { return momentum.value_or(optimizer == OptimizerKind::SGD ? 0.9 : 0.0); }

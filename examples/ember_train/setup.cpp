@@ -154,7 +154,9 @@ void TrainingRun::build_training() {
   optimizer = make_optimizer(o, *model);
   scheduler = make_scheduler(o, *optimizer, horizon);
   acc = std::make_unique<optim::GradAccumulator>(
-      *model, *optimizer, optim::GradAccumulatorOptions{.accum_steps = o.accum, .clip_norm = o.clip_norm},
+      *model, *optimizer,
+      optim::GradAccumulatorOptions{
+          .accum_steps = o.accum, .clip_norm = o.clip_norm, .inject_non_finite = o.inject_non_finite},
       scheduler.get());
   config = config_metadata(o, world_size);
   effective = distributed::validate_effective_batch(o.micro_batch, o.accum, *group);  // the same on every rank

@@ -1,5 +1,5 @@
 /// @file tests/reliability/test_kill_checkpoint.cpp @brief SIGKILL of ember-train at random moments, many inside checkpoint writes: the last good checkpoint is never replaced by a partial one, and resuming from it ends bit-identical to an uninterrupted run.
-#if defined(EMBER_TRAIN_BINARY)
+#if defined(EMBER_TRAIN_SLOW_FSYNC_BINARY)
 #include <signal.h>
 
 #include <catch2/catch.hpp>
@@ -69,7 +69,7 @@ TEST_CASE("SIGKILL during checkpoint writes never corrupts the last good checkpo
                                         "--limit-train", "64", "--limit-test", "20", "--device", "cpu",
                                         "--threads", "1", "--seed", "9", "--no-progress"};
   auto args = [&](std::vector<std::string> extra) {
-    std::vector<std::string> a{EMBER_TRAIN_BINARY};
+    std::vector<std::string> a{EMBER_TRAIN_SLOW_FSYNC_BINARY};
     a.insert(a.end(), common.begin(), common.end());
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
@@ -81,9 +81,9 @@ TEST_CASE("SIGKILL during checkpoint writes never corrupts the last good checkpo
     INFO(test::read_bytes(log));
     REQUIRE(st.exited_with(0));
   }
-  // Each write sleeps 3 ms per 64 KiB and before its rename (~15 ms per checkpoint), so that kills
-  // land inside writes often; the atomic-write logic is the same as without the delay.
-  const std::vector<std::string> env{"EMBER_TEST_WRITE_DELAY_US=3000", "OMP_NUM_THREADS=1"};
+  // ember-train-slow-fsync: each checkpoint's fsync sleeps 3 ms per started 64 KiB (~15 ms for 252 KB)
+  // before its rename, so that kills land inside writes often; the write logic is ember-train's.
+  const std::vector<std::string> env{"EMBER_TEST_FSYNC_DELAY_US=3000", "OMP_NUM_THREADS=1"};
   const int attempts = env_int("EMBER_RELIABILITY_KILLS", 10);
   const unsigned seed = std::random_device{}();
   INFO("random seed " << seed);

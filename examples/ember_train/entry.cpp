@@ -1,0 +1,49 @@
+/// @file examples/ember_train/entry.cpp @brief run_main: parse flags, run, print errors as "ember-train: error: ...".
+#include "examples/ember_train/entry.h"
+
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "core/error.h"
+#include "examples/ember_train/train.h"
+
+namespace ember::train {
+namespace {
+
+
+/// Reports the error; under mpirun with several ranks it then takes the whole job down (MPI_Abort), so
+/// the other ranks do not wait for this one in their next collective.
+int fail(const std::string& what, const std::shared_ptr<distributed::ProcessGroup>& group) {
+  if (group && group->size() > 1) {
+    std::cerr << "ember-train: rank " << group->rank() << ": error: " << what << "\n";
+    group->abort(1);
+  } else {
+    std::cerr << "ember-train: error: " << what << "\n";
+  }
+  return 1;
+}
+
+}  // namespace
+
+int run_main(int argc, char** argv, const std::function<void(TrainOptions&)>& adjust) {
+  std::shared_ptr<distributed::ProcessGroup> group;
+  try {
+    CliResult cli = parse_cli(argc, argv);
+    if (cli.exit_now) {
+      std::cout << cli.text;
+      return cli.exit_code;
+    }
+    if (adjust) adjust(cli.options);
+    validate(cli.options);
+    group = make_process_group(cli.options);
+    run_training(cli.options, std::cout, group);
+    return 0;
+  } catch (const Error& e) {
+    return fail(e.message(), group);
+  } catch (const std::exception& e) {
+    return fail(e.what(), group);
+  }
+}
+
+}  // namespace ember::train
