@@ -134,7 +134,7 @@ TEST_CASE("GELU, SiLU and Softplus layers compute their closed forms; GELU rejec
   CHECK(close(nn::GELU("tanh").forward(x), gelu_tanh_ref));
   CHECK(close(nn::SiLU().forward(x), silu_ref));
   CHECK(close(nn::Softplus().forward(x), softplus_ref));
-  CHECK(nn::GELU("tanh").describe() == "GELU(approximate='tanh')");
+  CHECK(nn::GELU("tanh").str() == "GELU(approximate='tanh')");
   CHECK_THROWS_WITH(nn::GELU("fast"), Catch::Contains("\"none\" or \"tanh\"") && Catch::Contains("fast"));
   CHECK_THROWS_WITH(gelu(x, "erf"), Catch::Contains("gelu: approximate"));
 }
