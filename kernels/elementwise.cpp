@@ -1,17 +1,53 @@
 /// @file kernels/elementwise.cpp @brief Device-generic elementwise entry points: validation, broadcasting, dispatch.
 #include "kernels/elementwise.h"
 
+#include <array>
+#include <string_view>
+
 #include "kernels/dispatch.h"
 
 namespace ember::kernels {
+namespace {
+
+template <class... Ops>
+constexpr std::array<const char*, sizeof...(Ops)> names_of(OpList<Ops...>) {
+  return {Ops::name...};
+}
+template <size_t N>
+constexpr bool distinct(const std::array<const char*, N>& names) {
+  for (size_t i = 0; i < N; ++i)
+    for (size_t j = i + 1; j < N; ++j)
+      if (std::string_view(names[i]) == names[j]) return false;
+  return true;
+}
+
+constexpr auto kUnaryNames = names_of(UnaryOpList{});
+constexpr auto kBinaryNames = names_of(BinaryOpList{});
+static_assert(kUnaryNames.size() == UnaryOpList::size && kBinaryNames.size() == BinaryOpList::size,
+              "one name per op of the lists");
+static_assert(distinct(kUnaryNames) && distinct(kBinaryNames), "two ops of kernels/op_traits.h share a name");
+
+template <class... Ops>
+constexpr std::array<Saves, sizeof...(Ops)> saves_of(OpList<Ops...>) {
+  return {Ops::saves...};
+}
+constexpr auto kUnarySaves = saves_of(UnaryOpList{});
+
+int checked_index(int i, int size, const char* what) {
+  EMBER_CHECK(i >= 0 && i < size, what, " op index ", i, " is outside its op list (", size, " ops)");
+  return i;
+}
+
+}  // namespace
 
 const char* unary_op_name(UnaryOp op) {
-  static const char* names[] = {"neg", "exp", "log", "relu", "sigmoid", "tanh", "pow", "mul_scalar", "add_scalar"};
-  return names[static_cast<int>(op)];
+  return kUnaryNames[static_cast<size_t>(checked_index(static_cast<int>(op), UnaryOpList::size, "unary"))];
 }
 const char* binary_op_name(BinaryOp op) {
-  static const char* names[] = {"add", "sub", "mul", "div"};
-  return names[static_cast<int>(op)];
+  return kBinaryNames[static_cast<size_t>(checked_index(static_cast<int>(op), BinaryOpList::size, "binary"))];
+}
+Saves unary_op_saves(UnaryOp op) {
+  return kUnarySaves[static_cast<size_t>(checked_index(static_cast<int>(op), UnaryOpList::size, "unary"))];
 }
 
 StridedDesc strided_desc(const Tensor& t) {
@@ -56,6 +92,15 @@ void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& 
   check_same_dtype(unary_op_name(op), gy, gx);
   EMBER_CHECK(gy.shape() == gx.shape() && gx.is_contiguous(), unary_op_name(op), " backward: bad gradient shapes ",
               describe(gy), " / ", describe(gx));
+  const Saves saves = unary_op_saves(op);
+  if (saves != Saves::Nothing) {
+    const Tensor& v = saves == Saves::Input ? x : y;
+    const char* which = saves == Saves::Input ? " backward: the saved input " : " backward: the saved output ";
+    EMBER_CHECK(v.defined() && v.shape() == gy.shape(), unary_op_name(op), which, describe(v),
+                " does not match the gradient ", describe(gy));
+    check_same_device(unary_op_name(op), v, gy);
+    check_same_dtype(unary_op_name(op), v, gy);
+  }
   if (gx.numel() == 0) return;
   require(table(gy.device()).unary_backward, unary_op_name(op), gy.device())(op, x, y, gy, gx, scalar);
 }

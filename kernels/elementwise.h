@@ -1,14 +1,16 @@
 /// @file kernels/elementwise.h @brief Elementwise kernels (fill, copy, unary, binary with broadcasting) and their backward helpers.
 #pragma once
 #include "core/tensor.h"
+#include "kernels/op_traits.h"
 #include "kernels/strided.h"
 
 namespace ember::kernels {
 
-enum class UnaryOp : int { Neg, Exp, Log, Relu, Sigmoid, Tanh, Pow, MulScalar, AddScalar };
-enum class BinaryOp : int { Add, Sub, Mul, Div };
+/// The op's `name` (kernels/op_traits.h); throws on an index outside the op list.
 const char* unary_op_name(UnaryOp op);
 const char* binary_op_name(BinaryOp op);
+/// What the op's backward reads (its trait's `saves`).
+Saves unary_op_saves(UnaryOp op);
 
 /// Backend table. Contract for every function: validated by the entry points below (same device,
 /// same dtype, shapes as documented); `out` is contiguous and already allocated.
@@ -17,10 +19,10 @@ struct ElementwiseKernels {
   void (*fill)(Tensor& out, double value) = nullptr;
   /// dst (any strides, same shape) = src (any strides); dtypes may differ (converting).
   void (*copy)(const Tensor& src, Tensor& dst) = nullptr;
-  /// out = op(x; scalar) where Pow: x^scalar, MulScalar: x*scalar, AddScalar: x+scalar. x any strides.
+  /// out = op(x; scalar) (the trait's forward; scalar is pow's exponent, mul/add_scalar's operand). x any strides.
   void (*unary)(UnaryOp op, const Tensor& x, Tensor& out, double scalar) = nullptr;
-  /// gx = gy * op'(x) using x (input) or y (output) as convenient: Exp/Sigmoid/Tanh use y,
-  /// Log/Relu/Pow use x; Neg/MulScalar/AddScalar use neither. All same shape; gx contiguous.
+  /// gx = gy * op'(v) with v = x or y as the trait's `saves` says (the other may be undefined; for
+  /// Saves::Nothing both may be). All same shape (checked by the entry point); gx contiguous.
   void (*unary_backward)(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& gy, Tensor& gx,
                          double scalar) = nullptr;
   /// out = a op b; a and b are already expanded to out's shape (stride 0 on broadcast dims).

@@ -42,7 +42,7 @@ void gemm(const Tensor& a, bool ta, const Tensor& b, bool tb, Tensor& c, double 
       fill(c, 0.0);
     } else {
       Tensor cc = c;
-      unary(UnaryOp::MulScalar, c, cc, beta);
+      unary(unary_op_v<op::MulScalar>, c, cc, beta);
     }
     return;
   }

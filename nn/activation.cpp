@@ -1,11 +1,20 @@
-/// @file nn/activation.cpp @brief ReLU, Flatten, Dropout layers.
+/// @file nn/activation.cpp @brief ReLU, GELU, SiLU, Softplus, Flatten, Dropout layers.
 #include "nn/activation.h"
 
 #include "nn/functional.h"
+#include "ops/elementwise.h"
 
 namespace ember::nn {
 
 Tensor ReLU::forward(const Tensor& x) { return functional::relu(x); }
+
+GELU::GELU(std::string approximate) : approximate_(std::move(approximate)) {
+  EMBER_CHECK(approximate_ == "none" || approximate_ == "tanh", "GELU: approximate must be \"none\" or \"tanh\", got \"",
+              approximate_, "\"");
+}
+Tensor GELU::forward(const Tensor& x) { return ember::gelu(x, approximate_); }
+Tensor SiLU::forward(const Tensor& x) { return ember::silu(x); }
+Tensor Softplus::forward(const Tensor& x) { return ember::softplus(x); }
 
 Tensor Flatten::forward(const Tensor& x) {
   EMBER_CHECK(x.dim() > start_dim_ || start_dim_ < 0, "Flatten: input ", describe(x),

@@ -1,4 +1,4 @@
-/// @file nn/activation.h @brief Parameter-free layers: ReLU, Flatten, Dropout.
+/// @file nn/activation.h @brief Parameter-free layers: ReLU, GELU, SiLU, Softplus, Flatten, Dropout.
 #pragma once
 #include "nn/module.h"
 
@@ -8,6 +8,30 @@ class ReLU : public Module {
  public:
   Tensor forward(const Tensor& x) override;
   std::string str() const override { return "ReLU()"; }
+};
+
+/// gelu(x, approximate): approximate "none" (erf) or "tanh", as torch.nn.GELU.
+class GELU : public Module {
+ public:
+  explicit GELU(std::string approximate = "none");
+  Tensor forward(const Tensor& x) override;
+  std::string str() const override { return "GELU(approximate='" + approximate_ + "')"; }
+
+ private:
+  std::string approximate_;
+};
+
+class SiLU : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  std::string str() const override { return "SiLU()"; }
+};
+
+/// log(1 + exp(x)) with torch.nn.Softplus's defaults (beta 1, threshold 20).
+class Softplus : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  std::string str() const override { return "Softplus()"; }
 };
 
 /// Flattens dims [start_dim, end_dim] (default: everything but the batch dim, as torch.nn.Flatten).

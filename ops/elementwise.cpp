@@ -9,7 +9,11 @@
 namespace ember {
 namespace {
 using kernels::BinaryOp;
+using kernels::Saves;
 using kernels::UnaryOp;
+namespace op = kernels::op;
+template <class Op>
+constexpr BinaryOp kBinary = kernels::binary_op_v<Op>;
 
 struct BinaryBackward final : Node {
   BinaryOp op;
@@ -21,19 +25,19 @@ struct BinaryBackward final : Node {
   std::vector<Tensor> apply(const Tensor& g) override {
     Tensor ga, gb;
     switch (op) {
-      case BinaryOp::Add:
+      case kBinary<op::Add>:
         if (need_a) ga = sum_to(g, a_shape);
         if (need_b) gb = sum_to(g, b_shape);
         break;
-      case BinaryOp::Sub:
+      case kBinary<op::Sub>:
         if (need_a) ga = sum_to(g, a_shape);
         if (need_b) gb = sum_to(neg(g), b_shape);
         break;
-      case BinaryOp::Mul:
+      case kBinary<op::Mul>:
         if (need_a) ga = sum_to(mul(g, b), a_shape);
         if (need_b) gb = sum_to(mul(g, a), b_shape);
         break;
-      case BinaryOp::Div:
+      case kBinary<op::Div>:
         if (need_a) ga = sum_to(div(g, b), a_shape);
         if (need_b) gb = sum_to(neg(div(mul(g, a), mul(b, b))), b_shape);
         break;
@@ -70,10 +74,10 @@ Tensor binary_op(BinaryOp op, const Tensor& a, const Tensor& b) {
     node->need_a = a.requires_grad();
     node->need_b = b.requires_grad();
     // Save only what the requested gradients read: d(a*b) = (g*b, g*a); d(a/b) = (g/b, -g*a/b^2).
-    if (op == BinaryOp::Mul) {
+    if (op == kBinary<op::Mul>) {
       if (node->need_b) node->a = a.detach();
       if (node->need_a) node->b = b.detach();
-    } else if (op == BinaryOp::Div) {
+    } else if (op == kBinary<op::Div>) {
       if (node->need_b) node->a = a.detach();
       node->b = b.detach();
     }
@@ -82,16 +86,19 @@ Tensor binary_op(BinaryOp op, const Tensor& a, const Tensor& b) {
   return out;
 }
 
-Tensor unary_op(UnaryOp op, const Tensor& x, double scalar = 0.0) {
-  EMBER_CHECK(x.defined(), kernels::unary_op_name(op), ": undefined operand");
+/// y = Op(x; scalar); the backward saves x or y as the trait's `saves` says.
+template <class Op>
+Tensor unary_op(const Tensor& x, double scalar = 0.0) {
+  constexpr UnaryOp kOp = kernels::unary_op_v<Op>;
+  EMBER_CHECK(x.defined(), Op::name, ": undefined operand");
   Tensor out = empty(x.shape(), TensorOptions{x.dtype(), x.device()});
-  kernels::unary(op, x, out, scalar);
+  kernels::unary(kOp, x, out, scalar);
   if (any_requires_grad({&x})) {
     auto node = std::make_shared<UnaryBackward>();
-    node->op = op;
+    node->op = kOp;
     node->scalar = scalar;
-    if (op == UnaryOp::Exp || op == UnaryOp::Sigmoid || op == UnaryOp::Tanh) node->y = out.detach();
-    if (op == UnaryOp::Log || op == UnaryOp::Relu || op == UnaryOp::Pow) node->x = x.detach();
+    if constexpr (Op::saves == Saves::Input) node->x = x.detach();
+    if constexpr (Op::saves == Saves::Output) node->y = out.detach();
     record(node, {&x}, out);
   }
   return out;
@@ -99,18 +106,26 @@ Tensor unary_op(UnaryOp op, const Tensor& x, double scalar = 0.0) {
 
 }  // namespace
 
-Tensor add(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::Add, a, b); }
-Tensor sub(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::Sub, a, b); }
-Tensor mul(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::Mul, a, b); }
-Tensor div(const Tensor& a, const Tensor& b) { return binary_op(BinaryOp::Div, a, b); }
-Tensor add(const Tensor& a, double s) { return unary_op(UnaryOp::AddScalar, a, s); }
-Tensor mul(const Tensor& a, double s) { return unary_op(UnaryOp::MulScalar, a, s); }
-Tensor neg(const Tensor& x) { return unary_op(UnaryOp::Neg, x); }
-Tensor exp(const Tensor& x) { return unary_op(UnaryOp::Exp, x); }
-Tensor log(const Tensor& x) { return unary_op(UnaryOp::Log, x); }
-Tensor pow(const Tensor& x, double e) { return unary_op(UnaryOp::Pow, x, e); }
-Tensor relu(const Tensor& x) { return unary_op(UnaryOp::Relu, x); }
-Tensor sigmoid(const Tensor& x) { return unary_op(UnaryOp::Sigmoid, x); }
-Tensor tanh(const Tensor& x) { return unary_op(UnaryOp::Tanh, x); }
+Tensor add(const Tensor& a, const Tensor& b) { return binary_op(kBinary<op::Add>, a, b); }
+Tensor sub(const Tensor& a, const Tensor& b) { return binary_op(kBinary<op::Sub>, a, b); }
+Tensor mul(const Tensor& a, const Tensor& b) { return binary_op(kBinary<op::Mul>, a, b); }
+Tensor div(const Tensor& a, const Tensor& b) { return binary_op(kBinary<op::Div>, a, b); }
+Tensor add(const Tensor& a, double s) { return unary_op<op::AddScalar>(a, s); }
+Tensor mul(const Tensor& a, double s) { return unary_op<op::MulScalar>(a, s); }
+Tensor neg(const Tensor& x) { return unary_op<op::Neg>(x); }
+Tensor exp(const Tensor& x) { return unary_op<op::Exp>(x); }
+Tensor log(const Tensor& x) { return unary_op<op::Log>(x); }
+Tensor pow(const Tensor& x, double e) { return unary_op<op::Pow>(x, e); }
+Tensor relu(const Tensor& x) { return unary_op<op::Relu>(x); }
+Tensor sigmoid(const Tensor& x) { return unary_op<op::Sigmoid>(x); }
+Tensor tanh(const Tensor& x) { return unary_op<op::Tanh>(x); }
+
+Tensor gelu(const Tensor& x, std::string_view approximate) {
+  if (approximate == "none") return unary_op<op::Gelu>(x);
+  EMBER_CHECK(approximate == "tanh", "gelu: approximate must be \"none\" or \"tanh\", got \"", approximate, "\"");
+  return unary_op<op::GeluTanh>(x);
+}
+Tensor silu(const Tensor& x) { return unary_op<op::Silu>(x); }
+Tensor softplus(const Tensor& x) { return unary_op<op::Softplus>(x); }
 
 }  // namespace ember

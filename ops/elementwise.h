@@ -1,5 +1,7 @@
 /// @file ops/elementwise.h @brief Differentiable elementwise ops with broadcasting, and Tensor operators.
 #pragma once
+#include <string_view>
+
 #include "core/tensor.h"
 
 namespace ember {
@@ -17,6 +19,13 @@ Tensor pow(const Tensor& x, double exponent);
 Tensor relu(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);
+/// x * Phi(x), Phi the standard normal CDF; approximate "none" (exact, erf) or "tanh"
+/// (0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))), as torch.nn.functional.gelu.
+Tensor gelu(const Tensor& x, std::string_view approximate = "none");
+/// x * sigmoid(x).
+Tensor silu(const Tensor& x);
+/// log(1 + exp(x)), and x itself for x > 20 (torch.nn.functional.softplus with beta 1, threshold 20).
+Tensor softplus(const Tensor& x);
 
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }

@@ -69,7 +69,7 @@ class CrossEntropyBackward final : public Node {
     const double scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(n) : 1.0;
     // grad_losses[n] = g * scale (g is a scalar): one small broadcast.
     Tensor gl = empty({n}, TensorOptions{g.dtype(), g.device()});
-    kernels::unary(kernels::UnaryOp::MulScalar, g.reshape({1}).expand({n}), gl, scale);
+    kernels::unary(kernels::unary_op_v<kernels::op::MulScalar>, g.reshape({1}).expand({n}), gl, scale);
     Tensor gx = empty(logits.shape(), TensorOptions{g.dtype(), g.device()});
     kernels::cross_entropy_backward(logits, targets, lse, gl, gx);
     return {gx, Tensor()};

@@ -19,7 +19,7 @@ struct SumBackward final : Node {
     Tensor e = g.reshape(kept_shape).expand(input_shape);
     if (scale == 1.0) return {e};  // an expanded view; consumers make it contiguous when needed
     Tensor out = empty(input_shape, TensorOptions{g.dtype(), g.device()});
-    kernels::unary(kernels::UnaryOp::MulScalar, e, out, scale);
+    kernels::unary(kernels::unary_op_v<kernels::op::MulScalar>, e, out, scale);
     return {out};
   }
 };

@@ -22,8 +22,8 @@ void unfused_alloc(benchmark::State& s, int64_t n) {
   Tensor grad = full({n}, 0.01), g = full({n}, 1.0);
   for (auto _ : s) {
     Tensor tmp = empty({n});
-    kernels::unary(kernels::UnaryOp::MulScalar, g, tmp, kAlpha);
-    kernels::binary(kernels::BinaryOp::Add, grad, tmp, grad);
+    kernels::unary(kernels::unary_op_v<kernels::op::MulScalar>, g, tmp, kAlpha);
+    kernels::binary(kernels::binary_op_v<kernels::op::Add>, grad, tmp, grad);
     benchmark::ClobberMemory();
   }
   set_bandwidth(s, 12.0 * double(n), peak_for_working_set(12.0 * double(n)));
@@ -33,8 +33,8 @@ void unfused_alloc(benchmark::State& s, int64_t n) {
 void unfused(benchmark::State& s, int64_t n) {
   Tensor grad = full({n}, 0.01), g = full({n}, 1.0), tmp = empty({n});
   for (auto _ : s) {
-    kernels::unary(kernels::UnaryOp::MulScalar, g, tmp, kAlpha);
-    kernels::binary(kernels::BinaryOp::Add, grad, tmp, grad);
+    kernels::unary(kernels::unary_op_v<kernels::op::MulScalar>, g, tmp, kAlpha);
+    kernels::binary(kernels::binary_op_v<kernels::op::Add>, grad, tmp, grad);
     benchmark::ClobberMemory();
   }
   set_bandwidth(s, 12.0 * double(n), peak_for_working_set(20.0 * double(n)));

@@ -48,13 +48,13 @@ void single(benchmark::State& s, int64_t n, Variant v) {
     switch (v) {
       case Variant::UnfusedAlloc: {
         Tensor t = empty({n}, on_gpu());
-        kernels::unary(kernels::UnaryOp::MulScalar, g, t, kAlpha);
-        kernels::binary(kernels::BinaryOp::Add, grad, t, grad);
+        kernels::unary(kernels::unary_op_v<kernels::op::MulScalar>, g, t, kAlpha);
+        kernels::binary(kernels::binary_op_v<kernels::op::Add>, grad, t, grad);
         break;
       }
       case Variant::Unfused:
-        kernels::unary(kernels::UnaryOp::MulScalar, g, tmp, kAlpha);
-        kernels::binary(kernels::BinaryOp::Add, grad, tmp, grad);
+        kernels::unary(kernels::unary_op_v<kernels::op::MulScalar>, g, tmp, kAlpha);
+        kernels::binary(kernels::binary_op_v<kernels::op::Add>, grad, tmp, grad);
         break;
       case Variant::Scalar:
       case Variant::Vectorized:

@@ -1,4 +1,4 @@
-/// @file kernels/cuda/elementwise.cu @brief CUDA elementwise kernels: fill, strided/converting copy, unary (+ backward), broadcast binary with a float4 fast path.
+/// @file kernels/cuda/elementwise.cu @brief CUDA elementwise kernels: fill, strided/converting copy, unary (+ backward) and broadcast binary (float4 fast path) kernels templated on the op traits of kernels/op_traits.h.
 //
 // Every kernel is a grid-stride loop; the grid is capped at a few blocks per SM (blocks_for). Strided
 // operands travel by value as StridedDesc (kernels/strided.h); broadcast dims have stride 0. The CUDA
@@ -9,52 +9,24 @@
 #include "kernels/cuda/index_math.h"
 #include "kernels/dispatch.h"
 #include "kernels/elementwise.h"
+#include "kernels/op_traits.h"
 
 namespace ember::kernels::cuda_backend {
 namespace {
 
 constexpr unsigned kThreads = 256;
 
-__device__ inline float unary_fn(UnaryOp op, float x, float s) {
-  switch (op) {
-    case UnaryOp::Neg: return -x;
-    case UnaryOp::Exp: return expf(x);
-    case UnaryOp::Log: return logf(x);
-    case UnaryOp::Relu: return x > 0.0f ? x : 0.0f;
-    case UnaryOp::Sigmoid: return 1.0f / (1.0f + expf(-x));
-    case UnaryOp::Tanh: return tanhf(x);
-    case UnaryOp::Pow: return powf(x, s);
-    case UnaryOp::MulScalar: return x * s;
-    case UnaryOp::AddScalar: return x + s;
-  }
-  return x;
-}
-
-/// d op / dx from the input x or the output y (the same choice as the CPU backend).
-__device__ inline float unary_grad(UnaryOp op, float x, float y, float s) {
-  switch (op) {
-    case UnaryOp::Neg: return -1.0f;
-    case UnaryOp::Exp: return y;
-    case UnaryOp::Log: return 1.0f / x;
-    case UnaryOp::Relu: return x > 0.0f ? 1.0f : 0.0f;
-    case UnaryOp::Sigmoid: return y * (1.0f - y);
-    case UnaryOp::Tanh: return 1.0f - __fmul_rn(y, y);  // no FMA: rounds as the CPU
-    case UnaryOp::Pow: return s == 0.0f ? 0.0f : s * powf(x, s - 1.0f);
-    case UnaryOp::MulScalar: return s;
-    case UnaryOp::AddScalar: return 1.0f;
-  }
-  return 0.0f;
-}
-
-__device__ inline float binary_fn(BinaryOp op, float a, float b) {
-  switch (op) {
-    case BinaryOp::Add: return a + b;
-    case BinaryOp::Sub: return a - b;
-    case BinaryOp::Mul: return a * b;
-    case BinaryOp::Div: return a / b;
-  }
-  return a;
-}
+/// The op traits' math on the device (kernels/op_traits.h): CUDA's f32 functions, and __fmul_rn where
+/// a product must round on its own (no FMA), as on the CPU.
+struct DeviceMath {
+  __device__ static float exp(float x) { return expf(x); }
+  __device__ static float log(float x) { return logf(x); }
+  __device__ static float tanh(float x) { return tanhf(x); }
+  __device__ static float pow(float x, float y) { return powf(x, y); }
+  __device__ static float erf(float x) { return erff(x); }
+  __device__ static float log1p(float x) { return log1pf(x); }
+  __device__ static float mul_rn(float a, float b) { return __fmul_rn(a, b); }
+};
 
 __device__ inline int64_t global_thread() {
   return static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -92,49 +64,50 @@ __global__ void copy_kernel(const S* src, Strided<Index> sd, bool src_contig, D*
   }
 }
 
-/// out[i] = op(x[xd(i)]; s), out contiguous. Grid-stride, 1-D blocks of kThreads. Bytes: 8n.
-template <class Index>
-__global__ void unary_kernel(UnaryOp op, const float* x, Strided<Index> xd, bool x_contig, float* out, float s,
-                             Index n) {
+/// out[i] = Op::forward(x[xd(i)], s), out contiguous; one instantiation per op of UnaryOpList.
+/// Grid-stride, 1-D blocks of kThreads. Bytes: 8n.
+template <class Op, class Index>
+__global__ void unary_kernel(const float* x, Strided<Index> xd, bool x_contig, float* out, float s, Index n) {
   for (Index i = first_index<Index>(); i < n; i += index_step<Index>())
-    out[i] = unary_fn(op, x[x_contig ? i : xd.offset_of(i)], s);
+    out[i] = Op::template forward<DeviceMath>(x[x_contig ? i : xd.offset_of(i)], s);
 }
 
-/// gx[i] = gy[gd(i)] * op'(v[vd(i)]) where v is x or y (see unary_grad). Grid-stride, 1-D blocks of
-/// kThreads. Bytes: 12n (8n when the op reads neither x nor y).
-template <class Index>
-__global__ void unary_backward_kernel(UnaryOp op, bool uses_y, const float* v, Strided<Index> vd, bool v_contig,
-                                      const float* gy, Strided<Index> gd, bool g_contig, float* gx, float s, Index n) {
+/// gx[i] = gy[gd(i)] * Op::grad(v[vd(i)], s) where v is x or y as Op::saves says (not read when the op
+/// saves nothing). Grid-stride, 1-D blocks of kThreads. Bytes: 12n (8n when the op saves nothing).
+template <class Op, class Index>
+__global__ void unary_backward_kernel(const float* v, Strided<Index> vd, bool v_contig, const float* gy,
+                                      Strided<Index> gd, bool g_contig, float* gx, float s, Index n) {
   for (Index i = first_index<Index>(); i < n; i += index_step<Index>()) {
-    const float vv = v ? v[v_contig ? i : vd.offset_of(i)] : 0.0f;
+    const float vv = Op::saves == Saves::Nothing ? 0.0f : v[v_contig ? i : vd.offset_of(i)];
     const float g = gy[g_contig ? i : gd.offset_of(i)];
-    gx[i] = g * unary_grad(op, uses_y ? 0.0f : vv, uses_y ? vv : 0.0f, s);
+    gx[i] = g * Op::template grad<DeviceMath>(vv, s);
   }
 }
 
 /// out = a op b, all contiguous and 16-byte aligned: one float4 per thread and step over n/4 vectors,
-/// then the n % 4 tail by the first threads. Grid-stride, 1-D blocks of kThreads. Bytes: 12n.
-__global__ void binary_vec4_kernel(BinaryOp op, const float* a, const float* b, float* out, int64_t n) {
+/// then the n % 4 tail by the first threads; one instantiation per op of BinaryOpList. Grid-stride, 1-D
+/// blocks of kThreads. Bytes: 12n.
+template <class Op>
+__global__ void binary_vec4_kernel(const float* a, const float* b, float* out, int64_t n) {
   const int64_t n4 = n / 4;
   const float4* a4 = reinterpret_cast<const float4*>(a);
   const float4* b4 = reinterpret_cast<const float4*>(b);
   float4* o4 = reinterpret_cast<float4*>(out);
   for (int64_t i = global_thread(); i < n4; i += grid_threads()) {
     const float4 x = a4[i], y = b4[i];
-    o4[i] = make_float4(binary_fn(op, x.x, y.x), binary_fn(op, x.y, y.y), binary_fn(op, x.z, y.z),
-                        binary_fn(op, x.w, y.w));
+    o4[i] = make_float4(Op::forward(x.x, y.x), Op::forward(x.y, y.y), Op::forward(x.z, y.z), Op::forward(x.w, y.w));
   }
-  for (int64_t i = n4 * 4 + global_thread(); i < n; i += grid_threads()) out[i] = binary_fn(op, a[i], b[i]);
+  for (int64_t i = n4 * 4 + global_thread(); i < n; i += grid_threads()) out[i] = Op::forward(a[i], b[i]);
 }
 
 /// out[i] = a[ad(i)] op b[bd(i)]: the general path (broadcast = stride 0, or misaligned contiguous
 /// operands with both flags set). Grid-stride, 1-D blocks of kThreads. Bytes: 12n (less when broadcast
 /// operands hit in cache).
-template <class Index>
-__global__ void binary_strided_kernel(BinaryOp op, const float* a, Strided<Index> ad, bool a_contig, const float* b,
+template <class Op, class Index>
+__global__ void binary_strided_kernel(const float* a, Strided<Index> ad, bool a_contig, const float* b,
                                       Strided<Index> bd, bool b_contig, float* out, Index n) {
   for (Index i = first_index<Index>(); i < n; i += index_step<Index>())
-    out[i] = binary_fn(op, a[a_contig ? i : ad.offset_of(i)], b[b_contig ? i : bd.offset_of(i)]);
+    out[i] = Op::forward(a[a_contig ? i : ad.offset_of(i)], b[b_contig ? i : bd.offset_of(i)]);
 }
 
 // -------------------------------------------------------------------------------------- launchers
@@ -196,32 +169,34 @@ void copy(const Tensor& src, Tensor& dst) {
 void unary(UnaryOp op, const Tensor& x, Tensor& out, double scalar) {
   check_f32(unary_op_name(op), x);
   const int64_t n = out.numel();
-  ember::cuda::with_index_type(fits32(n), [&](auto index) {
-    using Index = decltype(index);
-    ember::cuda::launch(unary_kernel<Index>, blocks_for(n), kThreads, 0, ember::cuda::stream(), op,
-                        ptr<const float>(x), Strided<Index>(strided_desc(x)), x.is_contiguous(), ptr<float>(out),
-                        static_cast<float>(scalar), static_cast<Index>(n));
-    EMBER_CUDA_CHECK_LAUNCH("unary_kernel");
+  with_op(UnaryOpList{}, static_cast<int>(op), [&](auto op_tag) {
+    using Op = typename decltype(op_tag)::type;
+    ember::cuda::with_index_type(fits32(n), [&](auto index) {
+      using Index = decltype(index);
+      ember::cuda::launch(unary_kernel<Op, Index>, blocks_for(n), kThreads, 0, ember::cuda::stream(),
+                          ptr<const float>(x), Strided<Index>(strided_desc(x)), x.is_contiguous(), ptr<float>(out),
+                          static_cast<float>(scalar), static_cast<Index>(n));
+      EMBER_CUDA_CHECK_LAUNCH("unary_kernel");
+    });
   });
 }
 
 void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& gy, Tensor& gx, double scalar) {
   check_f32(unary_op_name(op), gy);
-  const bool uses_y = op == UnaryOp::Exp || op == UnaryOp::Sigmoid || op == UnaryOp::Tanh;
-  const bool uses_x = op == UnaryOp::Log || op == UnaryOp::Relu || op == UnaryOp::Pow;
-  const Tensor& v = uses_y ? y : (uses_x ? x : gy);
-  check_f32(unary_op_name(op), v);
-  EMBER_CHECK(v.shape() == gy.shape(), unary_op_name(op), " backward: saved ", describe(v),
-              " does not match the gradient ", describe(gy));
   const int64_t n = gx.numel();
-  ember::cuda::with_index_type(fits32(n), [&](auto index) {
-    using Index = decltype(index);
-    ember::cuda::launch(unary_backward_kernel<Index>, blocks_for(n), kThreads, 0, ember::cuda::stream(), op, uses_y,
-                        (uses_x || uses_y) ? ptr<const float>(v) : static_cast<const float*>(nullptr),
-                        Strided<Index>(strided_desc(v)), v.is_contiguous(), ptr<const float>(gy),
-                        Strided<Index>(strided_desc(gy)), gy.is_contiguous(), ptr<float>(gx),
-                        static_cast<float>(scalar), static_cast<Index>(n));
-    EMBER_CUDA_CHECK_LAUNCH("unary_backward_kernel");
+  with_op(UnaryOpList{}, static_cast<int>(op), [&](auto op_tag) {
+    using Op = typename decltype(op_tag)::type;
+    // v: what the gradient reads (gy, not read, when the op saves nothing; the entry point checked its shape).
+    const Tensor& v = Op::saves == Saves::Output ? y : (Op::saves == Saves::Input ? x : gy);
+    check_f32(unary_op_name(op), v);
+    ember::cuda::with_index_type(fits32(n), [&](auto index) {
+      using Index = decltype(index);
+      ember::cuda::launch(unary_backward_kernel<Op, Index>, blocks_for(n), kThreads, 0, ember::cuda::stream(),
+                          ptr<const float>(v), Strided<Index>(strided_desc(v)), v.is_contiguous(),
+                          ptr<const float>(gy), Strided<Index>(strided_desc(gy)), gy.is_contiguous(), ptr<float>(gx),
+                          static_cast<float>(scalar), static_cast<Index>(n));
+      EMBER_CUDA_CHECK_LAUNCH("unary_backward_kernel");
+    });
   });
 }
 
@@ -229,18 +204,21 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   check_f32(binary_op_name(op), a);
   const int64_t n = out.numel();
   const bool contiguous = a.is_contiguous() && b.is_contiguous();
-  if (contiguous && aligned16(a.data_ptr()) && aligned16(b.data_ptr()) && aligned16(out.data_ptr())) {
-    ember::cuda::launch(binary_vec4_kernel, blocks_for((n + 3) / 4), kThreads, 0, ember::cuda::stream(), op,
-                        ptr<const float>(a), ptr<const float>(b), ptr<float>(out), n);
-    EMBER_CUDA_CHECK_LAUNCH("binary_vec4_kernel");
-    return;
-  }
-  ember::cuda::with_index_type(fits32(n), [&](auto index) {
-    using Index = decltype(index);
-    ember::cuda::launch(binary_strided_kernel<Index>, blocks_for(n), kThreads, 0, ember::cuda::stream(), op,
-                        ptr<const float>(a), Strided<Index>(strided_desc(a)), a.is_contiguous(), ptr<const float>(b),
-                        Strided<Index>(strided_desc(b)), b.is_contiguous(), ptr<float>(out), static_cast<Index>(n));
-    EMBER_CUDA_CHECK_LAUNCH("binary_strided_kernel");
+  with_op(BinaryOpList{}, static_cast<int>(op), [&](auto op_tag) {
+    using Op = typename decltype(op_tag)::type;
+    if (contiguous && aligned16(a.data_ptr()) && aligned16(b.data_ptr()) && aligned16(out.data_ptr())) {
+      ember::cuda::launch(binary_vec4_kernel<Op>, blocks_for((n + 3) / 4), kThreads, 0, ember::cuda::stream(),
+                          ptr<const float>(a), ptr<const float>(b), ptr<float>(out), n);
+      EMBER_CUDA_CHECK_LAUNCH("binary_vec4_kernel");
+      return;
+    }
+    ember::cuda::with_index_type(fits32(n), [&](auto index) {
+      using Index = decltype(index);
+      ember::cuda::launch(binary_strided_kernel<Op, Index>, blocks_for(n), kThreads, 0, ember::cuda::stream(),
+                          ptr<const float>(a), Strided<Index>(strided_desc(a)), a.is_contiguous(), ptr<const float>(b),
+                          Strided<Index>(strided_desc(b)), b.is_contiguous(), ptr<float>(out), static_cast<Index>(n));
+      EMBER_CUDA_CHECK_LAUNCH("binary_strided_kernel");
+    });
   });
 }
 

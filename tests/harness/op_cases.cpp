@@ -3,8 +3,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numbers>
 #include <sstream>
 
+#include "kernels/op_traits.h"
 #include "tests/harness/backends.h"
 
 namespace ember::test {
@@ -17,7 +19,9 @@ constexpr double kEps32 = 1.1920928955078125e-7;  // 2^-23
 // of an f32 elementwise result is the rounding of the op itself: 0.5 ulp for + - * /, <= 4 ulp for
 // exp/log/tanh/pow in libm or the CUDA intrinsics, i.e. <= 4.8e-7 relative. rtol 1e-5 leaves a 20x
 // margin. The absolute floor covers cancellation (a - b with a ~ b): |err| <= eps32 * (|a| + |b|)
-// <= 2.4e-7 for the O(1) operands used here, and 1e-6 leaves a 4x margin.
+// <= 2.4e-7 for the O(1) operands used here, and 1e-6 leaves a 4x margin. gelu's 1 + erf(x/sqrt2)
+// (and 1 + tanh(u) of its tanh form) cancels for x < 0: erf's <= 1 ulp near -1 (6e-8) times 0.5 |x|
+// <= 2.5 on [-5, 5] is <= 1.5e-7 absolute, also inside the floor (silu and softplus do not cancel).
 Tolerance elementwise_tolerance() { return {1e-5, 1e-6}; }
 
 // A sum of k O(1) terms rounded in f32 (a CUDA tree or sequential loop; the CPU accumulates in double)
@@ -155,43 +159,144 @@ void add_binary(Table& t) {
 struct UnaryDef {
   std::string name;
   std::function<Tensor(const Tensor&)> op;
-  std::function<double(double)> ref;
+  std::function<double(double)> ref;  ///< the op written out in double, independent of kernels/op_traits.h
   double lo = -1.0, hi = 1.0;
+  bool extremes = false;  ///< also at x = -100 and x = +100 (ops whose formulas could overflow there)
 };
 
+/// The op-case entry of each op of kernels::UnaryOpList: its public function(s) with a reference
+/// formula (several defs where the op has a parameter: pow's exponent, gelu's form). add_unary runs
+/// every def on every input layout, and fails to compile while an op of the list has no entry.
+template <class Op>
+struct UnaryEntry;
+
+namespace op = kernels::op;
+template <> struct UnaryEntry<op::Neg> {
+  static std::vector<UnaryDef> defs() { return {{"neg", [](const Tensor& x) { return neg(x); }, [](double v) { return -v; }}}; }
+};
+template <> struct UnaryEntry<op::Exp> {
+  static std::vector<UnaryDef> defs() {
+    return {{"exp", [](const Tensor& x) { return exp(x); }, [](double v) { return std::exp(v); }}};
+  }
+};
+// log and non-integer powers need positive inputs; [0.5, 2] keeps 1/x and x^(p-1) O(1).
+template <> struct UnaryEntry<op::Log> {
+  static std::vector<UnaryDef> defs() {
+    return {{"log", [](const Tensor& x) { return log(x); }, [](double v) { return std::log(v); }, 0.5, 2.0}};
+  }
+};
+template <> struct UnaryEntry<op::Pow> {
+  static std::vector<UnaryDef> defs() {
+    return {
+        {"pow2", [](const Tensor& x) { return pow(x, 2.0); }, [](double v) { return v * v; }},
+        {"pow3", [](const Tensor& x) { return pow(x, 3.0); }, [](double v) { return v * v * v; }, 0.5, 2.0},
+        {"pow-1.5", [](const Tensor& x) { return pow(x, -1.5); }, [](double v) { return std::pow(v, -1.5); }, 0.5, 2.0},
+        {"pow0.5", [](const Tensor& x) { return pow(x, 0.5); }, [](double v) { return std::sqrt(v); }, 0.5, 2.0},
+    };
+  }
+};
+template <> struct UnaryEntry<op::Relu> {
+  static std::vector<UnaryDef> defs() {
+    return {{"relu", [](const Tensor& x) { return relu(x); }, [](double v) { return v > 0 ? v : 0.0; }}};
+  }
+};
+template <> struct UnaryEntry<op::Sigmoid> {
+  static std::vector<UnaryDef> defs() {
+    return {{"sigmoid", [](const Tensor& x) { return sigmoid(x); }, [](double v) { return 1.0 / (1.0 + std::exp(-v)); }}};
+  }
+};
+template <> struct UnaryEntry<op::Tanh> {
+  static std::vector<UnaryDef> defs() {
+    return {{"tanh", [](const Tensor& x) { return tanh(x); }, [](double v) { return std::tanh(v); }}};
+  }
+};
+template <> struct UnaryEntry<op::AddScalar> {
+  static std::vector<UnaryDef> defs() {
+    return {{"add_scalar", [](const Tensor& x) { return x + 0.75; }, [](double v) { return v + 0.75; }}};
+  }
+};
+template <> struct UnaryEntry<op::MulScalar> {
+  static std::vector<UnaryDef> defs() {
+    return {{"mul_scalar", [](const Tensor& x) { return x * -1.25; }, [](double v) { return v * -1.25; }},
+            {"rdiv_scalar", [](const Tensor& x) { return 2.0 / x; }, [](double v) { return 2.0 / v; }, 0.5, 2.0}};
+  }
+};
+// The activations on [-5, 5] (both tails and the curved middle) and at +-100.
+template <> struct UnaryEntry<op::Gelu> {
+  static std::vector<UnaryDef> defs() {
+    return {{"gelu", [](const Tensor& x) { return gelu(x); },
+             [](double v) { return 0.5 * v * std::erfc(-v / std::sqrt(2.0)); }, -5.0, 5.0, true}};
+  }
+};
+template <> struct UnaryEntry<op::GeluTanh> {
+  static std::vector<UnaryDef> defs() {
+    return {{"gelu_tanh", [](const Tensor& x) { return gelu(x, "tanh"); },
+             [](double v) {
+               const double u = std::sqrt(2.0 / std::numbers::pi) * (v + 0.044715 * v * v * v);
+               return 0.5 * v * (1.0 + std::tanh(u));
+             },
+             -5.0, 5.0, true}};
+  }
+};
+template <> struct UnaryEntry<op::Silu> {
+  static std::vector<UnaryDef> defs() {
+    return {{"silu", [](const Tensor& x) { return silu(x); }, [](double v) { return v / (1.0 + std::exp(-v)); }, -5.0,
+             5.0, true}};
+  }
+};
+// softplus also across its threshold 20: PyTorch's definition (beta 1) is x itself above it; below, the
+// reference uses the form x + log1p(e^-x) for x > 0 (the op computes log1p(e^x)).
+template <> struct UnaryEntry<op::Softplus> {
+  static std::vector<UnaryDef> defs() {
+    const auto ref = [](double v) {
+      if (v > 20.0) return v;
+      return v > 0 ? v + std::log1p(std::exp(-v)) : std::log1p(std::exp(v));
+    };
+    return {{"softplus", [](const Tensor& x) { return softplus(x); }, ref, -5.0, 5.0, true},
+            {"softplus/threshold", [](const Tensor& x) { return softplus(x); }, ref, 18.0, 22.0}};
+  }
+};
+
+/// Every def of every op of kernels::UnaryOpList.
+std::vector<UnaryDef> unary_defs() {
+  std::vector<UnaryDef> defs;
+  kernels::for_each_op(kernels::UnaryOpList{}, [&](auto tag) {
+    using Op = typename decltype(tag)::type;
+    static_assert(requires { UnaryEntry<Op>::defs(); },
+                  "an op of kernels::UnaryOpList has no UnaryEntry in tests/harness/op_cases.cpp");
+    for (UnaryDef& d : UnaryEntry<Op>::defs()) defs.push_back(std::move(d));
+  });
+  return defs;
+}
+
+const UnaryDef& find_def(const std::vector<UnaryDef>& defs, const std::string& name) {
+  const auto it = std::find_if(defs.begin(), defs.end(), [&](const UnaryDef& d) { return d.name == name; });
+  EMBER_CHECK(it != defs.end(), "op_cases: no unary def named ", name);
+  return *it;
+}
+
+void add_unary_case(Table& t, const std::string& name, const UnaryDef& d, const InputSpec& s) {
+  t.add(name, {s}, [op = d.op](const std::vector<Tensor>& x) { return op(x[0]); },
+        [ref = d.ref](const std::vector<NdArray>& x) {
+          return naive_map(x, [ref](const std::vector<double>& v) { return ref(v[0]); });
+        },
+        elementwise_tolerance());
+}
+
 void add_unary(Table& t) {
-  const std::vector<UnaryDef> defs = {
-      {"neg", [](const Tensor& x) { return neg(x); }, [](double v) { return -v; }},
-      {"exp", [](const Tensor& x) { return exp(x); }, [](double v) { return std::exp(v); }},
-      // log and non-integer powers need positive inputs; [0.5, 2] keeps 1/x and x^(p-1) O(1).
-      {"log", [](const Tensor& x) { return log(x); }, [](double v) { return std::log(v); }, 0.5, 2.0},
-      {"pow2", [](const Tensor& x) { return pow(x, 2.0); }, [](double v) { return v * v; }},
-      {"pow3", [](const Tensor& x) { return pow(x, 3.0); }, [](double v) { return v * v * v; }, 0.5, 2.0},
-      {"pow-1.5", [](const Tensor& x) { return pow(x, -1.5); }, [](double v) { return std::pow(v, -1.5); }, 0.5, 2.0},
-      {"pow0.5", [](const Tensor& x) { return pow(x, 0.5); }, [](double v) { return std::sqrt(v); }, 0.5, 2.0},
-      {"relu", [](const Tensor& x) { return relu(x); }, [](double v) { return v > 0 ? v : 0.0; }},
-      {"sigmoid", [](const Tensor& x) { return sigmoid(x); }, [](double v) { return 1.0 / (1.0 + std::exp(-v)); }},
-      {"tanh", [](const Tensor& x) { return tanh(x); }, [](double v) { return std::tanh(v); }},
-      {"add_scalar", [](const Tensor& x) { return x + 0.75; }, [](double v) { return v + 0.75; }},
-      {"mul_scalar", [](const Tensor& x) { return x * -1.25; }, [](double v) { return v * -1.25; }},
-      {"rdiv_scalar", [](const Tensor& x) { return 2.0 / x; }, [](double v) { return 2.0 / v; }, 0.5, 2.0},
-  };
+  const std::vector<UnaryDef> defs = unary_defs();
   for (const UnaryDef& d : defs) {
     for (const InputSpec& s : {in({1}, d.lo, d.hi), in({33}, d.lo, d.hi), in({}, d.lo, d.hi),
                                transposed({4, 7}, d.lo, d.hi), strided({3, 5}, d.lo, d.hi)}) {
-      t.add(d.name, {s}, [op = d.op](const std::vector<Tensor>& x) { return op(x[0]); },
-            [ref = d.ref](const std::vector<NdArray>& x) {
-              return naive_map(x, [ref](const std::vector<double>& v) { return ref(v[0]); });
-            },
-            elementwise_tolerance());
+      add_unary_case(t, d.name, d, s);
+    }
+    if (d.extremes) {  // lo == hi: every element exactly -100 or +100
+      for (const double v : {-100.0, 100.0}) add_unary_case(t, str_cat(d.name, "@", v), d, in({3}, v, v));
     }
   }
-  for (const UnaryDef& d : {defs[1], defs[7]}) {  // exp, relu on 1000003 elements
-    t.add(d.name, {in({1000003}, d.lo, d.hi)}, [op = d.op](const std::vector<Tensor>& x) { return op(x[0]); },
-          [ref = d.ref](const std::vector<NdArray>& x) {
-            return naive_map(x, [ref](const std::vector<double>& v) { return ref(v[0]); });
-          },
-          elementwise_tolerance());
+  for (const char* name : {"exp", "relu"}) {  // on 1000003 elements
+    const UnaryDef& d = find_def(defs, name);
+    add_unary_case(t, d.name, d, in({1000003}, d.lo, d.hi));
   }
 }
 

@@ -96,16 +96,16 @@ TEST_CASE("cuda kernels with a 32-bit index path equal the CPU on their forced 6
       kernels::copy(at_g, c_g);
       check_same(c_g, c);
       Tensor u = empty(at.shape()), u_g = empty(at.shape(), test::kOnCuda);
-      kernels::unary(kernels::UnaryOp::Tanh, at, u);
-      kernels::unary(kernels::UnaryOp::Tanh, at_g, u_g);
+      kernels::unary(kernels::unary_op_v<kernels::op::Tanh>, at, u);
+      kernels::unary(kernels::unary_op_v<kernels::op::Tanh>, at_g, u_g);
       check_same(u_g, u);
       Tensor gu = empty(at.shape()), gu_g = empty(at.shape(), test::kOnCuda);
-      kernels::unary_backward(kernels::UnaryOp::Relu, at, u, at, gu);
-      kernels::unary_backward(kernels::UnaryOp::Relu, at_g, u_g, at_g, gu_g);
+      kernels::unary_backward(kernels::unary_op_v<kernels::op::Relu>, at, u, at, gu);
+      kernels::unary_backward(kernels::unary_op_v<kernels::op::Relu>, at_g, u_g, at_g, gu_g);
       check_same(gu_g, gu);
       Tensor s = empty(a.shape()), s_g = empty(a.shape(), test::kOnCuda);
-      kernels::binary(kernels::BinaryOp::Div, a, b.expand(a.shape()), s);
-      kernels::binary(kernels::BinaryOp::Div, on_gpu(a), on_gpu(b).expand(a.shape()), s_g);
+      kernels::binary(kernels::binary_op_v<kernels::op::Div>, a, b.expand(a.shape()), s);
+      kernels::binary(kernels::binary_op_v<kernels::op::Div>, on_gpu(a), on_gpu(b).expand(a.shape()), s_g);
       check_same(s_g, s);
     }
     {  // max backward scatter

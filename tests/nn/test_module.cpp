@@ -1,5 +1,8 @@
-/// @file tests/nn/test_module.cpp @brief nn::Module: dotted names in registration order, state_dict round trip and strict loading, train/eval, zero_grad, to(Device).
+/// @file tests/nn/test_module.cpp @brief nn::Module: dotted names in registration order, state_dict round trip and strict loading, train/eval, zero_grad, to(Device); the GELU/SiLU/Softplus layers.
 #include <catch2/catch.hpp>
+
+#include <cmath>
+#include <numbers>
 
 #include "nn/nn.h"
 #include "tests/harness/backends.h"
@@ -107,4 +110,31 @@ TEST_CASE("Module::to moves parameters in place so layer handles stay valid", "[
   INFO(why);
   net.to(Device::cpu());
   CHECK(handle.device().is_cpu());
+}
+
+TEST_CASE("GELU, SiLU and Softplus layers compute their closed forms; GELU rejects an unknown approximation", "[nn]") {
+  const std::vector<double> xs{-30.0, -2.0, -0.5, 0.0, 0.75, 3.0, 25.0};
+  const Tensor x = from_vector(xs, {7}, TensorOptions{}.set_dtype(DType::f64));
+  std::vector<double> gelu_ref, gelu_tanh_ref, silu_ref, softplus_ref;
+  for (double v : xs) {
+    gelu_ref.push_back(0.5 * v * std::erfc(-v / std::sqrt(2.0)));
+    gelu_tanh_ref.push_back(0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / std::numbers::pi) * (v + 0.044715 * v * v * v))));
+    silu_ref.push_back(v / (1.0 + std::exp(-v)));
+    softplus_ref.push_back(v > 20.0 ? v : std::log1p(std::exp(v)));  // PyTorch's threshold 20
+  }
+  // f64 from the same doubles: the formulas differ only in rounding order (erf vs erfc, 1 + tanh),
+  // <= ~1e-15 absolute for these |values| <= 30.
+  const auto close = [](const Tensor& got, const std::vector<double>& ref) {
+    const auto g = got.to_vector<double>();
+    for (size_t i = 0; i < ref.size(); ++i)
+      if (std::abs(g[i] - ref[i]) > 1e-12) return false;
+    return true;
+  };
+  CHECK(close(nn::GELU().forward(x), gelu_ref));
+  CHECK(close(nn::GELU("tanh").forward(x), gelu_tanh_ref));
+  CHECK(close(nn::SiLU().forward(x), silu_ref));
+  CHECK(close(nn::Softplus().forward(x), softplus_ref));
+  CHECK(nn::GELU("tanh").str() == "GELU(approximate='tanh')");
+  CHECK_THROWS_WITH(nn::GELU("fast"), Catch::Contains("\"none\" or \"tanh\"") && Catch::Contains("fast"));
+  CHECK_THROWS_WITH(gelu(x, "erf"), Catch::Contains("gelu: approximate"));
 }
