@@ -79,6 +79,13 @@ struct Registrar {
   }
 };
 
+/// A backend's view of a tensor's memory: its first element as T* (device memory for a CUDA tensor), or
+/// null for an undefined (optional) operand. The entry point has checked the dtype.
+template <class T>
+T* data_as(const Tensor& t) {
+  return t.defined() ? static_cast<T*>(t.data_ptr()) : nullptr;
+}
+
 /// Common checks of entry points: both tensors on one device / of one dtype, naming the op.
 void check_same_device(const char* op, const Tensor& a, const Tensor& b);
 void check_same_dtype(const char* op, const Tensor& a, const Tensor& b);

@@ -3,7 +3,6 @@
 
 #include "ops/autograd/node.h"
 #include "ops/reduce.h"
-#include "kernels/dispatch.h"
 #include "kernels/elementwise.h"
 
 namespace ember {
@@ -62,8 +61,7 @@ struct UnaryBackward final : Node {
 Tensor binary_op(BinaryOp op, const Tensor& a, const Tensor& b) {
   const char* name = kernels::binary_op_name(op);
   EMBER_CHECK(a.defined() && b.defined(), name, ": undefined operand");
-  kernels::check_same_device(name, a, b);
-  kernels::check_same_dtype(name, a, b);
+  // Devices and dtypes are checked once, by kernels::binary (with this op's name).
   Tensor out = empty(broadcast_shapes(a.shape(), b.shape(), name), TensorOptions{a.dtype(), a.device()});
   kernels::binary(op, a, b, out);
   if (any_requires_grad({&a, &b})) {

@@ -10,11 +10,6 @@
 namespace ember::kernels::cpu {
 namespace {
 
-template <class T>
-const T* ptr(const Tensor& t) {
-  return t.defined() ? static_cast<const T*>(t.data_ptr()) : nullptr;
-}
-
 /// 1 / sqrt(var + eps) rounded as the CUDA kernels round it (one sqrt, one division, in T).
 template <class T>
 T invstd_of(T var, double eps) {
@@ -113,7 +108,7 @@ constexpr int64_t kChannelBlock = 64;
 void stats(const Tensor& x, const BatchNormShape& sh, Tensor& mean, Tensor& var) {
   visit_floating(x.dtype(), "batch_norm_stats", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T* xp = ptr<T>(x);
+    const T* xp = data_as<const T>(x);
     T* mp = static_cast<T*>(mean.data_ptr());
     T* vp = static_cast<T*>(var.data_ptr());
     const double count = static_cast<double>(sh.per_channel());
@@ -167,7 +162,11 @@ void normalize(const Tensor& x, const Tensor& mean, const Tensor& var, const Ten
                double eps, const BatchNormShape& sh, Tensor& y) {
   visit_floating(x.dtype(), "batch_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T *xp = ptr<T>(x), *mp = ptr<T>(mean), *vp = ptr<T>(var), *wp = ptr<T>(weight), *bp = ptr<T>(bias);
+    const T* xp = data_as<const T>(x);
+    const T* mp = data_as<const T>(mean);
+    const T* vp = data_as<const T>(var);
+    const T* wp = data_as<const T>(weight);
+    const T* bp = data_as<const T>(bias);
     T* yp = static_cast<T*>(y.data_ptr());
     if (sh.s == 1) {
       std::vector<T> inv(static_cast<size_t>(sh.c)), w(inv.size()), b(inv.size());
@@ -202,7 +201,10 @@ void backward_reduce(const Tensor& dy, const Tensor& x, const Tensor& mean, cons
                      const BatchNormShape& sh, Tensor& sum_dy, Tensor& sum_dy_xhat) {
   visit_floating(x.dtype(), "batch_norm_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T *gp = ptr<T>(dy), *xp = ptr<T>(x), *mp = ptr<T>(mean), *vp = ptr<T>(var);
+    const T* gp = data_as<const T>(dy);
+    const T* xp = data_as<const T>(x);
+    const T* mp = data_as<const T>(mean);
+    const T* vp = data_as<const T>(var);
     T* sd = static_cast<T*>(sum_dy.data_ptr());
     T* sdx = static_cast<T*>(sum_dy_xhat.data_ptr());
     if (sh.s == 1) {
@@ -256,8 +258,12 @@ void backward_input(const Tensor& dy, const Tensor& x, const Tensor& mean, const
                     const BatchNormShape& sh, Tensor& dx) {
   visit_floating(x.dtype(), "batch_norm_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T *gp = ptr<T>(dy), *xp = ptr<T>(x), *mp = ptr<T>(mean), *vp = ptr<T>(var), *wp = ptr<T>(weight);
-    const T *sd = ptr<T>(sum_dy), *sdx = ptr<T>(sum_dy_xhat);
+    const T* gp = data_as<const T>(dy);
+    const T* xp = data_as<const T>(x);
+    const T* mp = data_as<const T>(mean);
+    const T* vp = data_as<const T>(var);
+    const T* wp = data_as<const T>(weight);
+    const T *sd = data_as<const T>(sum_dy), *sdx = data_as<const T>(sum_dy_xhat);
     T* op = static_cast<T*>(dx.data_ptr());
     const T m = static_cast<T>(sh.per_channel());
     if (sh.s == 1) {
@@ -308,7 +314,7 @@ void update_running(Tensor& running_mean, Tensor& running_var, Tensor* num_batch
     using T = typename decltype(tag)::type;
     T* rm = static_cast<T*>(running_mean.data_ptr());
     T* rv = static_cast<T*>(running_var.data_ptr());
-    const T *mp = ptr<T>(mean), *vp = ptr<T>(var);
+    const T *mp = data_as<const T>(mean), *vp = data_as<const T>(var);
     const T mom = static_cast<T>(momentum), keep = static_cast<T>(1.0 - momentum), ub = static_cast<T>(unbias);
     for (int64_t c = 0; c < mean.numel(); ++c) {
       rm[c] = std::fma(mom, mp[c], keep * rm[c]);

@@ -9,11 +9,6 @@
 namespace ember::kernels::cpu {
 namespace {
 
-template <class T>
-T* ptr(const Tensor& t) {
-  return static_cast<T*>(t.data_ptr());
-}
-
 template <class F>
 void visit_any(DType t, F&& f) {
   switch (t) {
@@ -40,7 +35,7 @@ void map2(T* o, const T* a, const T* b, int64_t n, F f) {
 void fill(Tensor& out, double value) {
   visit_any(out.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    T* o = ptr<T>(out);
+    T* o = data_as<T>(out);
     const T v = static_cast<T>(value);
     const int64_t n = out.numel();
 #pragma omp parallel for if (n > kParallelThreshold) schedule(static)
@@ -53,8 +48,8 @@ void copy(const Tensor& src, Tensor& dst) {
     using S = typename decltype(stag)::type;
     visit_any(dst.dtype(), [&](auto dtag) {
       using D = typename decltype(dtag)::type;
-      const S* s = ptr<S>(src);
-      D* d = ptr<D>(dst);
+      const S* s = data_as<S>(src);
+      D* d = data_as<D>(dst);
       for_each_offset<2>({&src, &dst}, [&](int64_t i, int64_t j) { d[j] = static_cast<D>(s[i]); });
     });
   });
@@ -70,8 +65,8 @@ void copy(const Tensor& src, Tensor& dst) {
 void unary(UnaryOp op, const Tensor& x, Tensor& out, double scalar) {
   visit_floating(x.dtype(), "unary", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T* xp = ptr<T>(x);
-    T* o = ptr<T>(out);
+    const T* xp = data_as<T>(x);
+    T* o = data_as<T>(out);
     const T s = static_cast<T>(scalar);
     with_op(UnaryOpList{}, static_cast<int>(op), [&](auto op_tag) {
       using Op = typename decltype(op_tag)::type;
@@ -88,14 +83,14 @@ void unary(UnaryOp op, const Tensor& x, Tensor& out, double scalar) {
 void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& gy, Tensor& gx, double scalar) {
   visit_floating(gy.dtype(), "unary_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T* g = ptr<T>(gy);
-    T* o = ptr<T>(gx);
+    const T* g = data_as<T>(gy);
+    T* o = data_as<T>(gx);
     const T s = static_cast<T>(scalar);
     with_op(UnaryOpList{}, static_cast<int>(op), [&](auto op_tag) {
       using Op = typename decltype(op_tag)::type;
       // v: what the gradient reads (gy itself, unused, when the op saves nothing).
       const Tensor& v = Op::saves == Saves::Output ? y : (Op::saves == Saves::Input ? x : gy);
-      const T* vp = ptr<T>(v);
+      const T* vp = data_as<T>(v);
       const auto df = [s](T vi, T gi) { return gi * Op::template grad<HostMath>(vi, s); };
       if (v.is_contiguous() && gy.is_contiguous() && gx.is_contiguous()) {
         map2(o, vp, g, gx.numel(), df);
@@ -109,9 +104,9 @@ void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& 
 void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
   visit_floating(a.dtype(), "binary", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T* ap = ptr<T>(a);
-    const T* bp = ptr<T>(b);
-    T* o = ptr<T>(out);
+    const T* ap = data_as<T>(a);
+    const T* bp = data_as<T>(b);
+    T* o = data_as<T>(out);
     with_op(BinaryOpList{}, static_cast<int>(op), [&](auto op_tag) {
       using Op = typename decltype(op_tag)::type;
       const auto f = [](T u, T v) { return Op::forward(u, v); };

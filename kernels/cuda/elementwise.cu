@@ -116,28 +116,21 @@ unsigned blocks_for(int64_t n) {
   return ember::cuda::grid_for(n, kThreads);
 }
 
-template <class T>
-T* ptr(const Tensor& t) {
-  return static_cast<T*>(t.data_ptr());
-}
-
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 /// The strided kernels' 32-bit path: the grid-stride loop over n elements never leaves int32.
 bool fits32(int64_t n) { return ember::cuda::fits_int32_loop(n, static_cast<int64_t>(blocks_for(n)) * kThreads); }
 
-void check_f32(const char* op, const Tensor& t) {
-  EMBER_CHECK(t.dtype() == DType::f32, op, ": the CUDA backend computes in f32 only, got ", describe(t));
-}
+using ember::cuda::check_f32;
 
 void fill(Tensor& out, double value) {
   const int64_t n = out.numel();
   if (out.dtype() == DType::i64) {
-    ember::cuda::launch(fill_kernel<int64_t>, blocks_for(n), kThreads, 0, ember::cuda::stream(), ptr<int64_t>(out),
+    ember::cuda::launch(fill_kernel<int64_t>, blocks_for(n), kThreads, 0, ember::cuda::stream(), data_as<int64_t>(out),
                         static_cast<int64_t>(value), n);
   } else {
     check_f32("fill", out);
-    ember::cuda::launch(fill_kernel<float>, blocks_for(n), kThreads, 0, ember::cuda::stream(), ptr<float>(out),
+    ember::cuda::launch(fill_kernel<float>, blocks_for(n), kThreads, 0, ember::cuda::stream(), data_as<float>(out),
                         static_cast<float>(value), n);
   }
   EMBER_CUDA_CHECK_LAUNCH("fill_kernel");
@@ -149,7 +142,7 @@ void launch_copy(const Tensor& src, Tensor& dst) {
   ember::cuda::with_index_type(fits32(n), [&](auto index) {
     using Index = decltype(index);
     ember::cuda::launch(copy_kernel<S, D, Index>, blocks_for(n), kThreads, 0, ember::cuda::stream(),
-                        ptr<const S>(src), Strided<Index>(strided_desc(src)), src.is_contiguous(), ptr<D>(dst),
+                        data_as<const S>(src), Strided<Index>(strided_desc(src)), src.is_contiguous(), data_as<D>(dst),
                         Strided<Index>(strided_desc(dst)), dst.is_contiguous(), static_cast<Index>(n));
     EMBER_CUDA_CHECK_LAUNCH("copy_kernel");
   });
@@ -174,8 +167,8 @@ void unary(UnaryOp op, const Tensor& x, Tensor& out, double scalar) {
     ember::cuda::with_index_type(fits32(n), [&](auto index) {
       using Index = decltype(index);
       ember::cuda::launch(unary_kernel<Op, Index>, blocks_for(n), kThreads, 0, ember::cuda::stream(),
-                          ptr<const float>(x), Strided<Index>(strided_desc(x)), x.is_contiguous(), ptr<float>(out),
-                          static_cast<float>(scalar), static_cast<Index>(n));
+                          data_as<const float>(x), Strided<Index>(strided_desc(x)), x.is_contiguous(),
+                          data_as<float>(out), static_cast<float>(scalar), static_cast<Index>(n));
       EMBER_CUDA_CHECK_LAUNCH("unary_kernel");
     });
   });
@@ -192,9 +185,9 @@ void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& 
     ember::cuda::with_index_type(fits32(n), [&](auto index) {
       using Index = decltype(index);
       ember::cuda::launch(unary_backward_kernel<Op, Index>, blocks_for(n), kThreads, 0, ember::cuda::stream(),
-                          ptr<const float>(v), Strided<Index>(strided_desc(v)), v.is_contiguous(),
-                          ptr<const float>(gy), Strided<Index>(strided_desc(gy)), gy.is_contiguous(), ptr<float>(gx),
-                          static_cast<float>(scalar), static_cast<Index>(n));
+                          data_as<const float>(v), Strided<Index>(strided_desc(v)), v.is_contiguous(),
+                          data_as<const float>(gy), Strided<Index>(strided_desc(gy)), gy.is_contiguous(),
+                          data_as<float>(gx), static_cast<float>(scalar), static_cast<Index>(n));
       EMBER_CUDA_CHECK_LAUNCH("unary_backward_kernel");
     });
   });
@@ -208,15 +201,16 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
     using Op = typename decltype(op_tag)::type;
     if (contiguous && aligned16(a.data_ptr()) && aligned16(b.data_ptr()) && aligned16(out.data_ptr())) {
       ember::cuda::launch(binary_vec4_kernel<Op>, blocks_for((n + 3) / 4), kThreads, 0, ember::cuda::stream(),
-                          ptr<const float>(a), ptr<const float>(b), ptr<float>(out), n);
+                          data_as<const float>(a), data_as<const float>(b), data_as<float>(out), n);
       EMBER_CUDA_CHECK_LAUNCH("binary_vec4_kernel");
       return;
     }
     ember::cuda::with_index_type(fits32(n), [&](auto index) {
       using Index = decltype(index);
       ember::cuda::launch(binary_strided_kernel<Op, Index>, blocks_for(n), kThreads, 0, ember::cuda::stream(),
-                          ptr<const float>(a), Strided<Index>(strided_desc(a)), a.is_contiguous(), ptr<const float>(b),
-                          Strided<Index>(strided_desc(b)), b.is_contiguous(), ptr<float>(out), static_cast<Index>(n));
+                          data_as<const float>(a), Strided<Index>(strided_desc(a)), a.is_contiguous(),
+                          data_as<const float>(b), Strided<Index>(strided_desc(b)), b.is_contiguous(),
+                          data_as<float>(out), static_cast<Index>(n));
       EMBER_CUDA_CHECK_LAUNCH("binary_strided_kernel");
     });
   });
