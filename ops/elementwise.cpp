@@ -108,22 +108,12 @@ Tensor add(const Tensor& a, const Tensor& b) { return binary_op(kBinary<op::Add>
 Tensor sub(const Tensor& a, const Tensor& b) { return binary_op(kBinary<op::Sub>, a, b); }
 Tensor mul(const Tensor& a, const Tensor& b) { return binary_op(kBinary<op::Mul>, a, b); }
 Tensor div(const Tensor& a, const Tensor& b) { return binary_op(kBinary<op::Div>, a, b); }
-Tensor add(const Tensor& a, double s) { return unary_op<op::AddScalar>(a, s); }
-Tensor mul(const Tensor& a, double s) { return unary_op<op::MulScalar>(a, s); }
-Tensor neg(const Tensor& x) { return unary_op<op::Neg>(x); }
-Tensor exp(const Tensor& x) { return unary_op<op::Exp>(x); }
-Tensor log(const Tensor& x) { return unary_op<op::Log>(x); }
-Tensor pow(const Tensor& x, double e) { return unary_op<op::Pow>(x, e); }
-Tensor relu(const Tensor& x) { return unary_op<op::Relu>(x); }
-Tensor sigmoid(const Tensor& x) { return unary_op<op::Sigmoid>(x); }
-Tensor tanh(const Tensor& x) { return unary_op<op::Tanh>(x); }
-
-Tensor gelu(const Tensor& x, std::string_view approximate) {
-  if (approximate == "none") return unary_op<op::Gelu>(x);
-  EMBER_CHECK(approximate == "tanh", "gelu: approximate must be \"none\" or \"tanh\", got \"", approximate, "\"");
-  return unary_op<op::GeluTanh>(x);
+Tensor unary(UnaryOp op, const Tensor& x, double scalar) {
+  Tensor out;
+  kernels::with_op(kernels::UnaryOpList{}, static_cast<int>(op),
+                   [&](auto tag) { out = unary_op<typename decltype(tag)::type>(x, scalar); });
+  EMBER_CHECK(out.defined(), "unary: op index ", static_cast<int>(op), " is not an op of UnaryOpList");
+  return out;
 }
-Tensor silu(const Tensor& x) { return unary_op<op::Silu>(x); }
-Tensor softplus(const Tensor& x) { return unary_op<op::Softplus>(x); }
 
 }  // namespace ember
