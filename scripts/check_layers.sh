@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fails when a source file includes a header from a layer above its own, or from a sibling folder of the
-# same layer, or when a header above ops/ includes kernels/ (docs/architecture.md, "Layers").
+# same layer, or when a header above ops/ or an example includes kernels/ (docs/architecture.md, "Layers").
 # Usage: check_layers.sh [ROOT] (default: the repository).
 # Only quoted includes ("core/tensor.h") count; system headers (<...>) are not Ember's.
 set -euo pipefail
@@ -36,9 +36,10 @@ while IFS= read -r file; do
     [[ -z $target ]] && continue  # not one of Ember's layers (a generated or third-party header)
     read -r inc_rank inc_folder <<<"$target"
     [[ $inc_folder == "$src_folder" ]] && continue
-    # kernels/ is how ops are computed, not part of the user-facing API: headers above ops/ do not show it.
-    if [[ $file == *.h && ${src_rank%%.*} -gt 2 && $inc_rank == 1* ]]; then
-      echo "$file includes \"$inc\": a public header above ops/ must not expose kernels/ (include it from the .cpp)"
+    # kernels/ is how ops are computed, not part of the user-facing API: headers above ops/ do not show
+    # it, and the examples (the code users copy) use only the public API.
+    if [[ ($file == *.h || $src_folder == examples) && ${src_rank%%.*} -gt 2 && $inc_rank == 1* ]]; then
+      echo "$file includes \"$inc\": public headers above ops/ and examples/ must not use kernels/"
       violations=$((violations + 1))
       continue
     fi

@@ -12,7 +12,7 @@
 #include "examples/ember_train/models.h"
 #include "examples/ember_train/run.h"
 #include "examples/ember_train/train.h"
-#include "kernels/transfer.h"
+#include "ops/runtime.h"
 #include "ops/ops.h"
 #include "optim/adamw.h"
 #include "optim/sgd.h"
@@ -88,7 +88,7 @@ void configure_threads(int threads) {
 }
 
 DeviceType training_device_type(DeviceChoice c) {
-  const int cuda = kernels::device_count(DeviceType::CUDA);
+  const int cuda = device_count(DeviceType::CUDA);
   switch (c) {
     case DeviceChoice::CPU: return DeviceType::CPU;
     case DeviceChoice::CUDA:

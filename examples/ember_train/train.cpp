@@ -9,8 +9,7 @@
 #include "core/allocator.h"
 #include "core/safetensors.h"
 #include "examples/ember_train/run.h"
-#include "kernels/runtime_stats.h"
-#include "kernels/transfer.h"
+#include "ops/runtime.h"
 #include "nn/functional.h"
 #include "ops/ops.h"
 
@@ -103,7 +102,7 @@ void TrainingRun::train() {
 void TrainingRun::start_counters() {
   reset_peak_stats(dev);
   // The loop's own synchronizations and launches (evaluation's are subtracted, see evaluate).
-  loop_start = kernels::runtime_stats(dev.type);
+  loop_start = runtime_stats(dev.type);
   train_t0 = Clock::now();
   progress.start(total_steps, pos.optimizer_steps);
 }
@@ -152,9 +151,9 @@ void TrainingRun::evaluate_epoch(int64_t epoch) {
 }
 
 const EvalRecord& TrainingRun::evaluate(int64_t epoch) {
-  const RuntimeStats before = kernels::runtime_stats(dev.type);
+  const RuntimeStats before = runtime_stats(dev.type);
   const TestMetrics m = test_metrics(*model, *test_set, dev);
-  const RuntimeStats after = kernels::runtime_stats(dev.type);
+  const RuntimeStats after = runtime_stats(dev.type);
   in_eval.host_syncs += after.host_syncs - before.host_syncs;
   in_eval.kernel_launches += after.kernel_launches - before.kernel_launches;
   evals.push_back({acc->optimizer_steps(), epoch, m.accuracy, m.loss});
@@ -176,7 +175,7 @@ void TrainingRun::save(const std::string& path) {
 RunSummary TrainingRun::finish() {
   const bool evaluated = !evals.empty() && evals.back().step == acc->optimizer_steps();
   if (is_root && !evaluated) evaluate(pos.epoch + 1);  // stopped by --steps (or resumed with no step left)
-  kernels::synchronize(dev);
+  synchronize(dev);
   RunSummary s = summary();
   if (!is_root) return s;
   write_outputs(s);
@@ -186,7 +185,7 @@ RunSummary TrainingRun::finish() {
 
 RunSummary TrainingRun::summary() const {
   const double train_s = seconds_since(train_t0);
-  const RuntimeStats loop_end = kernels::runtime_stats(dev.type);
+  const RuntimeStats loop_end = runtime_stats(dev.type);
   RunSummary s;
   s.device = dev.str();
   s.model = name(o.model);

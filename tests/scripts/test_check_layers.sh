@@ -30,6 +30,7 @@ expect_fail kernels/elementwise.h kernels/cuda/x.h    # a device-generic table s
 expect_fail kernels/cpu/a.cpp kernels/cuda/b.h        # one backend seeing the other
 expect_fail optim/optimizer.h kernels/optimizer.h      # a public header showing kernels/
 expect_pass optim/sgd.cpp kernels/optimizer.h
+expect_fail examples/x/main.cpp kernels/transfer.h    # an example reaching past the public API
 expect_pass optim/sgd.cpp nn/module.h
 expect_pass kernels/cuda/conv.cu kernels/cuda/emulator/launch.h
 expect_pass examples/x/main.cpp distributed/data_parallel.h
