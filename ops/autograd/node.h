@@ -13,7 +13,8 @@ namespace ember {
 
 class Node;
 
-/// Where a gradient flows: input `input_nr` of node `fn` (unused for now beyond ordering).
+/// Where a gradient flows: the node `fn` that receives it (null for an input that needs no gradient).
+/// A node has one output, so the edge needs no index of which output it came from.
 struct Edge {
   std::shared_ptr<Node> fn;
   bool valid() const { return fn != nullptr; }
