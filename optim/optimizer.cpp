@@ -14,8 +14,6 @@ namespace ember::optim {
 Optimizer::Optimizer(std::vector<ParamGroup> groups, std::string name) : name_(std::move(name)), groups_(std::move(groups)) {
   EMBER_CHECK(!groups_.empty(), name_, ": no parameter groups given");
   std::unordered_set<const TensorImpl*> seen;
-  bool have_device = false;
-  Device first_device;
   size_t offset = 0;
   for (size_t g = 0; g < groups_.size(); ++g) {
     ParamGroup& pg = groups_[g];
@@ -33,11 +31,8 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, std::string name) : name_(s
                   ") must be a contiguous floating leaf tensor that requires grad");
       EMBER_CHECK(seen.insert(p.unsafe_impl()).second, name_, ": parameter ", i, " of group ", g, " (", describe(p),
                   ") appears more than once");
-      if (!have_device) {
-        first_device = p.device();
-        have_device = true;
-      }
-      EMBER_CHECK(p.device() == first_device, name_, ": all parameters must be on one device, got ", first_device.str(),
+      // device() is the first parameter's, checked to be defined before any comparison.
+      EMBER_CHECK(p.device() == device(), name_, ": all parameters must be on one device, got ", device().str(),
                   " and ", describe(p), " (parameter ", i, " of group ", g, ")");
     }
     offsets_.push_back(offset);

@@ -1,7 +1,6 @@
 /// @file tests/reliability/test_nonfinite.cpp @brief A NaN/Inf injected into one micro-batch's gradients (GradAccumulatorOptions::inject_non_finite) skips exactly that window: weights, optimizer state and schedule untouched, counted, reported, training continues.
 #include <catch2/catch.hpp>
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
