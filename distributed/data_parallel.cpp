@@ -267,6 +267,16 @@ int64_t DataParallel::reduce(std::span<Tensor> grads, int64_t local_count) {
   return static_cast<int64_t>(total);
 }
 
+void DataParallel::reduce_touched(std::span<uint8_t> touched) {
+  if (group_->size() == 1 || touched.empty()) return;
+  const Tensor& head = buckets_.front().flat;
+  const std::vector<double> mine(touched.begin(), touched.end());
+  Tensor flags = from_vector(mine, Shape{static_cast<int64_t>(mine.size())}, TensorOptions{head.dtype(), head.device()});
+  group_->all_reduce(flags);  // sums of 0/1 flags over ranks: only "> 0" is read
+  const std::vector<double> any = flags.to(Device::cpu()).to_vector<double>();
+  for (size_t i = 0; i < touched.size(); ++i) touched[i] = any[i] > 0.5 ? 1 : 0;
+}
+
 std::vector<BucketInfo> DataParallel::buckets() const {
   std::vector<BucketInfo> out;
   for (const Bucket& b : buckets_) {

@@ -70,6 +70,9 @@ class DataParallel final : public optim::CommHook {
 
   void before_backward(bool last_in_window, int64_t window_count = -1) override;
   int64_t reduce(std::span<Tensor> grads, int64_t local_count) override;
+  /// One all-reduce of a flag per parameter (on the buckets' device), read on the host right after the
+  /// window's count: a parameter touched on any rank is touched on all.
+  void reduce_touched(std::span<uint8_t> touched) override;
 
   std::vector<BucketInfo> buckets() const;
   const DataParallelStats& stats() const { return stats_; }

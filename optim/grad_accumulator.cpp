@@ -7,6 +7,7 @@
 #include "core/grad_mode.h"
 #include "kernels/accumulate.h"
 #include "kernels/device_checks.h"
+#include "ops/autograd/node.h"
 
 namespace ember::optim {
 
@@ -27,6 +28,15 @@ GradAccumulator::GradAccumulator(nn::Module& model, Optimizer& opt, GradAccumula
                 " is not a parameter of the model");
   last_lr_ = opt.lr();
   label_micro_step();
+  if (options_.set_to_none) {
+    touched_.assign(params_.size(), 0);
+    for (size_t i = 0; i < params_.size(); ++i)
+      hooks_.push_back(add_post_accumulate_grad_hook(params_[i], [this, i](const Tensor&) { touched_[i] = 1; }));
+  }
+}
+
+GradAccumulator::~GradAccumulator() {
+  for (size_t i = 0; i < hooks_.size(); ++i) remove_post_accumulate_grad_hook(params_[i], hooks_[i]);
 }
 
 double GradAccumulator::injection_at(int64_t step) const {
@@ -118,6 +128,27 @@ void GradAccumulator::zero_grads() {
     if (Tensor g = p.grad(); g.defined()) g.zero_();
 }
 
+std::vector<std::pair<Tensor, Tensor>> GradAccumulator::hide_untouched_grads() {
+  std::vector<std::pair<Tensor, Tensor>> hidden;
+  if (!options_.set_to_none) return hidden;
+  if (hook_) hook_->reduce_touched(touched_);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Tensor g = params_[i].grad();
+    if (touched_[i] || !g.defined()) continue;
+    hidden.emplace_back(params_[i], g);
+    params_[i].set_grad(Tensor());  // the optimizer skips it, as PyTorch skips `grad is None`
+  }
+  std::fill(touched_.begin(), touched_.end(), uint8_t{0});
+  return hidden;
+}
+
+void GradAccumulator::restore_grads(const std::vector<std::pair<Tensor, Tensor>>& hidden) {
+  for (const auto& [param, grad] : hidden) {
+    Tensor p = param;
+    p.set_grad(grad);  // the same buffer (a DataParallel bucket view stays a view)
+  }
+}
+
 void GradAccumulator::end_window() {
   NoGradGuard no_grad;
   std::vector<Tensor> grads;
@@ -131,6 +162,16 @@ void GradAccumulator::end_window() {
   }
   EMBER_CHECK(total >= 1, "GradAccumulator: the window ended with no samples (", window_micro_,
               " micro-batches, all empty on every rank)");
+  const auto hidden = hide_untouched_grads();
+  struct Restore {  // the hidden gradients come back even when the step throws
+    const std::vector<std::pair<Tensor, Tensor>>& hidden;
+    ~Restore() { restore_grads(hidden); }
+  } restore{hidden};
+  if (!hidden.empty()) {  // their (zero) gradients take no part in the scale, norm or update
+    grads.clear();
+    for (const Tensor& p : params_)
+      if (Tensor g = p.grad(); g.defined()) grads.push_back(g);
+  }
   const double inv_total = 1.0 / static_cast<double>(total);
   last_lr_ = opt_.lr();
   // Scale, non-finite check, clip and update are queued back to back and decided on the device.

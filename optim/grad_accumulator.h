@@ -23,6 +23,12 @@ struct GradAccumulatorOptions {
   int64_t accum_steps = 1;       ///< micro-batches per optimizer step (N >= 1)
   double clip_norm = 0.0;        ///< clip the global gradient L2 norm to this (0 = off)
   bool skip_non_finite = true;   ///< a NaN/Inf gradient skips the update (weights and state untouched)
+  /// What happens to a parameter that received no gradient in a window (no micro-batch's backward reached
+  /// it, on any rank). true (the default, as PyTorch's zero_grad(set_to_none=True)): it is left out of
+  /// that window's optimizer step, as PyTorch skips `grad is None`: no weight decay, no momentum, no AdamW
+  /// step count. false (PyTorch's set_to_none=False): it steps with a zero gradient, so weight decay and
+  /// momentum still move it. Either way its .grad buffer stays allocated (Ember zeroes in place).
+  bool set_to_none = true;
   /// Fault injection: non-finite values to put into the gradients (the reliability tests; empty in
   /// training).
   std::vector<NonFiniteInjection> inject_non_finite = {};
@@ -44,6 +50,11 @@ class CommHook {
   /// At every window end, before any scaling: all-reduce (sum) the gradient SUMS and the local sample
   /// count; returns the global count. Must finish all communication still outstanding.
   virtual int64_t reduce(std::span<Tensor> grads, int64_t local_count) = 0;
+  /// At a window end after reduce(), when the accumulator runs with set_to_none: `touched[i]` is 1 when
+  /// this rank's backward reached the accumulator's parameter i during the window; the hook makes it the
+  /// OR over all ranks (a parameter that got a gradient anywhere steps everywhere), so every rank skips
+  /// the same parameters.
+  virtual void reduce_touched(std::span<uint8_t> touched) = 0;
 };
 
 /// Drives the accumulation data path (docs/accumulation.md). For each micro-batch: out = model(x); loss = mean criterion;
@@ -63,6 +74,9 @@ class GradAccumulator {
   /// Throws on accum_steps < 1, a negative or non-finite clip_norm, a model without parameters,
   /// parameters on several devices, or an optimizer parameter that is not one of the model's.
   GradAccumulator(nn::Module& model, Optimizer& opt, GradAccumulatorOptions o = {}, LRScheduler* sched = nullptr);
+  ~GradAccumulator();
+  GradAccumulator(const GradAccumulator&) = delete;  // its gradient hooks point at this object
+  GradAccumulator& operator=(const GradAccumulator&) = delete;
 
   /// `loss` is the MEAN over a micro-batch of `count` samples (count >= 1). Returns true when this call
   /// ended a window (and so ran, or skipped, an optimizer step).
@@ -96,6 +110,10 @@ class GradAccumulator {
  private:
   void end_window();
   void zero_grads();
+  /// set_to_none: the parameters no backward reached in this window (OR over ranks through the hook),
+  /// whose .grad is taken away for the step; put back by restore_grads.
+  std::vector<std::pair<Tensor, Tensor>> hide_untouched_grads();
+  static void restore_grads(const std::vector<std::pair<Tensor, Tensor>>& hidden);
   /// Names the micro-step about to run (micro_steps() + 1) as the context of device-side checks
   /// (kernels/device_checks.h), so a bad target found on a GPU is reported with its micro-step.
   void label_micro_step() const;
@@ -111,6 +129,8 @@ class GradAccumulator {
   LRScheduler* sched_;
   CommHook* hook_ = nullptr;
   std::vector<Tensor> params_;
+  std::vector<uint64_t> hooks_;   ///< post-accumulate-grad hooks marking touched_ (set_to_none)
+  std::vector<uint8_t> touched_;  ///< per parameter: a backward of the pending window reached it
   int64_t micro_steps_ = 0, optimizer_steps_ = 0, skipped_steps_ = 0;
   int64_t window_count_ = 0, window_micro_ = 0;
   double last_grad_norm_ = 0.0, last_lr_ = 0.0, last_loss_sum_ = 0.0;

@@ -83,7 +83,7 @@ NamedTensors Optimizer::state_dict_keyed(const std::vector<std::string>& keys) c
   for (size_t g = 0; g < groups_.size(); ++g) out.emplace_back("group." + std::to_string(g) + ".lr", scalar_f64(groups_[g].lr));
   for (size_t i = 0; i < keys.size(); ++i)
     for (auto& [slot, t] : param_state(i))
-      if (t.defined()) out.emplace_back(keys[i] + "." + slot, t);
+      if (t.defined()) out.emplace_back(keys[i] + "." + slot, t.detach().clone());  // a snapshot, not the live buffer
   return out;
 }
 

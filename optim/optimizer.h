@@ -67,7 +67,8 @@ class Optimizer {
 
   /// State as named tensors, parameters keyed by flat index: "0.momentum_buffer", "3.exp_avg",
   /// "3.step", plus "step" (the optimizer's step count) and "group.<g>.lr". The caller saves them under
-  /// a prefix such as "optim." in a safetensors file.
+  /// a prefix such as "optim." in a safetensors file. The tensors are copies (a snapshot: later steps do
+  /// not change them, and writing to them does not change the optimizer), unlike PyTorch's references.
   virtual NamedTensors state_dict() const;
   /// The same, parameters keyed by their names in `named_params` ("fc1.weight.exp_avg"), which survives
   /// reordering of groups. Throws if a parameter of the optimizer has no name there.

@@ -49,7 +49,7 @@ TEST_CASE("Tensor op methods compute what their definitions say (hand-computed v
 }
 
 TEST_CASE("an optimizer built before model.to(device) updates the moved parameters", "[optim][cuda]") {
-  if (!test::has_cuda()) return;
+  if (!test::cuda_or_warn()) return;
   // Reference: the same model, data and SGD (momentum) step, entirely on the CPU.
   auto make = [] {
     manual_seed(11);

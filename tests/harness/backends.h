@@ -12,6 +12,10 @@ namespace ember::test {
 std::vector<Device> devices();
 /// True when a CUDA device (emulated or real) is available.
 bool has_cuda();
+/// For a case that needs a CUDA device: true when one is there; otherwise a Catch2 warning that the case
+/// did not run, and false (`if (!test::cuda_or_warn()) return;`). ember_tests always has the emulated
+/// device, so these cases run there; ember_gpu_tests without a GPU is reported skipped as a whole.
+bool cuda_or_warn();
 
 /// max_i |a_i - b_i| / (atol/rtol scaled): true when |a - b| <= atol + rtol * |b| elementwise.
 /// On failure, `why` names the first offending index and values.

@@ -73,10 +73,7 @@ TEST_CASE("multi-tensor chunk planning covers every chunk once, within the per-l
 }
 
 TEST_CASE("cuda accumulate: dst += alpha * src equals the CPU bitwise (float4, tail, misaligned)", "[cuda][accumulate]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);
     INFO(grid.str());
@@ -101,10 +98,7 @@ TEST_CASE("cuda accumulate: dst += alpha * src equals the CPU bitwise (float4, t
 }
 
 TEST_CASE("cuda accumulate_many equals per-tensor CPU accumulation", "[cuda][accumulate]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);  // cap 2: the list's 12 chunks take 6 launches, tensors continuing
     INFO(grid.str());
@@ -133,10 +127,7 @@ TEST_CASE("cuda accumulate_many equals per-tensor CPU accumulation", "[cuda][acc
 }
 
 TEST_CASE("cuda scale_many scales every tensor and returns the CPU's sum of squares", "[cuda][accumulate]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);  // cap 2: partials come from several launches
     INFO(grid.str());
@@ -152,10 +143,7 @@ TEST_CASE("cuda scale_many scales every tensor and returns the CPU's sum of squa
 }
 
 TEST_CASE("cuda scale_many is deterministic and flags NaN and Inf", "[cuda][accumulate]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   const std::vector<Tensor> host = param_list(130);
   std::vector<Tensor> a = to_cuda(host), b = to_cuda(host);
   const double sa = kernels::scale_many(a, 3.0).sum_squares, sb = kernels::scale_many(b, 3.0).sum_squares;
@@ -173,10 +161,7 @@ TEST_CASE("cuda scale_many is deterministic and flags NaN and Inf", "[cuda][accu
 
 TEST_CASE("cuda scale_many flags NaN/Inf met by threads other than the one that clears the flag",
           "[cuda][accumulate]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   // Thread 0 of each block clears the block's shared flag; the value sits where threads 5, 300 and 511
   // of a 512-thread block meet it (511 runs first under EMBER_EMU_SCHEDULE=reverse, before the clear
   // unless a barrier orders them), in the first and in later chunks of the tensor (131075 elements, the

@@ -29,10 +29,7 @@ Tensor on_cuda(const Tensor& t) { return t.to(test::kCuda); }
 }  // namespace
 
 TEST_CASE("cuda batch-norm kernels match the CPU when blocks loop over several channels", "[cuda][bn]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   const int64_t allowed = test::cuda_emulated() ? 0 : 1;
   // [N, C, S...]: per-channel blocks of 224, 128, 96 and 256 threads (7, 4, 3 and 8 warps; the last
   // strides over 600 values per channel), and 600 channels (the running update's grid-stride loop).
@@ -102,10 +99,7 @@ BnReductions bn_reductions(const Tensor& x, const Tensor& dy, const Tensor& mean
 
 TEST_CASE("cuda batch-norm reductions split a channel over many blocks, deterministically under every grid cap",
           "[cuda][bn]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   // The CUDA reductions cut each channel's N*S values into slices of at least 2048 values (about 4096
   // (channel, slice) blocks in all, kernels/cuda/batchnorm.cu plan_slices), then merge a channel's
   // slices in order. Per shape, N*S and the slicing: 6068 -> 2 slices of 3034 (S = 1517: slices start
@@ -158,10 +152,7 @@ TEST_CASE("cuda batch-norm reductions split a channel over many blocks, determin
 }
 
 TEST_CASE("cuda batch-norm backward sums over channels without values are zero, as on the CPU", "[cuda][bn]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   const Shape shape{0, 3, 4};  // N = 0: no values per channel (the statistics reject it; the sums are 0)
   const Tensor x = empty(shape), dy = empty(shape), mean = zeros({3}), var = ones({3});
   Tensor sd = full({3}, 5.0), sdx = full({3}, 5.0);

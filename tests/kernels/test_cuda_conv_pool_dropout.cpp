@@ -19,10 +19,7 @@ constexpr unsigned kCap = 2;  // blocks per launch: 512 threads for the 2000 to 
 
 TEST_CASE("cuda im2col and col2im equal the CPU bitwise when threads take several grid-stride steps",
           "[cuda][conv]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   const test::GridCap grid(kCap);
   // [N, C, H, W], kernel, stride, padding.
   for (const auto& [x_shape, k, stride, pad] : std::vector<std::tuple<Shape, int64_t, int64_t, int64_t>>{
@@ -43,10 +40,7 @@ TEST_CASE("cuda im2col and col2im equal the CPU bitwise when threads take severa
 }
 
 TEST_CASE("cuda max pooling equals the CPU bitwise when threads take several grid-stride steps", "[cuda][pool]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   const test::GridCap grid(kCap);
   const Shape xs{2, 3, 25, 23};
   for (const auto& [k, stride, pad] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{2, 1, 0}, {3, 2, 1}}) {
@@ -68,10 +62,7 @@ TEST_CASE("cuda max pooling equals the CPU bitwise when threads take several gri
 }
 
 TEST_CASE("cuda dropout keeps the CPU's elements when threads take several grid-stride steps", "[cuda][dropout]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   const test::GridCap grid(kCap);
   for (int64_t n : {int64_t{1}, int64_t{5003}}) {
     INFO("n = " << n);

@@ -73,10 +73,7 @@ const std::vector<BinaryOp> kBinaryOps = all_binary_ops();
 }  // namespace
 
 TEST_CASE("cuda fill: f32 and i64 values land in every element", "[cuda][elementwise]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);
     INFO(grid.str());
@@ -92,10 +89,7 @@ TEST_CASE("cuda fill: f32 and i64 values land in every element", "[cuda][element
 }
 
 TEST_CASE("cuda copy: strided sources and destinations, i64 <-> f32 conversion", "[cuda][elementwise]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   // Every section once per grid cap (the strided copies are 1023 elements: 2 steps per thread under cap 2).
   const test::GridCap grid(GENERATE(from_range(std::begin(test::kGridCaps), std::end(test::kGridCaps))));
   INFO(grid.str());
@@ -136,10 +130,7 @@ TEST_CASE("cuda copy: strided sources and destinations, i64 <-> f32 conversion",
 }
 
 TEST_CASE("cuda f64 is an error naming the dtype", "[cuda][elementwise]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   CHECK_THROWS_WITH(zeros({4}, TensorOptions{DType::f64, test::kCuda}), Contains("f64"));
   Tensor src = empty({4}, TensorOptions{DType::f64, test::kCuda});  // allocation itself is dtype-agnostic
   Tensor dst = empty({4}, test::kOnCuda);
@@ -148,10 +139,7 @@ TEST_CASE("cuda f64 is an error naming the dtype", "[cuda][elementwise]") {
 }
 
 TEST_CASE("cuda unary ops match the CPU (contiguous and strided inputs)", "[cuda][elementwise]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);
     INFO(grid.str());
@@ -175,10 +163,7 @@ TEST_CASE("cuda unary ops match the CPU (contiguous and strided inputs)", "[cuda
 }
 
 TEST_CASE("cuda unary backward matches the CPU for every op", "[cuda][elementwise]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);
     INFO(grid.str());
@@ -201,10 +186,7 @@ TEST_CASE("cuda unary backward matches the CPU for every op", "[cuda][elementwis
 
 TEST_CASE("cuda binary ops match the CPU bitwise: vectorized, misaligned, strided and broadcast operands",
           "[cuda][elementwise]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);
     INFO(grid.str());

@@ -51,10 +51,7 @@ void check_gemm(int64_t batch, int64_t m, int64_t n, int64_t k, bool ta, bool tb
 }  // namespace
 
 TEST_CASE("cuda gemm: all transpose combinations, edge sizes, alpha and beta", "[cuda][gemm]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   for (bool ta : {false, true})
     for (bool tb : {false, true}) {
       check_gemm(0, 1, 1, 1, ta, tb, 1.0, 0.0, false);
@@ -64,10 +61,7 @@ TEST_CASE("cuda gemm: all transpose combinations, edge sizes, alpha and beta", "
 }
 
 TEST_CASE("cuda gemm: batched, broadcast batch operand, leading dimension > columns", "[cuda][gemm]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   check_gemm(3, 31, 33, 20, false, true, 1.0, 0.0, false);
   check_gemm(3, 33, 31, 20, true, false, 2.0, 1.0, true);  // B shared by every batch (batch stride 0)
   // A column slice: leading dimension 40 > 33 columns.
@@ -97,10 +91,7 @@ TEST_CASE("cuda gemm: batched, broadcast batch operand, leading dimension > colu
 }
 
 TEST_CASE("cuda tiled SGEMM (the hand-written kernel, also on a GPU next to cuBLAS) matches OpenBLAS", "[cuda][gemm]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   const GemmFn tiled = kernels::table_for<kernels::CudaBackendInfo>(DeviceType::CUDA).tiled_gemm;
   REQUIRE(tiled != nullptr);
   for (unsigned cap : test::kGridCaps) {

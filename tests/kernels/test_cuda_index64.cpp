@@ -33,10 +33,7 @@ void check_same(const Tensor& got, const Tensor& want) {
 }  // namespace
 
 TEST_CASE("cuda kernels with a 32-bit index path equal the CPU on their forced 64-bit path", "[cuda][index]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   const cuda::testing::ScopedInt64Index force64;
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);

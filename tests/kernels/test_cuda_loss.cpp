@@ -49,10 +49,7 @@ std::string forward_error(const Tensor& logits, const Tensor& targets) {
 }  // namespace
 
 TEST_CASE("cuda cross-entropy forward and backward match the CPU when blocks loop over rows", "[cuda][loss]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   // [rows, C]: blocks of 32, 128 and 256 threads (the last strides over 1000 classes).
   const std::vector<std::pair<int64_t, int64_t>> shapes{{1, 1}, {33, 31}, {7, 100}, {5, 1000}};
   for (unsigned cap : test::kGridCaps) {
@@ -78,10 +75,7 @@ TEST_CASE("cuda cross-entropy forward and backward match the CPU when blocks loo
 }
 
 TEST_CASE("cuda cross-entropy rejects an out-of-range target with the CPU's error", "[cuda][loss]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   // Bad targets in rows handled by different blocks and, under a cap of 2, by a block's later rows.
   const int64_t rows = 9, c = 40;
   const Tensor x = test::random_input({rows, c}, 62);

@@ -67,10 +67,7 @@ ember::ScaleResult reported(Device d, Step&& step) {
 }  // namespace
 
 TEST_CASE("cuda fused SGD and AdamW match the CPU, also split into launches of 2 blocks", "[cuda][optim]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   const kernels::SgdStepOptions sgd{.lr = 0.1, .momentum = 0.9, .dampening = 0.1, .weight_decay = 0.01,
                                     .nesterov = true, .init_momentum = false};
   const kernels::AdamWStepOptions adamw{.lr = 0.01};
@@ -108,10 +105,7 @@ TEST_CASE("cuda fused SGD and AdamW match the CPU, also split into launches of 2
 }
 
 TEST_CASE("cuda fused optimizers flag a non-finite gradient in any chunk of any launch", "[cuda][optim]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   const kernels::SgdStepOptions sgd{.lr = 0.1};
   const kernels::AdamWStepOptions adamw{};
   for (unsigned cap : test::kGridCaps) {

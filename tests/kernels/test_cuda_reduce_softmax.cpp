@@ -40,10 +40,7 @@ const std::vector<View> kViews{{1, 1, 1},  {31, 33, 1}, {33, 31, 1},  {3, 5000, 
 }  // namespace
 
 TEST_CASE("cuda sum matches the CPU (warp rows, block rows, columns; scaled)", "[cuda][reduce]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);  // cap 2: warp rows, block rows and columns loop
     INFO(grid.str());
@@ -61,10 +58,7 @@ TEST_CASE("cuda sum matches the CPU (warp rows, block rows, columns; scaled)", "
 }
 
 TEST_CASE("cuda max returns the CPU's values and first-maximum indices; NaN propagates", "[cuda][reduce]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);
     INFO(grid.str());
@@ -98,10 +92,7 @@ TEST_CASE("cuda max returns the CPU's values and first-maximum indices; NaN prop
 }
 
 TEST_CASE("cuda max backward scatters the gradient to the argmax positions", "[cuda][reduce]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);
     INFO(grid.str());
@@ -119,10 +110,7 @@ TEST_CASE("cuda max backward scatters the gradient to the argmax positions", "[c
 }
 
 TEST_CASE("cuda softmax and log-softmax forward and backward match the CPU", "[cuda][softmax]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   for (unsigned cap : test::kGridCaps) {
     const test::GridCap grid(cap);  // cap 2: each block loops over several rows
     INFO(grid.str());

@@ -16,10 +16,7 @@ struct LimitGuard {
 }  // namespace
 
 TEST_CASE("cuda allocator: requests round to 512 B and are cut from shared segments; stats follow", "[cuda][allocator]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   Allocator& alloc = allocator_for(test::kCuda);
   alloc.empty_cache();
   const AllocatorStats before = alloc.stats();
@@ -52,10 +49,7 @@ TEST_CASE("cuda allocator: requests round to 512 B and are cut from shared segme
 }
 
 TEST_CASE("cuda allocator: a freed block is reused from the cache without a new cudaMalloc", "[cuda][allocator]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   Allocator& alloc = allocator_for(test::kCuda);
   alloc.empty_cache();
   void* first = nullptr;
@@ -74,10 +68,7 @@ TEST_CASE("cuda allocator: a freed block is reused from the cache without a new 
 }
 
 TEST_CASE("cuda allocator: freed neighbours coalesce, so any mix of sizes returns whole segments", "[cuda][allocator]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   Allocator& alloc = allocator_for(test::kCuda);
   alloc.empty_cache();
   const int64_t base = alloc.stats().reserved_bytes;
@@ -99,10 +90,7 @@ TEST_CASE("cuda allocator: freed neighbours coalesce, so any mix of sizes return
 
 TEST_CASE("cuda allocator: set_limit makes an over-limit request fail with requested / in-use / cached bytes",
           "[cuda][allocator]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   Allocator& alloc = allocator_for(test::kCuda);
   LimitGuard guard;
   alloc.empty_cache();
@@ -132,10 +120,7 @@ TEST_CASE("cuda allocator: set_limit makes an over-limit request fail with reque
 }
 
 TEST_CASE("cuda transfers: host -> device -> host round trip keeps every value; device_count is 1", "[cuda][transfer]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   CHECK(kernels::device_count(DeviceType::CUDA) >= 1);
   for (int64_t n : {int64_t{1}, int64_t{33}, int64_t{100003}}) {
     const Tensor host = test::random_input({n}, 7);

@@ -139,10 +139,7 @@ TEST_CASE("im2col and col2im are adjoint (f64) and equal on CUDA and CPU bitwise
 }
 
 TEST_CASE("conv2d forward and backward on CUDA match the CPU backend", "[nn][conv][cuda]") {
-  if (!test::has_cuda()) {
-    SUCCEED("no CUDA device");
-    return;
-  }
+  if (!test::cuda_or_warn()) return;
   const TensorOptions rg = TensorOptions{}.set_requires_grad(true);
   for (const ConvCase& c : kCases) {
     INFO(name_of(c));

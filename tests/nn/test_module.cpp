@@ -97,7 +97,7 @@ TEST_CASE("train/eval propagate; zero_grad zeros in place", "[nn]") {
 }
 
 TEST_CASE("Module::to moves parameters in place so layer handles stay valid", "[nn][cuda]") {
-  if (!test::has_cuda()) return;
+  if (!test::cuda_or_warn()) return;
   Net net;
   Tensor x = randn({2, 5});
   const auto ref = net(x).to_vector<float>();

@@ -137,18 +137,24 @@ class RecordingOptimizer final : public optim::Optimizer {
   }
 };
 
-/// max_i |a_i - b_i| / max_i |b_i| over a list of tensors (one scale for the whole model, so tiny
-/// elements do not dominate).
-inline double max_rel_diff(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
-  double diff = 0.0, scale = 0.0;
+/// The largest per-tensor relative difference: max over tensors t of max_i |a_ti - b_ti| / max(max_i |b_ti|,
+/// abs_floor). Each tensor is held to its own scale, so a wrong bias cannot hide behind a large weight; a
+/// tensor whose reference is (near) zero, as the exactly-zero gradient of a bias feeding BatchNorm, is
+/// compared by absolute error (divided by abs_floor).
+inline double max_rel_diff(const std::vector<Tensor>& a, const std::vector<Tensor>& b, double abs_floor = 1e-3) {
+  EMBER_CHECK(a.size() == b.size(), "max_rel_diff: ", a.size(), " tensors against ", b.size());
+  double worst = 0.0;
   for (size_t t = 0; t < a.size(); ++t) {
     const auto va = a[t].to_vector<double>(), vb = b[t].to_vector<double>();
+    EMBER_CHECK(va.size() == vb.size(), "max_rel_diff: tensor ", t, " has ", va.size(), " elements against ", vb.size());
+    double diff = 0.0, scale = abs_floor;
     for (size_t i = 0; i < va.size(); ++i) {
       diff = std::max(diff, std::abs(va[i] - vb[i]));
       scale = std::max(scale, std::abs(vb[i]));
     }
+    worst = std::max(worst, diff / scale);
   }
-  return diff / scale;
+  return worst;
 }
 
 inline std::vector<Tensor> grads_of(const nn::Module& m) {

@@ -26,6 +26,8 @@ class TwinRankHook final : public optim::CommHook {
     }
     return 2 * local_count;
   }
+  void reduce_touched(std::span<uint8_t> touched) override { touched_seen.assign(touched.begin(), touched.end()); }
+  std::vector<uint8_t> touched_seen;
   std::vector<bool> flags;
   std::vector<int64_t> counts;
   int reduces = 0;
@@ -129,6 +131,7 @@ TEST_CASE("a non-finite gradient skips the step and leaves weights, optimizer st
   CHECK(std::isnan(acc.last_grad_norm()));
   CHECK(max_rel_diff(values_of(m), weights) == 0.0);
   const auto state_after = opt.state_dict();
+  REQUIRE(state_after.size() == state.size());
   for (size_t i = 0; i < state.size(); ++i) CHECK(state_after[i].second.to_vector<double>() == state[i].second.to_vector<double>());
   CHECK(sched.last_step() == 1);
   for (const Tensor& p : m.parameters())
@@ -140,6 +143,28 @@ TEST_CASE("a non-finite gradient skips the step and leaves weights, optimizer st
   CHECK(acc.optimizer_steps() == 2);
   CHECK_FALSE(acc.last_step_skipped());
   CHECK(max_rel_diff(values_of(m), weights) > 0.0);
+  // The snapshot taken before the skipped window is a copy: the good step changed the live momentum
+  // buffers but not it (so the equality above compared two different moments of the state).
+  const auto state_later = opt.state_dict();
+  bool momentum_moved = false;
+  for (size_t i = 0; i < state.size(); ++i)
+    if (state[i].first.find("momentum_buffer") != std::string::npos)
+      momentum_moved = momentum_moved || state_later[i].second.to_vector<double>() != state[i].second.to_vector<double>();
+  CHECK(momentum_moved);
+}
+
+TEST_CASE("Optimizer::state_dict returns copies: writing to them leaves the optimizer unchanged", "[optim]") {
+  CoreMLP m(4, 8, 3, 1);
+  optim::SGD opt(m.parameters(), {0.1, 0.9});
+  optim::GradAccumulator acc(m, opt, {.accum_steps = 1});
+  const Data d = make_data(6, 4, 3, 3);
+  acc.backward(micro_loss(m, d, 0, 6), 6);
+  const auto before = opt.state_dict();
+  NamedTensors scratch = opt.state_dict();
+  for (auto& [name, t] : scratch) t.fill_(123.0);
+  const auto after = opt.state_dict();
+  REQUIRE(after.size() == before.size());
+  for (size_t i = 0; i < before.size(); ++i) CHECK(after[i].second.to_vector<double>() == before[i].second.to_vector<double>());
 }
 
 TEST_CASE("the comm hook sees the sums and the count, and is armed on the last micro-batch only", "[optim]") {
@@ -246,4 +271,67 @@ TEST_CASE("an empty micro-batch counts toward the window without changing its gr
   RecordingOptimizer rec(lonely.parameters());
   optim::GradAccumulator c(lonely, rec, {.accum_steps = 1});
   CHECK_THROWS_WITH(c.empty_micro_batch(), Catch::Contains("no samples"));
+}
+
+namespace {
+
+/// Two parameters w and u; a micro-batch's loss is sum(w * x), plus sum(u * x) when `use_u`.
+struct TwoParams {
+  nn::Module m;
+  Tensor w = m.register_parameter("w", from_vector({1.0, -2.0, 0.5}, {3}, TensorOptions{}.set_dtype(DType::f64)));
+  Tensor u = m.register_parameter("u", from_vector({0.25, 4.0, -1.0}, {3}, TensorOptions{}.set_dtype(DType::f64)));
+  Tensor loss(const std::vector<double>& x, bool use_u) const {
+    const Tensor xt = from_vector(x, {3}, TensorOptions{}.set_dtype(DType::f64));
+    Tensor l = (w * xt).sum();
+    return use_u ? l + (u * xt).sum() : l;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a parameter no backward reached in a window gets no update (set_to_none), else a zero-gradient one",
+          "[optim]") {
+  // SGD, lr 0.1, momentum 0.9, weight decay 0.5 (PyTorch's rule: g += wd * p; buf = g at the first step,
+  // else 0.9 buf + g; p -= lr * buf). Window 1 (2 micro-batches of 1 sample) never uses u; window 2 does.
+  const std::vector<double> x1{1.0, 2.0, 3.0}, x2{-1.0, 0.5, 2.0}, x3{0.5, 0.5, -4.0};
+  const std::vector<double> u0{0.25, 4.0, -1.0};
+  for (const bool set_to_none : {true, false}) {
+    CAPTURE(set_to_none);
+    TwoParams t;
+    optim::SGD opt(t.m.parameters(), {.lr = 0.1, .momentum = 0.9, .weight_decay = 0.5});
+    TwinRankHook hook;
+    optim::GradAccumulator acc(t.m, opt, {.accum_steps = 2, .set_to_none = set_to_none});
+    acc.set_comm_hook(&hook);
+    // A .grad for u exists from the start (as DataParallel's bucket views do): it is zero, not "None".
+    t.u.set_grad(zeros({3}, TensorOptions{}.set_dtype(DType::f64)));
+    acc.backward(t.loss(x1, false), 1);
+    REQUIRE(acc.backward(t.loss(x2, false), 1));
+    // The twin hook doubles sums and count: the mean gradient of w is (x1 + x2) / 2; u's is 0.
+    std::vector<double> u1 = u0;
+    std::vector<double> buf_u(3, 0.0);
+    if (!set_to_none) {
+      for (size_t i = 0; i < 3; ++i) {
+        buf_u[i] = 0.5 * u0[i];  // zero gradient + weight decay
+        u1[i] = u0[i] - 0.1 * buf_u[i];
+      }
+    }
+    const auto got_u1 = t.u.to_vector<double>();
+    for (size_t i = 0; i < 3; ++i) CHECK(got_u1[i] == Approx(u1[i]).epsilon(1e-15));
+    if (set_to_none) {
+      CHECK(hook.touched_seen == std::vector<uint8_t>{1, 0});
+      const NamedTensors state = opt.state_dict(t.m.named_parameters());
+      const bool has_u_buf = std::any_of(state.begin(), state.end(), [](const auto& kv) { return kv.first == "u.momentum_buffer"; });
+      CHECK_FALSE(has_u_buf);  // no momentum buffer was started for u
+      REQUIRE(t.u.grad().defined());  // its buffer is back for the next window
+    }
+    // Window 2 uses u in its second micro-batch: a fresh momentum buffer when set_to_none, else the running one.
+    acc.backward(t.loss(x1, false), 1);
+    REQUIRE(acc.backward(t.loss(x3, true), 1));
+    const auto got_u2 = t.u.to_vector<double>();
+    for (size_t i = 0; i < 3; ++i) {
+      const double g = x3[i] / 2.0 + 0.5 * u1[i];
+      const double buf = set_to_none ? g : 0.9 * buf_u[i] + g;
+      CHECK(got_u2[i] == Approx(u1[i] - 0.1 * buf).epsilon(1e-14));
+    }
+  }
 }

@@ -92,3 +92,47 @@ TEST_CASE("SyncBatchNorm module: BatchNorm's names, buffers broadcast from rank 
   CHECK(ye.shape() == Shape{6, 3});
   CHECK(bn->str() == "SyncBatchNorm(3, world=3)");
 }
+
+TEST_CASE("set_to_none over 3 ranks: a parameter touched on one rank steps everywhere, untouched on all it stays",
+          "[mpi]") {
+  // Parameters w and u (f64). Window 0: only rank 1's micro-batch uses u; window 1: no rank uses u.
+  // Reference: one process accumulating the same 3 micro-batches per window (rank order), same SGD.
+  auto make = [](nn::Module& m) {
+    const TensorOptions f64 = TensorOptions{}.set_dtype(DType::f64);
+    m.register_parameter("w", from_vector({1.0, -2.0, 0.5}, {3}, f64));
+    m.register_parameter("u", from_vector({0.25, 4.0, -1.0}, {3}, f64));
+  };
+  auto loss = [](nn::Module& m, int64_t window, int64_t rank) {
+    const auto p = m.parameters();
+    const double s = static_cast<double>(window * 3 + rank + 1);
+    const Tensor x = from_vector({s, -0.5 * s, 2.0}, {3}, TensorOptions{}.set_dtype(DType::f64));
+    Tensor l = (p[0] * x).sum();
+    return window == 0 && rank == 1 ? l + (p[1] * x).sum() : l;
+  };
+  nn::Module model, ref;
+  make(model);
+  make(ref);
+  DataParallel dp(world_ptr(), model);
+  const optim::SGDOptions so{.lr = 0.1, .momentum = 0.9, .weight_decay = 0.5};
+  optim::SGD opt(model.parameters(), so), ref_opt(ref.parameters(), so);
+  optim::GradAccumulator acc(model, opt, {.accum_steps = 1}), ref_acc(ref, ref_opt, {.accum_steps = 3});
+  acc.set_comm_hook(&dp);
+  std::vector<double> u_before = model.parameters()[1].to_vector<double>();
+  for (int64_t window = 0; window < 2; ++window) {
+    CHECK(acc.backward(loss(model, window, world().rank()), 1));
+    for (int64_t r = 0; r < 3; ++r) ref_acc.backward(loss(ref, window, r), 1);
+    const auto got = model.parameters(), want = ref.parameters();
+    for (size_t i = 0; i < got.size(); ++i) {
+      std::string why;
+      INFO("window " << window << ", parameter " << i << ", rank " << world().rank());
+      CHECK(ember::test::allclose(got[i], want[i], 1e-13, 1e-13, &why));  // f64 sums in another order
+      INFO(why);
+    }
+    // Window 0: rank 1's gradient moved u on every rank. Window 1: u stays where it was on every rank
+    // (no weight decay, no momentum step), although its momentum buffer is non-zero.
+    CHECK((got[1].to_vector<double>() != u_before) == (window == 0));
+    u_before = got[1].to_vector<double>();
+  }
+  const NamedTensors state = opt.state_dict(model.named_parameters());
+  CHECK(std::any_of(state.begin(), state.end(), [](const auto& kv) { return kv.first == "u.momentum_buffer"; }));
+}
