@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/grad_mode.h"
+#include "distributed/window_state.h"
 #include "ops/autograd/node.h"
 
 namespace ember::distributed {
@@ -43,7 +44,16 @@ int64_t total_numel(const NamedTensors& ts) {
 
 DataParallel::DataParallel(std::shared_ptr<ProcessGroup> group, const NamedTensors& params,
                            const NamedTensors& buffers, DataParallelOptions options)
-    : group_(std::move(group)), options_(options) {
+    : DataParallel(std::move(group), params, buffers, {}, options) {}
+
+DataParallel::DataParallel(std::shared_ptr<ProcessGroup> group, nn::Module& model, DataParallelOptions options)
+    : DataParallel(std::move(group), model.named_parameters(), model.named_buffers(), detail::window_merged_layers(model),
+                   options) {}
+
+DataParallel::DataParallel(std::shared_ptr<ProcessGroup> group, const NamedTensors& params,
+                           const NamedTensors& buffers, std::vector<nn::BatchNormBase*> window_layers,
+                           DataParallelOptions options)
+    : group_(std::move(group)), options_(options), window_layers_(std::move(window_layers)) {
   EMBER_CHECK(group_ != nullptr, "DataParallel: the process group is null");
   EMBER_CHECK(options_.bucket_bytes >= 1, "DataParallel: bucket_bytes must be >= 1, got ", options_.bucket_bytes);
   EMBER_CHECK(options_.first_bucket_bytes >= 1, "DataParallel: first_bucket_bytes must be >= 1, got ",
@@ -64,7 +74,10 @@ DataParallel::DataParallel(std::shared_ptr<ProcessGroup> group, const NamedTenso
 
   check_layout_across_ranks(buffers);
   broadcast_from_root(params);
-  if (options_.broadcast_buffers) broadcast_from_root(buffers);
+  if (options_.broadcast_buffers) {
+    broadcast_from_root(buffers);
+    window_end_buffers_ = detail::buffers_outside(buffers, window_layers_);
+  }
   build_buckets();
   attach_grad_views();
   for (size_t i = 0; i < params_.size(); ++i)
@@ -79,14 +92,18 @@ void DataParallel::check_layout_across_ranks(const NamedTensors& buffers) const 
   // Every rank fills its own row; a sum all-reduce then gives every rank the whole table (an
   // all-gather), so all ranks see the same mismatch and throw together instead of hanging later in
   // a broadcast or bucket all-reduce of different sizes.
-  constexpr size_t kCols = 6;  // parameters: count, elements, shape hash; then the same for buffers
+  // Parameters: count, elements, shape hash; the same for buffers; channels of window-merged BN layers.
+  constexpr size_t kCols = 7;
   const int world = group_->size(), rank = group_->rank();
   NamedTensors mine;
   for (const auto& p : params_) mine.emplace_back(p.name, p.tensor);
   const NamedTensors bufs = options_.broadcast_buffers ? buffers : NamedTensors{};
   std::vector<int64_t> rows(static_cast<size_t>(world) * kCols, 0);
+  int64_t window_channels = 0;
+  for (const nn::BatchNormBase* bn : window_layers_) window_channels += bn->options().num_features;
   const int64_t row[kCols] = {static_cast<int64_t>(mine.size()), total_numel(mine), layout_hash(mine),
-                              static_cast<int64_t>(bufs.size()), total_numel(bufs), layout_hash(bufs)};
+                              static_cast<int64_t>(bufs.size()), total_numel(bufs), layout_hash(bufs),
+                              window_channels};
   std::copy(row, row + kCols, rows.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(rank) * kCols));
   Tensor table = from_vector(rows, Shape{world, static_cast<int64_t>(kCols)}, TensorOptions{}.set_dtype(DType::i64));
   group_->all_reduce(table);
@@ -100,7 +117,7 @@ void DataParallel::check_layout_across_ranks(const NamedTensors& buffers) const 
   for (size_t r = 0; r < static_cast<size_t>(world); ++r) {
     const size_t o = r * kCols;
     os << " rank " << r << " has " << all[o] << " parameters with " << all[o + 1] << " elements and " << all[o + 3]
-       << " buffers with " << all[o + 4] << " elements";
+       << " buffers with " << all[o + 4] << " elements and " << all[o + 6] << " window-merged BN channels";
     if (r > 0 && (all[o + 2] != all[2] || all[o + 5] != all[5])) os << " (shapes or dtypes differ from rank 0)";
     os << ";";
   }
@@ -275,6 +292,19 @@ void DataParallel::reduce_touched(std::span<uint8_t> touched) {
   group_->all_reduce(flags);  // sums of 0/1 flags over ranks: only "> 0" is read
   const std::vector<double> any = flags.to(Device::cpu()).to_vector<double>();
   for (size_t i = 0; i < touched.size(); ++i) touched[i] = any[i] > 0.5 ? 1 : 0;
+}
+
+int64_t DataParallel::agree_pending(int64_t window_micro) { return detail::max_over_ranks(*group_, window_micro); }
+
+void DataParallel::close_window(nn::Module& model, bool applied) {
+  // A skipped window is discarded on every rank (the skip follows from the all-reduced gradients, so
+  // the ranks agree): nothing to merge.
+  if (applied && !window_layers_.empty()) {
+    detail::merge_windows_across_ranks(*group_, window_layers_);
+    ++stats_.window_stat_merges;
+  }
+  optim::CommHook::close_window(model, applied);
+  if (options_.broadcast_buffers) stats_.buffer_broadcasts += detail::broadcast_packed(*group_, window_end_buffers_);
 }
 
 std::vector<BucketInfo> DataParallel::buckets() const {

@@ -10,6 +10,10 @@
 #include "nn/module.h"
 #include "optim/grad_accumulator.h"
 
+namespace ember::nn {
+class BatchNormBase;
+}
+
 namespace ember::distributed {
 
 struct DataParallelOptions {
@@ -19,7 +23,11 @@ struct DataParallelOptions {
   /// Capacity of the first bucket (the last layers' gradients, final first in backward), smaller so
   /// that communication starts early (DDP's 1 MiB first bucket); at most bucket_bytes.
   int64_t first_bucket_bytes = int64_t{1} << 20;
-  /// Broadcast the buffers (BatchNorm running stats) from rank 0 at construction, with the parameters.
+  /// Broadcast the buffers (BatchNorm running stats) from rank 0 at construction, with the parameters,
+  /// and again at every window end (close_window), so that every rank holds rank 0's buffers after each
+  /// optimizer step (PyTorch DDP's broadcast_buffers does it before every forward). Buffers of
+  /// window-merged BatchNorm layers are left out at window ends: the cross-rank merge already makes
+  /// them identical.
   bool broadcast_buffers = true;
   /// Start each bucket's all-reduce during the window's last backward as soon as its gradients are
   /// final (false: all buckets start in reduce(), after the backward).
@@ -31,6 +39,8 @@ struct DataParallelStats {
   int64_t allreduce_calls = 0;       ///< bucket all-reduces: exactly buckets() per window
   int64_t launched_in_backward = 0;  ///< of those, started from a gradient hook while backward ran
   int64_t bytes = 0;                 ///< payload bytes all-reduced (per rank)
+  int64_t window_stat_merges = 0;    ///< all-reduces of window-merged BN statistics (one per applied window)
+  int64_t buffer_broadcasts = 0;     ///< buffer broadcasts at window ends (one per buffer dtype and device)
 };
 
 /// One bucket as laid out at construction.
@@ -57,13 +67,21 @@ struct BucketInfo {
 ///    communication stream, no host wait), waits on the host for the last bucket only (its timeout
 ///    covers all: a backend completes its collectives in order) and returns the global sample count,
 ///    with every .grad holding the sum over all ranks.
+///  - close_window(), after the update: built from an nn::Module, the window statistics of its
+///    window-merged BatchNorm layers (BatchNormOptions::window_stats) are merged across ranks (one
+///    all-reduce for all of them; not for a skipped window, which is discarded), so their running
+///    statistics cover the whole effective batch and are the same on every rank; then the other buffers
+///    are rebroadcast from rank 0 (broadcast_buffers).
+///  - flush(): agree_pending() takes the largest pending count over the ranks (one all-reduce).
 /// Build it after the model is on its device and before the optimizer's first step.
 class DataParallel final : public optim::CommHook {
  public:
+  /// Without the module no BatchNorm layer is known: window statistics are not merged across ranks
+  /// (the buffers are still rebroadcast from rank 0).
   DataParallel(std::shared_ptr<ProcessGroup> group, const NamedTensors& params, const NamedTensors& buffers,
                DataParallelOptions options = {});
-  DataParallel(std::shared_ptr<ProcessGroup> group, nn::Module& model, DataParallelOptions options = {})
-      : DataParallel(std::move(group), model.named_parameters(), model.named_buffers(), options) {}
+  /// Also finds the model's window-merged BatchNorm layers (the model must outlive this object).
+  DataParallel(std::shared_ptr<ProcessGroup> group, nn::Module& model, DataParallelOptions options = {});
   ~DataParallel() override;
   DataParallel(const DataParallel&) = delete;
   DataParallel& operator=(const DataParallel&) = delete;
@@ -73,6 +91,8 @@ class DataParallel final : public optim::CommHook {
   /// One all-reduce of a flag per parameter (on the buckets' device), read on the host right after the
   /// window's count: a parameter touched on any rank is touched on all.
   void reduce_touched(std::span<uint8_t> touched) override;
+  int64_t agree_pending(int64_t window_micro) override;
+  void close_window(nn::Module& model, bool applied) override;
 
   std::vector<BucketInfo> buckets() const;
   const DataParallelStats& stats() const { return stats_; }
@@ -96,7 +116,11 @@ class DataParallel final : public optim::CommHook {
     bool launched = false;
   };
 
+  DataParallel(std::shared_ptr<ProcessGroup> group, const NamedTensors& params, const NamedTensors& buffers,
+               std::vector<nn::BatchNormBase*> window_layers, DataParallelOptions options);
   void check_layout_across_ranks(const NamedTensors& buffers) const;
+  void merge_window_stats_across_ranks();
+  void rebroadcast_buffers();
   void broadcast_from_root(const NamedTensors& tensors);
   void build_buckets();
   void set_count(int64_t count);
@@ -110,6 +134,8 @@ class DataParallel final : public optim::CommHook {
   DataParallelOptions options_;
   std::vector<Param> params_;
   std::vector<Bucket> buckets_;
+  std::vector<nn::BatchNormBase*> window_layers_;  ///< the model's BN layers with window_stats
+  NamedTensors window_end_buffers_;                ///< rebroadcast at window ends (not the window layers')
   size_t next_launch_ = 0;  ///< buckets start strictly in index order (the same on every rank)
   bool armed_ = false;      ///< inside the window's last backward
   bool count_set_ = false;  ///< the first bucket's count slot holds this window's local count

@@ -29,9 +29,7 @@ BatchNormBase::BatchNormBase(const BatchNormOptions& o, std::string name) : opti
 }
 
 void BatchNormBase::reset_running_stats() {
-  window_count_ = window_batches_ = 0;
-  window_mean_.clear();
-  window_m2_.clear();
+  clear_window();
   if (!options_.track_running_stats) return;
   NoGradGuard no_grad;
   running_mean.zero_();
@@ -74,39 +72,63 @@ Tensor BatchNormBase::forward(const Tensor& x) {
   return functional::batch_norm(x, running_mean, running_var, fo);
 }
 
-void BatchNormBase::merge_into_window(const Tensor& mean, const Tensor& var, int64_t count) {
-  const std::vector<double> mb = mean.to_vector<double>(), vb = var.to_vector<double>();
-  const size_t c = mb.size();
-  if (window_count_ == 0) {
-    window_mean_ = mb;
-    window_m2_.assign(c, 0.0);
-    for (size_t i = 0; i < c; ++i) window_m2_[i] = vb[i] * static_cast<double>(count);
-  } else {
-    // Chan et al.: merge (na, mean_a, M2_a) with (nb, mean_b, M2_b = var_b * nb).
-    const double na = static_cast<double>(window_count_), nb = static_cast<double>(count), n = na + nb;
-    for (size_t i = 0; i < c; ++i) {
-      const double delta = mb[i] - window_mean_[i];
-      window_mean_[i] += delta * nb / n;
-      window_m2_[i] += vb[i] * nb + delta * delta * na * nb / n;
-    }
+void merge_window_stats(WindowStats& into, const WindowStats& other) {
+  EMBER_CHECK(other.count >= 0 && other.mean.size() == other.m2.size(),
+              "merge_window_stats: expected count >= 0 and mean and M2 of one size, got count ", other.count, ", ",
+              other.mean.size(), " means and ", other.m2.size(), " M2 values");
+  if (other.count == 0) return;
+  if (into.count == 0) {
+    into = other;
+    return;
   }
-  window_count_ += count;
+  EMBER_CHECK(into.mean.size() == other.mean.size(), "merge_window_stats: channel counts differ: ", into.mean.size(),
+              " and ", other.mean.size());
+  // Chan et al.: merge (na, mean_a, M2_a) with (nb, mean_b, M2_b).
+  const double na = static_cast<double>(into.count), nb = static_cast<double>(other.count), n = na + nb;
+  for (size_t i = 0; i < into.mean.size(); ++i) {
+    const double delta = other.mean[i] - into.mean[i];
+    into.mean[i] += delta * nb / n;
+    into.m2[i] += other.m2[i] + delta * delta * na * nb / n;
+  }
+  into.count += other.count;
+}
+
+void BatchNormBase::merge_into_window(const Tensor& mean, const Tensor& var, int64_t count) {
+  WindowStats batch{count, mean.to_vector<double>(), var.to_vector<double>()};
+  for (double& m2 : batch.m2) m2 *= static_cast<double>(count);  // biased variance * n
+  merge_window_stats(window_, batch);
   ++window_batches_;
+}
+
+void BatchNormBase::set_window(WindowStats w) {
+  const size_t c = static_cast<size_t>(options_.num_features);
+  EMBER_CHECK(w.count >= 0 && (w.count == 0 || (w.mean.size() == c && w.m2.size() == c)), name_, "(",
+              options_.num_features, ")::set_window: expected count >= 0 and ", c, " means and M2 values, got count ",
+              w.count, ", ", w.mean.size(), " means and ", w.m2.size(), " M2 values");
+  window_ = std::move(w);
+}
+
+void BatchNormBase::clear_window() {
+  window_ = WindowStats{};
+  window_batches_ = 0;
 }
 
 void BatchNormBase::finish_window() {
   Module::finish_window();
-  if (!options_.window_stats || window_count_ == 0) return;
-  const double n = static_cast<double>(window_count_);
-  std::vector<double> unbiased(window_m2_.size());
-  for (size_t i = 0; i < unbiased.size(); ++i) unbiased[i] = window_m2_[i] / (n - 1.0);
+  if (!options_.window_stats || window_.count == 0) return;
+  const double n = static_cast<double>(window_.count);
+  std::vector<double> unbiased(window_.m2.size());
+  for (size_t i = 0; i < unbiased.size(); ++i) unbiased[i] = window_.m2[i] / (n - 1.0);
   const TensorOptions opts{running_mean.dtype(), running_mean.device()};
   const Shape shape{static_cast<int64_t>(unbiased.size())};
-  const Tensor mean = from_vector(window_mean_, shape, opts), var = from_vector(unbiased, shape, opts);
+  const Tensor mean = from_vector(window_.mean, shape, opts), var = from_vector(unbiased, shape, opts);
   kernels::batch_norm_update_running(running_mean, running_var, num_batches_tracked, mean, var, next_momentum(), 1.0);
-  window_count_ = window_batches_ = 0;
-  window_mean_.clear();
-  window_m2_.clear();
+  clear_window();
+}
+
+void BatchNormBase::discard_window() {
+  Module::discard_window();
+  clear_window();
 }
 
 std::string BatchNormBase::str() const {

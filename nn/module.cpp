@@ -160,4 +160,8 @@ void Module::finish_window() {
   for (auto& [_, c] : children_) c->finish_window();
 }
 
+void Module::discard_window() {
+  for (auto& [_, c] : children_) c->discard_window();
+}
+
 }  // namespace ember::nn

@@ -65,6 +65,10 @@ class Module : public std::enable_shared_from_this<Module> {
   /// optimizer step); recurses into children. BatchNorm with window-merged statistics updates its
   /// running stats here.
   virtual void finish_window();
+  /// Called instead of finish_window() at the end of a window whose update was skipped (non-finite
+  /// gradients): drops what finish_window() would have applied (BatchNorm's window statistics);
+  /// recurses into children.
+  virtual void discard_window();
 
   /// Short type name used in printing, e.g. "Linear(in=784, out=512)".
   virtual std::string str() const { return "Module"; }

@@ -100,7 +100,10 @@ void GradAccumulator::label_micro_step() const {
 }
 
 bool GradAccumulator::flush() {
-  if (window_micro_ == 0) return false;
+  const int64_t pending = hook_ ? hook_->agree_pending(window_micro_) : window_micro_;
+  EMBER_CHECK(pending >= window_micro_, "GradAccumulator::flush: CommHook::agree_pending returned ", pending,
+              ", below this rank's ", window_micro_, " pending micro-batches");
+  if (pending == 0) return false;
   end_window();
   return true;
 }
@@ -197,7 +200,13 @@ void GradAccumulator::end_window() {
     if (sched_) sched_->step();
   }
   kernels::zero_status(status_);
-  model_.finish_window();
+  if (hook_) {
+    hook_->close_window(model_, !skip);
+  } else if (skip) {
+    model_.discard_window();
+  } else {
+    model_.finish_window();
+  }
   zero_grads();
   window_count_ = 0;
   window_micro_ = 0;

@@ -55,6 +55,20 @@ class CommHook {
   /// OR over all ranks (a parameter that got a gradient anywhere steps everywhere), so every rank skips
   /// the same parameters.
   virtual void reduce_touched(std::span<uint8_t> touched) = 0;
+  /// flush(): returns the largest number of micro-batches any rank has pending (this rank's is
+  /// `window_micro`), so that either every rank ends the short window or none does. DataParallel: one
+  /// small all-reduce.
+  virtual int64_t agree_pending(int64_t window_micro) { return window_micro; }
+  /// At every window end, after the update (`applied`) or its skip: closes the window on the model.
+  /// The default calls model.finish_window() when applied, else model.discard_window(); DataParallel
+  /// also merges window-merged BatchNorm statistics across ranks and rebroadcasts buffers from rank 0.
+  virtual void close_window(nn::Module& model, bool applied) {
+    if (applied) {
+      model.finish_window();
+    } else {
+      model.discard_window();
+    }
+  }
 };
 
 /// Drives the accumulation data path (docs/accumulation.md). For each micro-batch: out = model(x); loss = mean criterion;
@@ -63,7 +77,7 @@ class CommHook {
 /// At the window boundary (the accum_steps-th backward, or flush() for a short final window):
 ///   hook->reduce (sums + count) -> scale grads by 1/total (one fused pass: global norm + non-finite)
 ///   -> skip if non-finite -> clip by global norm -> optimizer step -> schedule step
-///   -> model.finish_window() -> zero grads.
+///   -> model.finish_window() (model.discard_window() when skipped; through hook->close_window) -> zero grads.
 /// With clip_norm == 0 and skip_non_finite == false the scale is folded into the optimizer kernel
 /// instead (Optimizer::step_gated), so the window end is a single pass over the weights.
 /// Host synchronizations on a GPU: none per micro-batch (the loss is summed on the device); one per
@@ -87,11 +101,13 @@ class GradAccumulator {
   /// Returns true when it ended a window. The window's global count must still be >= 1.
   bool empty_micro_batch();
   /// Ends a short window (the data ran out before accum_steps micro-batches); returns false and does
-  /// nothing when no micro-batch is pending.
+  /// nothing when no micro-batch is pending. With a CommHook the ranks agree first
+  /// (CommHook::agree_pending): a rank with nothing pending still ends the window, with no samples,
+  /// when another rank has some, so every rank must call flush() at the same point.
   bool flush();
   void set_comm_hook(CommHook* h) { hook_ = h; }
 
-  int64_t micro_steps() const { return micro_steps_; }          ///< backward() calls
+  int64_t micro_steps() const { return micro_steps_; }          ///< backward() and empty_micro_batch() calls
   int64_t optimizer_steps() const { return optimizer_steps_; }  ///< windows that applied an update
   int64_t skipped_steps() const { return skipped_steps_; }      ///< windows skipped (non-finite grads)
   double last_grad_norm() const { return last_grad_norm_; }     ///< global norm of the last window's mean grads (before clipping)

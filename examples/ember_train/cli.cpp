@@ -109,7 +109,9 @@ CliResult parse_cli(int argc, const char* const* argv) {
                  "across the ranks of an mpirun job) [default: batch]");
   app.add_option("--bn-stats", bn.text,
                  "BatchNorm running statistics: micro (updated every micro-batch, as PyTorch) or window (merged "
-                 "over the accumulation window, one update per optimizer step; --norm batch only) [default: micro]");
+                 "over the accumulation window and all ranks, one update per optimizer step: the first BN layer's "
+                 "then equal the large batch's, later BN layers' only approximately; --norm batch only) "
+                 "[default: micro]");
   app.add_option("--micro-batch", o.micro_batch, "Samples per micro-batch per rank (B)");
   app.add_option("--accum", o.accum, "Micro-batches accumulated per optimizer step (N)");
   app.add_option("--epochs", o.epochs, "Passes over the training set");

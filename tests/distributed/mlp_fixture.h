@@ -7,6 +7,7 @@
 #include "ops/ops.h"
 #include "distributed/data_parallel.h"
 #include "kernels/accumulate.h"
+#include "nn/batchnorm.h"
 #include "nn/module.h"
 #include "tests/harness/backends.h"
 
@@ -44,6 +45,26 @@ class MlpModule : public nn::Module {
 
  private:
   Tensor w1_, b1_, w2_, b2_;
+};
+
+/// 4 -> Linear -> BatchNorm1d(6) -> tanh -> Linear -> BatchNorm1d(3), the MLP's weights: bn1's inputs
+/// depend on no batch statistics, bn2's do.
+class BnMlp : public nn::Module {
+ public:
+  BnMlp(uint64_t seed, bool window_stats) {
+    Mlp m(seed);
+    w1 = register_parameter("w1", m.w1.detach().clone());
+    b1 = register_parameter("b1", m.b1.detach().clone());
+    bn1 = register_module("bn1", std::make_shared<nn::BatchNorm1d>(6, nn::BatchNormOptions{.window_stats = window_stats}));
+    w2 = register_parameter("w2", m.w2.detach().clone());
+    b2 = register_parameter("b2", m.b2.detach().clone());
+    bn2 = register_module("bn2", std::make_shared<nn::BatchNorm1d>(3, nn::BatchNormOptions{.window_stats = window_stats}));
+  }
+  Tensor forward(const Tensor& x) override {
+    return bn2->forward(matmul(tanh(bn1->forward(matmul(x, w1) + b1)), w2) + b2);
+  }
+  Tensor w1, b1, w2, b2;
+  std::shared_ptr<nn::BatchNorm1d> bn1, bn2;
 };
 
 /// Samples [begin, end) of a fixed pool of 200: inputs [n, 4] and targets [n, 3].

@@ -1,6 +1,10 @@
 /// @file tests/distributed/test_data_parallel.cpp @brief DataParallel on a world of one: bucket layout, grads as bucket views, all-reduce counting and overlap, exact sums, errors; the post-accumulate hook; effective batch.
 #include <catch2/catch.hpp>
 
+#include <limits>
+
+#include "optim/grad_accumulator.h"
+#include "optim/sgd.h"
 #include "tests/distributed/mlp_fixture.h"
 
 using namespace ember;
@@ -198,4 +202,52 @@ TEST_CASE("DataParallel: a node that writes .grad itself reports it with notify_
   CHECK(dp.stats().allreduce_calls == 3);
   CHECK(dp.stats().launched_in_backward == 3);
   CHECK(m.b2.grad().to_vector<float>() == std::vector<float>(3, 2.f));  // inner + last micro-batch
+}
+
+TEST_CASE("a skipped window leaves window-merged BN statistics untouched, with and without DataParallel",
+          "[distributed][bn]") {
+  for (const bool with_dp : {false, true}) {
+    INFO((with_dp ? "DataParallel on one rank" : "no hook"));
+    BnMlp model(800, /*window_stats=*/true);
+    std::unique_ptr<DataParallel> dp;
+    if (with_dp) dp = std::make_unique<DataParallel>(std::make_shared<SingleProcessGroup>(), model);
+    optim::SGD opt(model.parameters(), {.lr = 0.1});
+    optim::GradAccumulator acc(model, opt, {.accum_steps = 2});
+    if (dp) acc.set_comm_hook(dp.get());
+    const auto loss = [&](int64_t b, bool poison) {
+      Tensor x = sample_inputs(b, b + 3);
+      if (poison) x = x * std::numeric_limits<double>::quiet_NaN();
+      Tensor d = model(x) - sample_targets(b, b + 3);
+      return sum(d * d) * (1.0 / 3.0);
+    };
+    acc.backward(loss(0, false), 3);
+    acc.backward(loss(3, false), 3);
+    REQUIRE(acc.optimizer_steps() == 1);
+    const auto mean = model.bn1->running_mean.to_vector<float>(), var = model.bn1->running_var.to_vector<float>();
+    acc.backward(loss(6, false), 3);
+    acc.backward(loss(9, true), 3);  // NaN gradients: the window is skipped
+    CHECK(acc.last_step_skipped());
+    CHECK(model.bn1->running_mean.to_vector<float>() == mean);
+    CHECK(model.bn1->running_var.to_vector<float>() == var);
+    CHECK(model.bn1->num_batches_tracked.item() == 1.0);
+    CHECK(model.bn2->num_batches_tracked.item() == 1.0);
+    CHECK(model.bn1->window().count == 0);
+    if (dp) CHECK(dp->stats().window_stat_merges == 1);  // the applied window only
+  }
+}
+
+TEST_CASE("DataParallel on one rank: flush agrees with itself, buffers are not rebroadcast", "[distributed]") {
+  BnMlp model(900, /*window_stats=*/false);
+  DataParallel dp(std::make_shared<SingleProcessGroup>(), model);
+  CHECK(dp.agree_pending(0) == 0);
+  CHECK(dp.agree_pending(3) == 3);
+  optim::SGD opt(model.parameters(), {.lr = 0.1});
+  optim::GradAccumulator acc(model, opt, {.accum_steps = 4});
+  acc.set_comm_hook(&dp);
+  Tensor d = model(sample_inputs(0, 4)) - sample_targets(0, 4);
+  acc.backward(sum(d * d) * 0.25, 4);
+  CHECK(acc.flush());
+  CHECK_FALSE(acc.flush());
+  CHECK(dp.stats().windows == 1);
+  CHECK(dp.stats().buffer_broadcasts == 0);  // a world of one has nothing to rebroadcast
 }

@@ -169,6 +169,67 @@ TEST_CASE("BatchNorm window stats: micro-batches 3 + 3 + 1 give the running stat
   }
 }
 
+TEST_CASE("merge_window_stats gives the count, mean and M2 of the union (naive reference)", "[nn][bn]") {
+  // Two sets of values per channel, one shifted far from zero (where sum-of-squares formulas cancel).
+  const std::vector<std::vector<double>> a{{1.0, 2.0, 4.0}, {1e4 + 1.0, 1e4 + 3.0, 1e4 - 2.0}};
+  const std::vector<std::vector<double>> b{{-1.0, 0.5}, {1e4 + 0.25, 1e4 + 7.0}};
+  const auto stats = [](const std::vector<std::vector<double>>& per_channel) {
+    nn::WindowStats w;
+    w.count = static_cast<int64_t>(per_channel[0].size());
+    for (const auto& v : per_channel) {
+      double mu = 0.0, m2 = 0.0;
+      for (double x : v) mu += x;
+      mu /= static_cast<double>(v.size());
+      for (double x : v) m2 += (x - mu) * (x - mu);
+      w.mean.push_back(mu);
+      w.m2.push_back(m2);
+    }
+    return w;
+  };
+  std::vector<std::vector<double>> both = a;
+  for (size_t c = 0; c < 2; ++c) both[c].insert(both[c].end(), b[c].begin(), b[c].end());
+  const nn::WindowStats want = stats(both);
+  nn::WindowStats got;                  // empty
+  nn::merge_window_stats(got, stats(a));  // empty + a = a
+  nn::merge_window_stats(got, nn::WindowStats{});  // + empty: unchanged
+  nn::merge_window_stats(got, stats(b));
+  CHECK(got.count == 5);
+  for (size_t c = 0; c < 2; ++c) {
+    CHECK(got.mean[c] == Approx(want.mean[c]).epsilon(1e-14));  // double, a few operations
+    CHECK(got.m2[c] == Approx(want.m2[c]).epsilon(1e-10));     // 1e4-offset values: ~1e-12 relative
+  }
+  nn::WindowStats three{1, {0.0, 0.0, 0.0}, {0.0, 0.0, 0.0}};
+  CHECK_THROWS_WITH(nn::merge_window_stats(got, three), Contains("channel counts differ: 2 and 3"));
+}
+
+TEST_CASE("BatchNorm discard_window drops the window and leaves the running statistics; set_window checks sizes",
+          "[nn][bn]") {
+  Holder h(std::make_shared<nn::BatchNorm1d>(2, nn::BatchNormOptions{.window_stats = true}));
+  h.forward(random_input({4, 2}, 21));
+  h.finish_window();
+  const auto mean = h.bn->running_mean.to_vector<float>(), var = h.bn->running_var.to_vector<float>();
+  h.forward(random_input({4, 2}, 22, 5.0, 9.0));
+  CHECK(h.bn->window().count == 4);
+  h.discard_window();  // recurses into the layer
+  CHECK(h.bn->window().count == 0);
+  CHECK(h.bn->window_batches() == 0);
+  h.finish_window();  // nothing left to apply
+  CHECK(h.bn->running_mean.to_vector<float>() == mean);
+  CHECK(h.bn->running_var.to_vector<float>() == var);
+  CHECK(h.bn->num_batches_tracked.item() == 1.0);
+  // A window put in from outside (DataParallel's cross-rank merge) is what finish_window applies.
+  h.bn->set_window(nn::WindowStats{5, {1.0, -2.0}, {8.0, 4.0}});
+  h.finish_window();
+  const auto m2 = h.bn->running_mean.to_vector<double>(), v2 = h.bn->running_var.to_vector<double>();
+  for (size_t c = 0; c < 2; ++c) {
+    const double mu = c == 0 ? 1.0 : -2.0, unbiased = (c == 0 ? 8.0 : 4.0) / 4.0;
+    CHECK(m2[c] == Approx(0.9 * mean[c] + 0.1 * mu).epsilon(1e-6));  // f32 update
+    CHECK(v2[c] == Approx(0.9 * var[c] + 0.1 * unbiased).epsilon(1e-6));
+  }
+  CHECK_THROWS_WITH(h.bn->set_window(nn::WindowStats{3, {1.0}, {1.0}}),
+                    Contains("BatchNorm1d(2)::set_window") && Contains("2 means and M2 values"));
+}
+
 TEST_CASE("BatchNorm rejects inputs with the wrong channel count or rank, naming the expected shape", "[nn][bn]") {
   nn::BatchNorm2d bn2(16);
   CHECK_THROWS_WITH(bn2.forward(zeros({2, 8, 4, 4})),
