@@ -117,8 +117,10 @@ TEST_CASE("window-merged BN over 3 ranks: the first BN layer's running stats are
     check_running(model.bn1->running_mean, ref.mean, "bn1.running_mean");
     check_running(model.bn1->running_var, ref.var, "bn1.running_var");
     CHECK(model.bn1->num_batches_tracked.item() == static_cast<double>(s + 1));  // one update per window
-    // The buckets, then one all-reduce for both BN layers' windows; their buffers are not rebroadcast.
-    CHECK(pg.stats().all_reduce - reduces_before == static_cast<int64_t>(dp.buckets().size()) + 1);
+    // The buckets, the touched flags (set_to_none), then one all-reduce for both BN layers' windows;
+    // their buffers are not rebroadcast.
+    const int64_t touched = acc.options().set_to_none ? 1 : 0;
+    CHECK(pg.stats().all_reduce - reduces_before == static_cast<int64_t>(dp.buckets().size()) + touched + 1);
     CHECK(same_on_all_ranks(bn_state()));
     CHECK(dp.stats().window_stat_merges == s + 1);
     CHECK(dp.stats().buffer_broadcasts == 0);
