@@ -119,8 +119,6 @@ class DataParallel final : public optim::CommHook {
   DataParallel(std::shared_ptr<ProcessGroup> group, const NamedTensors& params, const NamedTensors& buffers,
                std::vector<nn::BatchNormBase*> window_layers, DataParallelOptions options);
   void check_layout_across_ranks(const NamedTensors& buffers) const;
-  void merge_window_stats_across_ranks();
-  void rebroadcast_buffers();
   void broadcast_from_root(const NamedTensors& tensors);
   void build_buckets();
   void set_count(int64_t count);

@@ -145,6 +145,15 @@ TEST_CASE("window-merged BN over 3 ranks: the first BN layer's running stats are
   CHECK(same_on_all_ranks(bn_state()));
 }
 
+TEST_CASE("window_stats on one rank only is an error on every rank, not a mismatched all-reduce", "[mpi][bn]") {
+  BnMlp model(650, /*window_stats=*/world().rank() == 2);
+  CHECK_THROWS_WITH(DataParallel(world_ptr(), model),
+                    Catch::Contains("parameters or buffers differ across ranks") &&
+                        Catch::Contains("and 0 window-merged BN channels; rank 1") &&
+                        Catch::Contains("and 9 window-merged BN channels"));  // rank 2: bn1 (6) + bn2 (3)
+  world().barrier();
+}
+
 TEST_CASE("DataParallel: parameters, buffers and optimizer state are bitwise identical on every rank after each step",
           "[mpi][bn]") {
   // Per-micro-batch BN statistics: each rank's running stats move with its own samples in forward, so
