@@ -7,7 +7,7 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DEMBER_WERROR=ON
 endif
 
-.PHONY: deps configure build test train bench bench-train bench-memory mutate clean
+.PHONY: deps configure build test train bench bench-train bench-memory fixtures mutate clean
 
 # Packages an entry point needs beyond the build (target-specific, so they reach `deps` through the
 # prerequisites): `make train` draws its loss curve with gnuplot.
@@ -55,6 +55,13 @@ bench-train: build
 	/usr/bin/python3 scripts/bench_train.py --ember $(BUILD)/ember-train $(ARGS)
 bench-memory: build
 	/usr/bin/python3 scripts/bench_memory.py --ember $(BUILD)/ember-train $(ARGS)
+
+# The PyTorch reference fixtures of the accumulation tests (docs/accumulation.md, "Reference fixtures"),
+# regenerated into tests/fixtures/accumulation/ with Debian's python3 and its python3-torch.
+# ARGS=--check compares a fresh run with the committed files instead (ctest's ember.scripts.fixtures).
+fixtures: DEPS_EXTRA += python3-torch
+fixtures: deps
+	/usr/bin/python3 scripts/make_reference.py $(ARGS)
 
 # Mutation testing of the CUDA sources against the emulated tests (docs/emulator.md, "Mutation testing"):
 # takes long, so not part of `test`. It builds its own copy (default $TMPDIR/ember-mutate), not $(BUILD).
