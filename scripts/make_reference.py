@@ -245,6 +245,11 @@ CASES = [
          micro_batches=[[3, 2, 2, 2, 3, 1], [3, 2, 2, 2, 3, 1], [2, 2, 1]],
          description="3 ranks x accum 2 with uneven shards (rank r's micro-step k is entry 3k+r), a short "
                      "final window of one micro-step flushed; the fixture is the large batch over all ranks"),
+    dict(SGD, name="ranks3_bn_window", seed=18, model="bn_mlp", dtype="f32", ranks=3, accum_steps=2, clip_norm=0.0,
+         micro_batches=[[3, 2, 2, 2, 3, 2], [2, 2, 2, 3, 3, 3]], bn_stats="window",
+         description="3 ranks x accum 2, Linear-BatchNorm-ReLU-Linear with window-merged running statistics: "
+                     "each rank's micro-batch normalized with its own statistics, the running statistics "
+                     "updated once per window with the large batch's over all ranks"),
 ]
 
 

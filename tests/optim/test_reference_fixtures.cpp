@@ -122,3 +122,10 @@ TEST_CASE("PyTorch reference: the 3-rank case's micro-batches as 1 rank x accum 
   check_case("ranks3", false);
   check_case("ranks3", true);
 }
+
+TEST_CASE("PyTorch reference: the 3-rank window-merged BatchNorm case as 1 rank x accum 6", "[optim][reference][bn]") {
+  // One rank merging every micro-batch of the window gives the large batch's running statistics over
+  // all ranks' samples: what the 3 ranks must reach by merging across ranks at the window end.
+  check_case("ranks3_bn_window", false);
+  check_case("ranks3_bn_window", true);
+}
