@@ -21,6 +21,7 @@ class RecordingHook final : public optim::CommHook {
     for (const Tensor& g : grads) w.push_back(g.to(DType::f64) * (1.0 / static_cast<double>(local_count)));
     return local_count;
   }
+  void reduce_touched(std::span<uint8_t>) override {}  // one rank: its own marks are the OR
   std::vector<std::vector<Tensor>> windows;
 };
 
