@@ -221,16 +221,14 @@ class Policy {
   std::vector<std::string> zero_grad_;
 };
 
-/// Every tensor of the model's state_dict (parameters and buffers) against final.*, except the keys in
-/// `skip`; and no final.* tensor without a counterpart in the model.
-inline void check_module_state(const Case& c, nn::Module& model, const Policy& policy, const std::string& where = "",
-                               const std::vector<std::string>& skip = {}) {
+/// Every tensor of the model's state_dict (parameters and buffers) against final.*; and no final.*
+/// tensor without a counterpart in the model.
+inline void check_module_state(const Case& c, nn::Module& model, const Policy& policy, const std::string& where = "") {
   size_t fixture_keys = 0;
   for (const auto& [name, _] : c.content.tensors) fixture_keys += name.rfind("final.", 0) == 0;
   const NamedTensors state = model.state_dict();
   CHECK(state.size() == fixture_keys);
   for (const auto& [key, t] : state) {
-    if (std::find(skip.begin(), skip.end(), key) != skip.end()) continue;
     const Tensor want = c.tensor("final." + key);
     expect_close_per_tensor(where + "final." + key, t, want, policy.for_key("final." + key, want));
   }
