@@ -52,6 +52,9 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions
   EMBER_CHECK(opts_.rank >= 0 && opts_.rank < opts_.world_size, "DataLoader: rank ", opts_.rank,
               " is outside [0, ", opts_.world_size, ")");
   EMBER_CHECK(dataset_->size() >= 1, "DataLoader: empty dataset");
+  EMBER_CHECK(!opts_.drop_last || dataset_->size() >= opts_.micro_batch * opts_.world_size, "DataLoader: drop_last with ",
+              dataset_->size(), " samples and micro_batch ", opts_.micro_batch, " x world_size ", opts_.world_size,
+              " leaves no complete micro-step (needs at least ", opts_.micro_batch * opts_.world_size, " samples)");
   pin_ = opts_.pin_memory && has_pinned_allocator(DeviceType::CUDA) && kernels::device_count(DeviceType::CUDA) > 0;
   set_epoch(0);
 }
@@ -64,7 +67,13 @@ void DataLoader::set_epoch(int64_t epoch) {
 
 int64_t DataLoader::steps_per_epoch() const {
   const int64_t global = opts_.micro_batch * opts_.world_size;
-  return (dataset_->size() + global - 1) / global;
+  return opts_.drop_last ? dataset_->size() / global : (dataset_->size() + global - 1) / global;
+}
+
+int64_t DataLoader::global_index(int64_t step) const {
+  EMBER_CHECK(step >= 0 && step < steps_per_epoch(), "DataLoader: micro-step ", step, " is outside [0, ",
+              steps_per_epoch(), ")");
+  return step * opts_.world_size + opts_.rank;
 }
 
 std::vector<int64_t> DataLoader::indices(int64_t step) const {

@@ -21,13 +21,18 @@ struct DataLoaderOptions {
   /// and has a device; otherwise batches stay in ordinary memory (as PyTorch's DataLoader, which warns):
   /// pins_memory() tells which.
   bool pin_memory = false;
+  /// Drop the epoch's final global micro-step when it is incomplete (fewer than B*R samples), as PyTorch's
+  /// drop_last: every rank then gets exactly B samples at every step, and the last N mod (B*R) samples of
+  /// each epoch's order are not served (with shuffling, different ones each epoch). The dataset must
+  /// then hold at least B*R samples.
+  bool drop_last = false;
 };
 
 /// Serves the micro-batches of one rank. One global micro-step covers B*R consecutive positions of the
 /// epoch's order (the identity without shuffling, else a permutation that is a pure function of
 /// (seed, epoch), identical on every rank); rank r takes positions k*B*R + r*B ... k*B*R + r*B + B-1 of
 /// global micro-step k. The last step of an epoch may be short: ranks take what is left in rank order,
-/// so a late rank's micro-batch can be smaller or empty. Access is by step index, so a resumed run can
+/// so a late rank's micro-batch can be smaller or empty (unless drop_last drops that step). Access is by step index, so a resumed run can
 /// start in the middle of an epoch.
 class DataLoader {
  public:
@@ -36,8 +41,13 @@ class DataLoader {
   /// Selects the epoch (recomputes the order when shuffling).
   void set_epoch(int64_t epoch);
   int64_t epoch() const { return epoch_; }
-  /// Global micro-steps per epoch: ceil(N / (B*R)).
+  /// Global micro-steps per epoch: ceil(N / (B*R)), or floor(N / (B*R)) with drop_last.
   int64_t steps_per_epoch() const;
+  /// The global index of this rank's micro-batch at micro-step `step` within the epoch: step * R + r. The
+  /// micro-batches of an epoch, numbered in the order of their positions, are the same samples whatever R
+  /// is: this index is the micro-step at which a one-rank loader with the same micro_batch serves the same
+  /// samples. Pass it to micro_batch_generator (core/generator.h) for per-micro-batch random streams.
+  int64_t global_index(int64_t step) const;
   /// This rank's dataset indices at micro-step `step` of the current epoch (may be empty on the last step).
   std::vector<int64_t> indices(int64_t step) const;
   /// Samples at micro-step `step` summed over all ranks (B*R except on a short last step).

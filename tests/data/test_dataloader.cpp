@@ -132,3 +132,70 @@ TEST_CASE("DataLoader works in a range-for: every sample of the epoch once, in t
   // The order is the epoch's permutation (independent reference: epoch_permutation), all 23 samples.
   CHECK(seen == epoch_permutation(23, 7, 2));
 }
+
+TEST_CASE("DataLoader drop_last serves only complete global micro-steps, as a naive chunking of the order", "[data]") {
+  // Naive reference: cut the epoch's order into chunks of B; chunk c is rank c % R's micro-batch at
+  // global step c / R; drop_last keeps the steps whose R chunks are all full (B samples each).
+  auto reference = [](const std::vector<int64_t>& order, int64_t b, int world, int rank, bool drop_last) {
+    std::vector<std::vector<std::vector<int64_t>>> steps;  // steps[k][r]
+    for (size_t c = 0; c * static_cast<size_t>(b) < order.size(); ++c) {
+      if (c % static_cast<size_t>(world) == 0) steps.emplace_back(static_cast<size_t>(world));
+      const size_t begin = c * static_cast<size_t>(b), end = std::min(order.size(), begin + static_cast<size_t>(b));
+      steps.back()[c % static_cast<size_t>(world)].assign(order.begin() + static_cast<long>(begin),
+                                                           order.begin() + static_cast<long>(end));
+    }
+    std::vector<std::vector<int64_t>> mine;
+    for (const auto& s : steps) {
+      const bool full = std::all_of(s.begin(), s.end(), [&](const auto& m) { return static_cast<int64_t>(m.size()) == b; });
+      if (!drop_last || full) mine.push_back(s[static_cast<size_t>(rank)]);
+    }
+    return mine;
+  };
+  for (const int64_t n : {23, 24, 25, 30}) {
+    for (const bool shuffle : {false, true}) {
+      for (const bool drop_last : {false, true}) {
+        for (int r = 0; r < 3; ++r) {
+          auto ds = tiny(n);
+          DataLoader dl(ds, {.micro_batch = 4, .shuffle = shuffle, .seed = 3, .rank = r, .world_size = 3,
+                             .drop_last = drop_last});
+          dl.set_epoch(1);
+          std::vector<int64_t> order(static_cast<size_t>(n));
+          for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+          if (shuffle) order = epoch_permutation(n, 3, 1);
+          const auto want = reference(order, 4, 3, r, drop_last);
+          INFO("n " << n << " shuffle " << shuffle << " drop_last " << drop_last << " rank " << r);
+          REQUIRE(dl.steps_per_epoch() == static_cast<int64_t>(want.size()));
+          for (int64_t k = 0; k < dl.steps_per_epoch(); ++k) CHECK(dl.indices(k) == want[static_cast<size_t>(k)]);
+          if (drop_last) CHECK(dl.global_batch(dl.steps_per_epoch() - 1) == 12);
+        }
+      }
+    }
+  }
+  // B 4 x R 3 = 12 samples per step: 23 samples hold 1 complete step, 25 hold 2 (plus a short one without drop_last).
+  CHECK(DataLoader(tiny(23), {.micro_batch = 4, .world_size = 3, .drop_last = true}).steps_per_epoch() == 1);
+  CHECK(DataLoader(tiny(25), {.micro_batch = 4, .world_size = 3, .drop_last = true}).steps_per_epoch() == 2);
+  CHECK(DataLoader(tiny(25), {.micro_batch = 4, .world_size = 3}).steps_per_epoch() == 3);
+  CHECK_THROWS_WITH(DataLoader(tiny(11), {.micro_batch = 4, .world_size = 3, .drop_last = true}),
+                    Contains("drop_last") && Contains("11 samples") && Contains("at least 12"));
+}
+
+TEST_CASE("DataLoader::global_index numbers micro-batches the same whatever the world size", "[data]") {
+  // Rank r of R at step k serves the samples that one rank (same B) serves at step global_index(k).
+  auto ds = tiny(50);
+  DataLoader one(ds, {.micro_batch = 4, .shuffle = true, .seed = 5});
+  one.set_epoch(3);
+  std::set<int64_t> indices;
+  for (int r = 0; r < 3; ++r) {
+    DataLoader dl(ds, {.micro_batch = 4, .shuffle = true, .seed = 5, .rank = r, .world_size = 3});
+    dl.set_epoch(3);
+    for (int64_t k = 0; k < dl.steps_per_epoch(); ++k) {
+      if (dl.indices(k).empty()) continue;  // rank 2's share of the short last step (positions 48, 49 are rank 0's)
+      const int64_t g = dl.global_index(k);
+      CHECK(g == k * 3 + r);
+      CHECK(dl.indices(k) == one.indices(g));
+      indices.insert(g);
+    }
+  }
+  CHECK(indices.size() == static_cast<size_t>(one.steps_per_epoch()));  // each of the 13 micro-batches once
+  CHECK_THROWS_WITH(one.global_index(13), Contains("micro-step 13 is outside [0, 13)"));
+}
