@@ -252,7 +252,9 @@ Tensor batch_norm(const Tensor& x, Tensor running_mean, Tensor running_var, cons
   Tensor mean, var;
   if (batch_stats) {
     EMBER_CHECK(sh.per_channel() > 1, "batch_norm: expected more than 1 value per channel when training, got input ",
-                describe(x));
+                describe(x), ": a micro-batch of 1 sample has no batch variance. Use a larger micro-batch, drop "
+                "the short last micro-batch (data::DataLoaderOptions::drop_last, ember-train --drop-last), or "
+                "evaluation mode (model.eval()) for a single sample");
     mean = empty({c}, opts);
     var = empty({c}, opts);
     kernels::batch_norm_stats(xc, mean, var);

@@ -61,6 +61,8 @@ void validate(const TrainOptions& o) {
   const double wd = o.resolved_weight_decay();
   check_finite("--weight-decay", wd);
   EMBER_CHECK(wd >= 0, "--weight-decay: must be >= 0, got ", wd);
+  check_finite("--dropout", o.dropout);
+  EMBER_CHECK(o.dropout >= 0 && o.dropout < 1, "--dropout: must be in [0, 1), got ", o.dropout);
   check_finite("--clip-norm", o.clip_norm);
   EMBER_CHECK(o.clip_norm >= 0, "--clip-norm: must be >= 0 (0 = off), got ", o.clip_norm);
   check_finite("--bucket-mb", o.bucket_mb);
@@ -116,6 +118,13 @@ CliResult parse_cli(int argc, const char* const* argv) {
   app.add_option("--accum", o.accum, "Micro-batches accumulated per optimizer step (N)");
   app.add_option("--epochs", o.epochs, "Passes over the training set");
   app.add_option("--steps", o.steps, "Stop after K optimizer steps (0 = run all epochs)");
+  app.add_option("--dropout", o.dropout, "Dropout probability after each hidden layer (mlp: after relu1 and relu2; "
+                                         "cnn: before fc); each micro-batch draws its masks from (seed, epoch, its "
+                                         "global index), so ranks draw different masks [default: 0 = none]");
+  app.add_flag("--drop-last", o.drop_last, "Drop each epoch's incomplete last global micro-step (as PyTorch's "
+                                           "drop_last). Without it the short step trains, except that a 1-sample "
+                                           "micro-batch, which batch norm cannot normalize in training (mlp with "
+                                           "--norm batch or sync), is dropped with a log line");
   app.add_option("--optimizer", opt.text, "Optimizer: sgd (momentum) or adamw [default: adamw]");
   app.add_option("--lr", o.lr, "Peak learning rate [default: 3e-3 for adamw, 0.05 for sgd]");
   app.add_option("--momentum", o.momentum, "SGD momentum in [0, 1) [default: 0.9]");

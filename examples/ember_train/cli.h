@@ -25,6 +25,8 @@ struct TrainOptions {
   int64_t accum = 4;
   int64_t epochs = 5;
   int64_t steps = 0;  ///< stop after this many optimizer steps (0 = no limit)
+  double dropout = 0.0;    ///< dropout probability after each hidden layer (0 = no dropout layers)
+  bool drop_last = false;  ///< drop each epoch's incomplete last global micro-step (DataLoaderOptions::drop_last)
   OptimizerKind optimizer = OptimizerKind::AdamW;
   std::optional<double> lr;            ///< default: 3e-3 (adamw), 0.05 (sgd)
   std::optional<double> momentum;      ///< sgd only; default 0.9

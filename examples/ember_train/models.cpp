@@ -54,9 +54,11 @@ std::shared_ptr<nn::Module> build_model(const TrainOptions& o, std::shared_ptr<d
     net->add("fc1", std::make_shared<nn::Linear>(784, 512));
     if (bn) net->add("bn1", norm_layer(o, group, 512, false));
     net->add("relu1", std::make_shared<nn::ReLU>());
+    if (o.dropout > 0) net->add("drop1", std::make_shared<nn::Dropout>(o.dropout));
     net->add("fc2", std::make_shared<nn::Linear>(512, 256));
     if (bn) net->add("bn2", norm_layer(o, group, 256, false));
     net->add("relu2", std::make_shared<nn::ReLU>());
+    if (o.dropout > 0) net->add("drop2", std::make_shared<nn::Dropout>(o.dropout));
     net->add("fc3", std::make_shared<nn::Linear>(256, 10));
   } else {
     net->add("conv1", std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in_channels = 1, .out_channels = 16,
@@ -70,6 +72,7 @@ std::shared_ptr<nn::Module> build_model(const TrainOptions& o, std::shared_ptr<d
     net->add("relu2", std::make_shared<nn::ReLU>());
     net->add("pool2", std::make_shared<nn::MaxPool2d>(2));
     net->add("flatten", std::make_shared<nn::Flatten>());
+    if (o.dropout > 0) net->add("drop", std::make_shared<nn::Dropout>(o.dropout));
     net->add("fc", std::make_shared<nn::Linear>(1568, 10));
   }
   return net;

@@ -47,9 +47,14 @@ struct TrainingRun {
   void restore();         ///< --init weights, or --resume weights, optimizer state, counters and RNG
   void start_data_parallel();  ///< several ranks: rank 0's weights everywhere, bucketed gradient all-reduce
   void report_setup();    ///< rank 0 prints the configuration (the first lines of the log)
+  /// What of the epoch's short last global micro-step is dropped (load_data), from the global step
+  /// structure, so every rank decides the same.
+  void plan_last_step();
 
   // ---- training (train.cpp)
   void train();                        ///< the epochs of micro-batches
+  /// Global micro-step k of `epoch`: this rank's micro-batch (from its own random stream) into the window.
+  bool train_micro_step(int64_t epoch, int64_t k);
   void start_counters();               ///< peak memory, runtime counters, clock and progress at the loop's start
   bool done() const { return acc->optimizer_steps() >= total_steps; }  ///< the run's last optimizer step is done
   void finish_window(int64_t epoch);   ///< after each optimizer step: record it, show progress, maybe checkpoint
@@ -79,7 +84,12 @@ struct TrainingRun {
   std::shared_ptr<data::ImageDataset> train_set, test_set;
   std::unique_ptr<data::DataLoader> loader;
   int64_t micro_per_epoch = 0;  ///< global micro-steps per epoch this run trains on
-  bool drop_last = false;       ///< --norm sync dropped the epoch's short last global micro-step
+  /// Why the epoch's short last global micro-step is dropped (plan_last_step), empty when it trains.
+  std::string dropped_step;
+  int64_t dropped_step_samples = 0;  ///< its samples (all ranks)
+  /// The rank whose 1-sample share of the last global micro-step is dropped (BatchNorm1d in training cannot
+  /// normalize it; the rank joins that step's window with an empty micro-batch), or -1.
+  int single_sample_rank = -1;
   int64_t horizon = 0;          ///< optimizer steps of all epochs (the cosine schedule's length)
   int64_t total_steps = 0;      ///< optimizer steps this run ends at (--steps or horizon)
 

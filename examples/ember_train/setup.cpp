@@ -47,6 +47,17 @@ SafetensorsMetadata config_metadata(const TrainOptions& o, int world_size) {
           {"config.train_samples", std::to_string(o.limit_train)}};
 }
 
+/// The settings added after the first checkpoints were written, recorded only when not at their default,
+/// so those checkpoints still resume (they were written with the defaults).
+void add_optional_config(SafetensorsMetadata& config, const TrainOptions& o) {
+  if (o.dropout > 0) {
+    std::ostringstream s;
+    s << std::setprecision(17) << o.dropout;
+    config["config.dropout"] = s.str();
+  }
+  if (o.drop_last) config["config.drop_last"] = "true";
+}
+
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o, nn::Module& model) {
   if (o.optimizer == OptimizerKind::SGD) {
     optim::SGDOptions so;
@@ -133,18 +144,40 @@ void TrainingRun::load_data() {
   if (o.limit_test > 0) test_set = test_set->head(o.limit_test);
   loader = std::make_unique<data::DataLoader>(
       train_set, data::DataLoaderOptions{.micro_batch = o.micro_batch, .shuffle = o.shuffle, .seed = o.seed,
-                                         .rank = rank, .world_size = world_size, .pin_memory = dev.is_cuda()});
+                                         .rank = rank, .world_size = world_size, .pin_memory = dev.is_cuda(),
+                                         .drop_last = o.drop_last});
   micro_per_epoch = loader->steps_per_epoch();
-  // SyncBatchNorm needs every rank in every forward; a last global micro-step that leaves a rank
-  // without samples is dropped under --norm sync (the other norms let that rank sit it out).
-  drop_last = o.norm == NormKind::Sync && world_size > 1 &&
-              loader->global_batch(micro_per_epoch - 1) <= (world_size - 1) * o.micro_batch;
-  if (drop_last) --micro_per_epoch;
-  EMBER_CHECK(micro_per_epoch >= 1, "--micro-batch ", o.micro_batch, " x world size ", world_size, ": the ",
-              train_set->size(), " training samples do not give every rank a sample (--norm sync)");
+  plan_last_step();
   const int64_t windows_per_epoch = (micro_per_epoch + o.accum - 1) / o.accum;  // the last window may be short
   horizon = o.epochs * windows_per_epoch;
   total_steps = o.steps > 0 ? std::min(o.steps, horizon) : horizon;
+}
+
+// BatchNorm in training mode needs more than one value per channel: the MLP's bn layers (BatchNorm1d on
+// [N, C]) more than one sample per micro-batch (--norm batch) or per global micro-step (--norm sync); the
+// CNN's BatchNorm2d always has H x W > 1 values. SyncBatchNorm also needs every rank in every forward.
+// Only the epoch's last global micro-step can be short; what of it is dropped follows from its size, which
+// every rank knows, so all ranks agree on the micro-steps and windows.
+void TrainingRun::plan_last_step() {
+  const bool bn1d = o.model == ModelKind::MLP && o.norm != NormKind::None;
+  const int64_t b = o.micro_batch;
+  EMBER_CHECK(!bn1d || (o.norm == NormKind::Batch ? b : b * world_size) > 1, "--micro-batch ", b, " x world size ",
+              world_size, ": batch norm in training mode needs more than 1 sample per ",
+              o.norm == NormKind::Batch ? "micro-batch" : "global micro-step",
+              " (--model mlp); use a larger --micro-batch or --norm none");
+  const int64_t last = loader->global_batch(micro_per_epoch - 1);
+  if (o.norm == NormKind::Sync && world_size > 1 && last <= (world_size - 1) * b)
+    dropped_step = "leaves a rank without samples, which --norm sync cannot run";
+  else if (bn1d && last == 1)
+    dropped_step = "is too small for batch norm in training mode (1 value per channel)";
+  else if (bn1d && o.norm == NormKind::Batch && last % b == 1)
+    single_sample_rank = static_cast<int>(last / b);
+  if (!dropped_step.empty()) {
+    dropped_step_samples = last;
+    --micro_per_epoch;
+  }
+  EMBER_CHECK(micro_per_epoch >= 1, "--micro-batch ", b, " x world size ", world_size, ": the ", train_set->size(),
+              " training samples leave no micro-step to train on (the last one ", dropped_step, ")");
 }
 
 void TrainingRun::build_training() {
@@ -159,6 +192,7 @@ void TrainingRun::build_training() {
           .accum_steps = o.accum, .clip_norm = o.clip_norm, .inject_non_finite = o.inject_non_finite},
       scheduler.get());
   config = config_metadata(o, world_size);
+  add_optional_config(config, o);
   effective = distributed::validate_effective_batch(o.micro_batch, o.accum, *group);  // the same on every rank
 }
 
@@ -177,6 +211,8 @@ void TrainingRun::restore() {
   pos = ck.position;
   acc->restore_counters(pos.micro_steps, pos.optimizer_steps, pos.skipped_steps);
   scheduler->set_step(pos.optimizer_steps);
+  // Dropout draws from each micro-batch's own stream (train_micro_step), so the resumed run needs no
+  // generator position; the checkpoint's rng fields are restored only for compatibility.
   default_generator().seed = pos.rng_seed;
   default_generator().offset = pos.rng_offset;
 }
@@ -198,9 +234,16 @@ void TrainingRun::report_setup() {
       << "ember-train: effective batch " << effective.total() << " = micro-batch " << effective.micro << " x accum "
       << effective.accum << " x world size " << effective.world << "; " << train_set->size() << " train / "
       << test_set->size() << " test samples, " << total_steps << " optimizer steps\n";
-  if (drop_last)
-    out << "ember-train: --norm sync: the last global micro-step of each epoch ("
-        << loader->global_batch(micro_per_epoch) << " samples) leaves a rank without samples and is dropped\n";
+  if (!dropped_step.empty())
+    out << "ember-train: the last global micro-step of each epoch (" << dropped_step_samples
+        << (dropped_step_samples == 1 ? " sample) " : " samples) ") << dropped_step << ": it is dropped\n";
+  if (single_sample_rank >= 0)
+    out << "ember-train: the last global micro-step of each epoch gives rank " << single_sample_rank
+        << " a 1-sample micro-batch, which batch norm cannot normalize in training mode: that sample is dropped "
+           "(--drop-last drops the whole short step)\n";
+  if (o.drop_last && train_set->size() % (o.micro_batch * world_size) != 0)
+    out << "ember-train: --drop-last: the last " << train_set->size() % (o.micro_batch * world_size)
+        << " samples of each epoch's order are not trained on\n";
   if (world_size > 1)
     out << "ember-train: " << world_size << " ranks over " << group->backend() << ", " << dp->buckets().size()
         << " gradient bucket(s) all-reduced once per optimizer step\n";

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/allocator.h"
+#include "core/generator.h"
 #include "core/safetensors.h"
 #include "examples/ember_train/run.h"
 #include "ops/runtime.h"
@@ -68,7 +69,8 @@ RunSummary run_training(const TrainOptions& o, std::ostream& out, std::shared_pt
 
 // ---- the loop -----------------------------------------------------------------------------------------
 // README.md's accumulation loop, plus: the loader's shard of each global micro-step, an empty share of the
-// short last one (several ranks), a resumed run starting mid-epoch, --steps, and per-window records.
+// short last one (several ranks), a random stream per micro-batch, a resumed run starting mid-epoch,
+// --steps, and per-window records.
 void TrainingRun::train() {
   start_counters();
   for (int64_t epoch = pos.epoch; epoch < o.epochs && !done(); ++epoch) {
@@ -79,24 +81,29 @@ void TrainingRun::train() {
     }
     for (int64_t k = pos.micro_step; k < micro_per_epoch && !done(); ++k) {
       pos.micro_step = k + 1;
-      data::Batch b = loader->batch(k);
-      bool stepped = false;
-      if (b.size() == 0) {  // this rank's share of the epoch's short last global micro-step is empty
-        stepped = acc->empty_micro_batch();
-      } else {
-        // Pinned batches (CUDA): queued without waiting; the loader never writes into a batch it handed out.
-        Tensor x = b.x.to(dev, /*non_blocking=*/true), y = b.y.to(dev, /*non_blocking=*/true);
-        Tensor loss = nn::functional::cross_entropy(model->forward(x), y);  // mean over the micro-batch
-        window_samples += b.size();
-        trained_samples += b.size();
-        stepped = acc->backward(loss, b.size());  // grads accumulate the SUM; one step per --accum micro-batches
-      }
-      if (stepped) finish_window(epoch);
+      if (train_micro_step(epoch, k)) finish_window(epoch);
     }
     if (acc->flush()) finish_window(epoch);  // the epoch's short last window
     if (pos.micro_step == micro_per_epoch) evaluate_epoch(epoch);
   }
   progress.finish();
+}
+
+bool TrainingRun::train_micro_step(int64_t epoch, int64_t k) {
+  // This rank's share of the epoch's short last global micro-step is empty, or the 1 sample that batch
+  // norm cannot normalize (plan_last_step): the rank still joins the window's all-reduce.
+  if (k == micro_per_epoch - 1 && rank == single_sample_rank) return acc->empty_micro_batch();
+  data::Batch b = loader->batch(k);
+  if (b.size() == 0) return acc->empty_micro_batch();
+  // Dropout's masks come from this micro-batch's own stream: a function of which micro-batch of the epoch
+  // it is (the same samples whatever the world size), not of the rank or of where a resumed run started.
+  default_generator() = micro_batch_generator(o.seed, epoch, loader->global_index(k));
+  // Pinned batches (CUDA): queued without waiting; the loader never writes into a batch it handed out.
+  Tensor x = b.x.to(dev, /*non_blocking=*/true), y = b.y.to(dev, /*non_blocking=*/true);
+  Tensor loss = nn::functional::cross_entropy(model->forward(x), y);  // mean over the micro-batch
+  window_samples += b.size();
+  trained_samples += b.size();
+  return acc->backward(loss, b.size());  // grads accumulate the SUM; one step per --accum micro-batches
 }
 
 void TrainingRun::start_counters() {

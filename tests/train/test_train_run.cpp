@@ -119,6 +119,46 @@ TEST_CASE("ember-train --norm sync in one process trains as --norm batch", "[tra
   CHECK(sync.norm == "sync");
 }
 
+TEST_CASE("ember-train drops a final 1-sample micro-batch that batch norm cannot train on, and --drop-last drops "
+          "the short step", "[train][e2e]") {
+  if (!test::have_fashion_mnist()) return;
+  // 81 samples, micro 16: five full micro-batches and 1 sample, which BatchNorm1d cannot normalize in
+  // training mode. The run completes on the 80 and says so (without the rule it aborted at the end).
+  TrainOptions o = small(81);
+  std::ostringstream log;
+  RunSummary s = run_training(o, log);
+  CHECK(s.micro_steps == 5);
+  CHECK(s.optimizer_steps == 3);  // windows 2, 2, 1
+  CHECK_THAT(log.str(), Contains("last global micro-step of each epoch (1 sample) is too small for batch norm in "
+                                 "training mode (1 value per channel): it is dropped"));
+  o.norm = NormKind::Sync;  // one process: SyncBatchNorm's total is that 1 sample too
+  s = run_training(o, log);
+  CHECK(s.micro_steps == 5);
+  // Without batch norm the 1-sample micro-batch trains.
+  o.norm = NormKind::None;
+  std::ostringstream plain;
+  CHECK(run_training(o, plain).micro_steps == 6);
+  CHECK_THAT(plain.str(), !Contains("dropped"));
+  // A short last micro-batch of 10 trains by default; --drop-last drops it (with a log line).
+  o = small(90);
+  std::ostringstream kept;
+  CHECK(run_training(o, kept).micro_steps == 6);
+  CHECK_THAT(kept.str(), !Contains("dropped") && !Contains("not trained on"));
+  o.drop_last = true;
+  std::ostringstream dropped;
+  s = run_training(o, dropped);
+  CHECK(s.micro_steps == 5);
+  CHECK(s.optimizer_steps == 3);
+  CHECK_THAT(dropped.str(), Contains("--drop-last: the last 10 samples of each epoch's order are not trained on"));
+  // Too few samples for one complete step, and a micro-batch that batch norm can never train on.
+  o = small(10);
+  o.drop_last = true;
+  CHECK_THROWS_WITH(run_training(o, log), Contains("drop_last") && Contains("at least 16"));
+  o = small(32);
+  o.micro_batch = 1;
+  CHECK_THROWS_WITH(run_training(o, log), Contains("--micro-batch 1") && Contains("more than 1 sample per micro-batch"));
+}
+
 TEST_CASE("ember-train runtime errors name the problem", "[train][e2e]") {
   TrainOptions o = small();
   std::ostringstream log;
@@ -196,6 +236,48 @@ TEST_CASE("ember-train under mpirun -np 3 equals one process with 3x the micro-b
     const double lm = std::stod(rm[i].substr(rm[i].find(',', rm[i].find(',', rm[i].find(',') + 1) + 1) + 1));
     CHECK(lm == Approx(ls).epsilon(1e-5));
   }
+}
+
+TEST_CASE("ember-train under mpirun -np 3 with dropout equals one process with 3x the accumulation", "[train][e2e][mpi]") {
+  if (!test::have_fashion_mnist()) return;
+  test::TempDir dir;
+  // 200 samples, micro-batch 4: the 3-rank run's global micro-step k holds the single run's micro-batches
+  // 3k, 3k+1, 3k+2 (the last step: 8 samples, ranks 0 and 1), so its windows of accum 2 are the single
+  // run's windows of accum 6 (8 full, then 2 micro-batches). Each micro-batch draws its dropout masks
+  // from (seed, epoch, its global index), so the masks follow the samples: identical in both runs.
+  const std::string common = std::string(EMBER_TRAIN_BINARY) +
+                             " --model mlp --norm none --dropout 0.5 --optimizer sgd --lr 0.05 --epochs 1"
+                             " --micro-batch 4 --device cpu --threads 1 --limit-train 200 --limit-test 100 --no-progress";
+  auto run = [&](const std::string& cmd, const std::string& tag) {
+    test::run_ok(cmd + " --save " + dir.file(tag + ".safetensors") + " --summary " + dir.file(tag + ".json"),
+                 dir.file(tag + ".log"));
+  };
+  run(common + " --accum 6", "single");
+  run(test::mpirun(3) + common + " --accum 2", "mpi");
+  const auto single = nlohmann::json::parse(test::read_bytes(dir.file("single.json")));
+  const auto mpi = nlohmann::json::parse(test::read_bytes(dir.file("mpi.json")));
+  CHECK(mpi["effective_batch"] == single["effective_batch"]);  // 4 x 2 x 3 = 4 x 6 x 1
+  CHECK(mpi["optimizer_steps"] == 9);
+  CHECK(single["optimizer_steps"] == 9);
+  // Same samples and masks per window, summed in another order: every tensor to float32 rounding (1e-5
+  // of its largest entry, as the no-dropout comparison above). With the masks of the old scheme (every
+  // rank seeded alike) the weights differ by ~1e-2 of their scale.
+  test::check_checkpoints_close(dir.file("single.safetensors"), dir.file("mpi.safetensors"), {1e-5, 1e-7, {}, 0});
+}
+
+TEST_CASE("ember-train under mpirun -np 3 drops only a rank's 1-sample share of the last step with batch norm",
+          "[train][e2e][mpi]") {
+  if (!test::have_fashion_mnist()) return;
+  test::TempDir dir;
+  // 197 samples, micro 4 x 3 ranks: 16 full global micro-steps, then 5 samples: rank 0 gets 4, rank 1 one
+  // (BatchNorm1d cannot normalize it: dropped; rank 1 joins the window with an empty micro-batch), rank 2 none.
+  test::run_ok(test::mpirun(3) + EMBER_TRAIN_BINARY +
+                   " --model mlp --norm batch --accum 2 --micro-batch 4 --epochs 1 --device cpu --threads 1"
+                   " --limit-train 197 --limit-test 100 --no-progress --summary " + dir.file("s.json"),
+               dir.file("log"));
+  const auto j = nlohmann::json::parse(test::read_bytes(dir.file("s.json")));
+  CHECK(j["optimizer_steps"] == 9);  // 17 global micro-steps in windows of 2
+  CHECK_THAT(test::read_bytes(dir.file("log")), Contains("gives rank 1 a 1-sample micro-batch"));
 }
 #endif
 #endif
