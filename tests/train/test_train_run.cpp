@@ -1,11 +1,14 @@
 /// @file tests/train/test_train_run.cpp @brief ember-train end to end on a data subset: summary/metrics content, short windows, --steps, --init.
 // Compiled when the training loop is built (examples/CMakeLists.txt: nn and optim present).
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/error.h"
+#include "core/safetensors.h"
 #include "data/fashion_mnist.h"
 #include "examples/ember_train/checkpoint.h"
 #include "examples/ember_train/train.h"
@@ -157,6 +160,59 @@ TEST_CASE("ember-train drops a final 1-sample micro-batch that batch norm cannot
   o = small(32);
   o.micro_batch = 1;
   CHECK_THROWS_WITH(run_training(o, log), Contains("--micro-batch 1") && Contains("more than 1 sample per micro-batch"));
+}
+
+TEST_CASE("ember-train --dropout: a resumed run needs no generator position", "[train][e2e]") {
+  if (!test::have_fashion_mnist()) return;
+  CHECK(parse_cli(std::vector<std::string>{"--dropout", "0.25", "--drop-last"}).options.dropout == 0.25);
+  CHECK(parse_cli(std::vector<std::string>{"--drop-last"}).options.drop_last);
+  CHECK_THROWS_WITH(parse_cli(std::vector<std::string>{"--dropout", "1"}), Contains("--dropout: must be in [0, 1)"));
+  // MLP with dropout 0.5, shuffled, 80 samples: 5 micro-batches of 16 per epoch, windows 2, 2, 1; 2 epochs.
+  test::TempDir dir;
+  std::ostringstream log;
+  auto opts = [&] {
+    TrainOptions o = small(80);
+    o.epochs = 2;
+    o.dropout = 0.5;
+    o.norm = NormKind::None;
+    o.limit_test = 20;
+    return o;
+  };
+  TrainOptions full = opts();
+  full.save = dir.file("full.safetensors");
+  REQUIRE(run_training(full, log).optimizer_steps == 6);
+  TrainOptions first = opts();  // interrupted mid-epoch, after 2 of the 3 steps of epoch 1
+  first.steps = 2;
+  first.save = dir.file("part.safetensors");
+  run_training(first, log);
+  // The checkpoint's generator position is not what the rest of the run draws from: overwrite it.
+  SafetensorsContent part = load_safetensors(first.save);
+  part.metadata["rng_seed"] = "987654321";
+  part.metadata["rng_offset"] = "4096";
+  save_safetensors(first.save, part.tensors, part.metadata);
+  TrainOptions rest = opts();
+  rest.resume = first.save;
+  rest.save = dir.file("resumed.safetensors");
+  REQUIRE(run_training(rest, log).optimizer_steps == 6);
+  // Bit-identical: every micro-batch drew its masks from (seed, epoch, index) in both runs.
+  const SafetensorsContent a = load_safetensors(full.save), b = load_safetensors(rest.save);
+  REQUIRE(a.tensors.size() == b.tensors.size());
+  auto max_diff = [](const Tensor& x, const Tensor& y) {
+    const auto u = x.to_vector<double>(), v = y.to_vector<double>();
+    double d = u.size() == v.size() ? 0.0 : INFINITY;
+    for (size_t i = 0; i < std::min(u.size(), v.size()); ++i) d = std::max(d, std::abs(u[i] - v[i]));
+    return d;
+  };
+  for (size_t i = 0; i < a.tensors.size(); ++i) {
+    INFO(a.tensors[i].first);
+    CHECK(max_diff(a.tensors[i].second, b.tensors[i].second) == 0.0);
+  }
+  // And dropout is active: without it the weights differ.
+  TrainOptions plain = opts();
+  plain.dropout = 0;
+  plain.save = dir.file("plain.safetensors");
+  run_training(plain, log);
+  CHECK(max_diff(load_safetensors(plain.save).find("fc3.weight"), a.find("fc3.weight")) > 1e-4);
 }
 
 TEST_CASE("ember-train runtime errors name the problem", "[train][e2e]") {
