@@ -45,7 +45,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // What validate() promises the training loop.
   if (o.micro_batch < 1 || o.accum < 1 || o.micro_batch > (int64_t{1} << 20) || o.accum > (int64_t{1} << 20))
     fail("accepted a micro-batch or accum outside [1, 2^20]");
-  if (o.epochs < 1 || o.steps < 0 || o.warmup < 0 || o.checkpoint_every < 0 || o.log_every < 1) fail("accepted a count out of range");
+  if (o.epochs < 1 || o.epochs > (int64_t{1} << 20) || o.steps < 0 || o.warmup < 0 || o.checkpoint_every < 0 || o.log_every < 1) fail("accepted a count out of range");
   if (!(std::isfinite(o.resolved_lr()) && o.resolved_lr() > 0)) fail("accepted a non-positive or non-finite lr");
   if (!(std::isfinite(o.resolved_weight_decay()) && o.resolved_weight_decay() >= 0)) fail("accepted a bad weight decay");
   if (!(std::isfinite(o.clip_norm) && o.clip_norm >= 0)) fail("accepted a bad clip norm");

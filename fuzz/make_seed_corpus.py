@@ -91,6 +91,11 @@ lines = {
     "seed-bad-lr.txt": "--lr\nnan",
     "seed-equals.txt": "--micro-batch=8\n--accum=3\n--seed=18446744073709551615\n--device=cpu",
     "seed-overflow.txt": "--micro-batch\n9223372036854775807\n--accum\n-1",
+    # make fuzz, 2026-12 (issue 15): a negated flag given a number beyond int64 made CLI11 throw
+    # std::out_of_range (std::stoll) out of parse_cli; now an ember::Error naming the flag and the value.
+    "crash-flag-stoll.txt": "--no-progress=99999999999999999999999",
+    "seed-flag-stoll-mid.txt": "--micro-batch\n8\n--no-shuffle=-99999999999999999999999\n--accum\n2",
+    "seed-flag-values.txt": "--progress=99999999999999999999999\n--shuffle=off\n--no-progress=0",
 }
 for name, text in lines.items():
     put("fuzz_cli", name, text)

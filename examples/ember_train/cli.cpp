@@ -2,8 +2,11 @@
 #include "examples/ember_train/cli.h"
 
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <cmath>
 #include <map>
+#include <stdexcept>
+#include <string>
 
 #include "core/error.h"
 
@@ -31,6 +34,80 @@ struct Choice {
   }
 };
 
+/// "FLAG: value 'V' ..." for argument `i` of argv: `--flag=value`, or a value after its option.
+std::string describe_argument(int i, const char* const* argv, const std::exception& e) {
+  std::string arg = argv[i], flag, value = arg;
+  const size_t eq = arg.find('=');
+  if (arg.rfind("-", 0) == 0 && eq != std::string::npos) {
+    flag = arg.substr(0, eq);
+    value = arg.substr(eq + 1);
+  } else if (arg.rfind("-", 0) == 0) {
+    flag = arg;
+    value.clear();
+  } else if (i > 1 && std::string(argv[i - 1]).rfind("-", 0) == 0) {
+    flag = argv[i - 1];
+  }
+  constexpr size_t kShown = 64;  // a fuzzer's megabyte-long value is not repeated whole
+  if (value.size() > kShown) value = value.substr(0, kShown) + "... (" + std::to_string(value.size()) + " characters)";
+  const std::string why = dynamic_cast<const std::out_of_range*>(&e)        ? "is out of range"
+                          : dynamic_cast<const std::invalid_argument*>(&e) ? "is not valid"
+                                                                           : "cannot be parsed";
+  return (flag.empty() ? "argument " + std::to_string(i) : flag) + ": value '" + value + "' " + why + " (" + e.what() +
+         ")";
+}
+
+/// For an exception other than CLI11's own ParseError out of `app.parse` (CLI11 2.1 lets std::stoll's
+/// std::out_of_range escape for a huge number given to a negated flag, `--no-progress=99999999999999999999`):
+/// which argument caused it. CLI11 does not say, so the arguments are parsed again, one more each time
+/// (App::parse clears the previous results); the shortest prefix that throws again ends with it.
+std::string describe_bad_argument(CLI::App& app, int argc, const char* const* argv, const std::exception& e) {
+  for (int n = 2; n <= argc; ++n) {
+    try {
+      app.parse(n, argv);
+    } catch (const CLI::ParseError&) {  // e.g. an option whose value is cut off by the prefix
+    } catch (const std::exception& again) {
+      return describe_argument(n - 1, argv, again);
+    }
+  }
+  return std::string("cannot parse the command line (") + e.what() + ")";
+}
+
+/// CLI11 2.1 reads integers with strtoll/strtoull in base 0 and no range check: "99999999999999999999"
+/// became INT64_MAX, "-1" for an unsigned option 2^64 - 1, "010" eight. Every integer option ("INT" or
+/// "UINT") is checked first: plain decimal digits (a sign for INT) that fit 64 bits, handed on to CLI11
+/// without leading zeros or "+".
+void require_decimal_integers(CLI::App& app) {
+  for (CLI::Option* opt : app.get_options()) {
+    const std::string type = opt->get_type_name();
+    if (type != "INT" && type != "UINT") continue;
+    opt->transform(CLI::Validator(
+        [is_signed = type == "INT"](std::string& text) -> std::string {
+          const char* begin = text.data() + (text.starts_with('+') ? 1 : 0);
+          const char* end = text.data() + text.size();
+          std::from_chars_result r{};
+          std::string canonical;
+          if (is_signed) {
+            int64_t v = 0;
+            r = std::from_chars(begin, end, v);
+            canonical = std::to_string(v);
+          } else {
+            uint64_t v = 0;
+            r = std::from_chars(begin, end, v);
+            canonical = std::to_string(v);
+          }
+          if (r.ec == std::errc() && r.ptr == end && begin != end) {
+            text = canonical;  // what CLI11 then converts: "010" is ten, not octal eight
+            return "";
+          }
+          const std::string shown = text.size() > 64 ? text.substr(0, 64) + "..." : text;
+          return "value '" + shown + "' " +
+                 (r.ec == std::errc::result_out_of_range ? "is out of range" : "is not a plain decimal integer") +
+                 " (expected a decimal integer in " + (is_signed ? "[-2^63, 2^63)" : "[0, 2^64)") + ")";
+        },
+        ""));  // no description: --help shows the type as before
+  }
+}
+
 void check_finite(const char* flag, double v) {
   EMBER_CHECK(std::isfinite(v), flag, ": value must be a finite number, got ", v);
 }
@@ -48,7 +125,7 @@ void validate(const TrainOptions& o) {
   EMBER_CHECK(o.accum >= 1, "--accum: must be >= 1, got ", o.accum);
   EMBER_CHECK(o.micro_batch <= (int64_t{1} << 20) && o.accum <= (int64_t{1} << 20),
               "--micro-batch x --accum: ", o.micro_batch, " x ", o.accum, " is unreasonably large (limit 2^20 each)");
-  EMBER_CHECK(o.epochs >= 1, "--epochs: must be >= 1, got ", o.epochs);
+  EMBER_CHECK(o.epochs >= 1 && o.epochs <= (int64_t{1} << 20), "--epochs: must be in [1, 2^20], got ", o.epochs);
   EMBER_CHECK(o.steps >= 0, "--steps: must be >= 0 (0 = no limit), got ", o.steps);
   const double lr = o.resolved_lr();
   check_finite("--lr", lr);
@@ -156,6 +233,7 @@ CliResult parse_cli(int argc, const char* const* argv) {
   app.add_option("--limit-train", o.limit_train, "Use only the first N training samples (tests)")->group("");
   app.add_option("--limit-test", o.limit_test, "Evaluate on the first N test samples (tests)")->group("");
 
+  require_decimal_integers(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -164,6 +242,8 @@ CliResult parse_cli(int argc, const char* const* argv) {
     return r;
   } catch (const CLI::ParseError& e) {
     EMBER_FAIL(e.what());
+  } catch (const std::exception& e) {  // not CLI11's: name the flag and the value here
+    EMBER_FAIL(describe_bad_argument(app, argc, argv, e));
   }
   model.apply();
   norm.apply();
