@@ -12,6 +12,8 @@ namespace {
 constexpr const char* kFormatKey = "format";
 constexpr const char* kFormat = "ember-train-checkpoint/1";
 constexpr const char* kConfigPrefix = "config.";
+constexpr const char* kDeviceKey = "config.device";
+constexpr const char* kThreadsKey = "config.threads";
 
 template <class T>
 T parse_number(const std::string& path, const SafetensorsMetadata& m, const std::string& key) {
@@ -75,14 +77,32 @@ Checkpoint load_checkpoint(const std::string& path) {
   return out;
 }
 
-void check_same_config(const std::string& path, const SafetensorsMetadata& saved, const SafetensorsMetadata& current) {
+SafetensorsMetadata environment_config(const std::string& device_type, int threads) {
+  return {{kDeviceKey, device_type}, {kThreadsKey, std::to_string(threads)}};
+}
+
+std::vector<std::string> check_same_config(const std::string& path, const SafetensorsMetadata& saved,
+                                           const SafetensorsMetadata& current) {
+  auto value = [](const SafetensorsMetadata& m, const std::string& k) {
+    auto it = m.find(k);
+    return it == m.end() ? std::string("(absent)") : it->second;
+  };
+  SafetensorsMetadata keys = saved;  // every key of either side, sorted
+  keys.insert(current.begin(), current.end());
   std::string diffs;
-  for (const auto& [k, v] : current) {
-    auto it = saved.find(k);
-    const std::string was = it == saved.end() ? "(absent)" : it->second;
-    if (was != v) diffs += "\n  " + k.substr(std::string(kConfigPrefix).size()) + ": checkpoint " + was + ", now " + v;
+  std::vector<std::string> warnings;
+  for (const auto& [k, _] : keys) {
+    const std::string was = value(saved, k), now = value(current, k);
+    if (was == now) continue;
+    const std::string what = k.substr(std::string(kConfigPrefix).size()) + ": checkpoint " + was + ", now " + now;
+    if (k == kDeviceKey || k == kThreadsKey)
+      warnings.push_back("--resume " + path + ": " + what + "; the run continues, but it is bit-identical to an "
+                         "uninterrupted run only with the same device and thread count");
+    else
+      diffs += "\n  " + what;
   }
   EMBER_CHECK(diffs.empty(), "--resume ", path, ": the checkpoint was written with other settings:", diffs);
+  return warnings;
 }
 
 }  // namespace ember::train

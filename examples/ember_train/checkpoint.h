@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/safetensors.h"
 
@@ -12,7 +13,7 @@ namespace ember::train {
 struct RunPosition {
   int64_t epoch = 0;            ///< 0-based epoch in progress
   int64_t micro_step = 0;       ///< next global micro-step of that epoch
-  int64_t optimizer_steps = 0;  ///< optimizer steps done (including skipped ones)
+  int64_t optimizer_steps = 0;  ///< optimizer steps done (skipped windows not included)
   int64_t micro_steps = 0;      ///< micro-batches done
   int64_t skipped_steps = 0;    ///< steps skipped for non-finite gradients
   uint64_t rng_seed = 0;        ///< Ember's default generator (dropout, init)
@@ -40,8 +41,17 @@ void save_checkpoint(const std::string& path, const NamedTensors& model, const N
 /// malformed file or a malformed position entry.
 Checkpoint load_checkpoint(const std::string& path);
 
-/// Throws an ember::Error listing every "config.*" entry of `saved` that differs from `current` (a
-/// resume with other settings than the saved run would not continue it).
-void check_same_config(const std::string& path, const SafetensorsMetadata& saved, const SafetensorsMetadata& current);
+/// The "config.*" entries that say where a run ran rather than what it computes: "config.device"
+/// (`device_type`: cpu or cuda) and "config.threads" (the OpenMP threads it ran with). A resume with other
+/// values continues the run, but the result is promised bit-identical only with the same ones.
+SafetensorsMetadata environment_config(const std::string& device_type, int threads);
+
+/// Compares the "config.*" entries of a checkpoint (`saved`) with the resuming run's (`current`). Throws an
+/// ember::Error listing every difference in a setting that determines the updates (a resume with other
+/// settings would not continue the run; an entry on one side only counts as a difference). Returns one
+/// line per difference in an environment_config() entry (device, threads), saying that bit-identity is
+/// only promised under equal settings; the caller logs them and goes on.
+std::vector<std::string> check_same_config(const std::string& path, const SafetensorsMetadata& saved,
+                                           const SafetensorsMetadata& current);
 
 }  // namespace ember::train

@@ -1,8 +1,11 @@
 /// @file examples/ember_train/report.cpp @brief Summary JSON, metrics CSV and the gnuplot loss/accuracy plot.
 #include "examples/ember_train/report.h"
 
+#include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -12,9 +15,13 @@
 
 #include <unistd.h>
 
+#include "core/error.h"
+
 namespace ember::train {
 
 namespace {
+
+constexpr const char* kMetricsHeader = "step,epoch,samples,loss,lr,grad_norm,skipped,elapsed_s";
 
 /// JSON has no NaN/Inf: write them as null.
 nlohmann::ordered_json number(double v) { return std::isfinite(v) ? nlohmann::ordered_json(v) : nullptr; }
@@ -67,14 +74,43 @@ std::string summary_json(const RunSummary& s) {
   return j.dump(2) + "\n";
 }
 
-std::string metrics_csv(const std::vector<StepRecord>& steps) {
+std::string metrics_csv(const std::vector<StepRecord>& steps, const std::string& earlier) {
   std::ostringstream os;
-  os << "step,epoch,samples,loss,lr,grad_norm,skipped,elapsed_s\n";
+  os << (earlier.empty() ? std::string(kMetricsHeader) + "\n" : earlier);
   os << std::setprecision(9);
   for (const StepRecord& r : steps)
     os << r.step << ',' << r.epoch << ',' << r.samples << ',' << r.loss << ',' << r.lr << ',' << r.grad_norm << ','
        << (r.skipped ? 1 : 0) << ',' << std::setprecision(4) << r.elapsed_s << std::setprecision(9) << '\n';
   return os.str();
+}
+
+EarlierMetrics read_earlier_metrics(const std::string& path, int64_t windows) {
+  EarlierMetrics m;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    EMBER_CHECK(!std::filesystem::exists(path), "--metrics ", path, ": cannot read the file of the run being resumed: ",
+                std::strerror(errno));
+    return m;
+  }
+  std::string line;
+  EMBER_CHECK(std::getline(in, line) && line == kMetricsHeader, "--metrics ", path,
+              ": exists but is not an ember-train metrics CSV (its first line is not \"", kMetricsHeader,
+              "\"); a resumed run continues that file: move it away or choose another --metrics file");
+  m.text = line + "\n";
+  for (int64_t row = 2; std::getline(in, line); ++row) {
+    if (line.empty()) continue;
+    int64_t step = 0;
+    const auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), step);
+    EMBER_CHECK(ec == std::errc() && end != line.data() + line.size() && *end == ',', "--metrics ", path, ": line ",
+                row, " does not start with an optimizer step number: '", line.substr(0, 80), "'");
+    if (m.kept == windows) {
+      ++m.dropped;
+      continue;
+    }
+    m.text += line + "\n";
+    ++m.kept;
+  }
+  return m;
 }
 
 std::string plot_png(const std::string& png, const std::vector<StepRecord>& steps, const std::vector<EvalRecord>& evals) {

@@ -45,8 +45,23 @@ struct RunSummary {
 
 /// JSON text of the summary (keys as in docs/training.md).
 std::string summary_json(const RunSummary& s);
-/// CSV text: header + one row per step.
-std::string metrics_csv(const std::vector<StepRecord>& steps);
+/// CSV text: header + one row per step. `earlier` (a resumed run: EarlierMetrics::text, header included)
+/// replaces the header: the rows of `steps` continue it.
+std::string metrics_csv(const std::vector<StepRecord>& steps, const std::string& earlier = "");
+
+/// The --metrics file of the run a resume continues, cut at the checkpoint.
+struct EarlierMetrics {
+  std::string text;     ///< header and the rows of the windows before the checkpoint ("" when no file)
+  int64_t kept = 0;     ///< rows kept
+  int64_t dropped = 0;  ///< rows after the checkpoint (the resumed run computes those windows again)
+};
+
+/// Reads `path` (an ember-train --metrics CSV) for a run resumed after `windows` windows (the checkpoint's
+/// optimizer steps + skipped steps: one row each, in order): keeps its header and its first `windows`
+/// rows. A missing file gives empty text (the resumed run writes a new one). Throws ember::Error naming
+/// the file when it exists but is not an ember-train metrics CSV (another header, a row without a step
+/// number), rather than overwrite it.
+EarlierMetrics read_earlier_metrics(const std::string& path, int64_t windows);
 
 /// Draws the loss curve (and the test accuracy on a second axis) to `png` with gnuplot. Returns "" on
 /// success, else a message saying why no plot was drawn (gnuplot missing or failing). Never throws for a

@@ -45,6 +45,7 @@ struct TrainingRun {
   void load_data();       ///< datasets, this rank's loader, micro-steps per epoch, optimizer steps in all
   void build_training();  ///< model, optimizer, schedule, accumulator; checks the effective batch on every rank
   void restore();         ///< --init weights, or --resume weights, optimizer state, counters and RNG
+  void continue_metrics();  ///< --resume with --metrics: keep the earlier file's rows up to the checkpoint
   void start_data_parallel();  ///< several ranks: rank 0's weights everywhere, bucketed gradient all-reduce
   void report_setup();    ///< rank 0 prints the configuration (the first lines of the log)
   /// What of the epoch's short last global micro-step is dropped (load_data), from the global step
@@ -111,6 +112,7 @@ struct TrainingRun {
   int64_t trained_samples = 0;           ///< samples trained on so far (all ranks at window ends)
   double final_loss = NAN;               ///< mean loss of the last window
   std::vector<StepRecord> steps;
+  EarlierMetrics earlier_metrics;        ///< --resume: the --metrics file's rows up to the checkpoint (rank 0)
   std::vector<EvalRecord> evals;
 };
 

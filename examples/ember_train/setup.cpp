@@ -193,6 +193,7 @@ void TrainingRun::build_training() {
       scheduler.get());
   config = config_metadata(o, world_size);
   add_optional_config(config, o);
+  config.merge(environment_config(dev.is_cuda() ? "cuda" : "cpu", omp_get_max_threads()));  // warned about on resume
   effective = distributed::validate_effective_batch(o.micro_batch, o.accum, *group);  // the same on every rank
 }
 
@@ -205,7 +206,8 @@ void TrainingRun::restore() {
   Checkpoint ck = load_checkpoint(o.resume);
   EMBER_CHECK(ck.has_position, "--resume ", o.resume, ": not an ember-train checkpoint (no run position in "
                                "__metadata__); use --init to start from plain weights");
-  check_same_config(o.resume, ck.config, config);
+  for (const std::string& warning : check_same_config(o.resume, ck.config, config))
+    if (is_root) out << "ember-train: warning: " << warning << "\n";
   model->load_state_dict(ck.model);
   optimizer->load_state_dict(ck.optim, model->named_parameters());
   pos = ck.position;
@@ -215,6 +217,18 @@ void TrainingRun::restore() {
   // generator position; the checkpoint's rng fields are restored only for compatibility.
   default_generator().seed = pos.rng_seed;
   default_generator().offset = pos.rng_offset;
+  if (is_root && !o.metrics.empty()) continue_metrics();
+}
+
+// A resumed run's --metrics file continues the earlier run's: its rows up to the checkpoint are kept.
+void TrainingRun::continue_metrics() {
+  const int64_t windows = pos.optimizer_steps + pos.skipped_steps;  // one row each
+  earlier_metrics = read_earlier_metrics(o.metrics, windows);
+  if (earlier_metrics.text.empty()) return;
+  out << "ember-train: --metrics " << o.metrics << ": continuing its " << earlier_metrics.kept << " row(s) of the "
+      << windows << " window(s) before the checkpoint";
+  if (earlier_metrics.dropped > 0) out << "; " << earlier_metrics.dropped << " later row(s) dropped (redone now)";
+  out << "\n";
 }
 
 // Several ranks: rank 0's weights (and BN buffers) everywhere, gradients in flat buckets reduced once per

@@ -132,7 +132,11 @@ void TrainingRun::finish_window(int64_t epoch) {
   window_samples = 0;
   const double sps = static_cast<double>(trained_samples) / std::max(seconds_since(train_t0), 1e-9);
   if (is_root) progress.step(r.epoch, o.epochs, r.step, r.loss, sps);
-  if (o.checkpoint_every > 0 && r.step % o.checkpoint_every == 0 && is_root) save(o.save);
+  if (o.checkpoint_every > 0 && r.step % o.checkpoint_every == 0 && is_root) {
+    // The metrics first: a run killed after this step resumes from a checkpoint its rows reach.
+    if (!o.metrics.empty()) write_file_atomically(o.metrics, metrics_csv(steps, earlier_metrics.text));
+    save(o.save);
+  }
 }
 
 // The window's loss and samples over all ranks (16 bytes, once per step); makes window_samples and
@@ -229,7 +233,7 @@ void TrainingRun::write_outputs(RunSummary& s) {
     s.checkpoint = o.save;
   }
   if (!o.metrics.empty()) {
-    write_file_atomically(o.metrics, metrics_csv(steps));
+    write_file_atomically(o.metrics, metrics_csv(steps, earlier_metrics.text));  // a resume continues the file
     s.metrics = o.metrics;
   }
   if (!o.plot.empty()) {

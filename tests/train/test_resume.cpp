@@ -1,15 +1,23 @@
-/// @file tests/train/test_resume.cpp @brief Checkpoints: a resumed run ends bit-identical to an uninterrupted one; mismatched or broken files are rejected.
+/// @file tests/train/test_resume.cpp @brief Checkpoints: a resumed run ends bit-identical to an uninterrupted one (SGD momentum, short windows, window BN stats, clipping, skipped steps, 3 ranks) and continues its --metrics file; mismatched settings are rejected or warned about; broken files are rejected.
 // Compiled when the training loop is built (examples/CMakeLists.txt: nn and optim present).
 #include <catch2/catch.hpp>
+#include <omp.h>
+
+#include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "core/safetensors.h"
 #include "data/fashion_mnist.h"
+#include "examples/ember_train/run.h"
 #include "examples/ember_train/train.h"
 #include "tests/harness/datasets.h"
+#include "tests/train/run_compare.h"
 #include "tests/train/temp_dir.h"
 
 using namespace ember;
@@ -45,10 +53,90 @@ void require_bit_identical(const std::string& a, const std::string& b) {
     REQUIRE(u.shape() == t.shape());
     CHECK(std::memcmp(u.data_ptr(), t.data_ptr(), t.nbytes()) == 0);
   }
-  for (const char* key : {"epoch", "micro_step", "optimizer_steps", "micro_steps", "rng_offset"}) {
+  for (const char* key : {"epoch", "micro_step", "optimizer_steps", "micro_steps", "skipped_steps", "rng_offset"}) {
     INFO("metadata " << key);
     CHECK(x.metadata.at(key) == y.metadata.at(key));
   }
+}
+
+/// MLP with BN, shuffled, SGD with momentum 0.9: `samples` training samples in micro-batches of 8, windows
+/// of 3, 2 epochs. Small enough that a run takes a fraction of a second.
+TrainOptions mlp_run(int64_t samples = 96) {
+  TrainOptions o;
+  o.model = ModelKind::MLP;
+  o.optimizer = OptimizerKind::SGD;
+  o.micro_batch = 8;
+  o.accum = 3;
+  o.epochs = 2;
+  o.device = DeviceChoice::CPU;
+  o.limit_train = samples;
+  o.limit_test = 20;
+  o.progress = false;
+  o.seed = 11;
+  return o;
+}
+
+/// The cells of each data row of a --metrics CSV (header checked and left out).
+std::vector<std::vector<std::string>> metrics_rows(const std::string& path) {
+  std::istringstream in(test::read_bytes(path));
+  std::string line;
+  REQUIRE(std::getline(in, line));
+  CHECK(line == "step,epoch,samples,loss,lr,grad_norm,skipped,elapsed_s");
+  std::vector<std::vector<std::string>> rows;
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    std::istringstream cs(line);
+    for (std::string c; std::getline(cs, c, ',');) cells.push_back(c);
+    REQUIRE(cells.size() == 8);
+    rows.push_back(cells);
+  }
+  return rows;
+}
+
+/// Equal rows, except elapsed_s (wall time, and a resumed process starts its clock again).
+void require_same_rows(const std::vector<std::vector<std::string>>& a, const std::vector<std::vector<std::string>>& b) {
+  REQUIRE(a.size() == b.size());
+  for (size_t r = 0; r < a.size(); ++r) {
+    INFO("metrics row " << r + 1);
+    for (size_t c = 0; c + 1 < a[r].size(); ++c) CHECK(a[r][c] == b[r][c]);
+  }
+}
+
+/// `o` uninterrupted, and for each of `stops` `o` stopped by --steps after that many optimizer steps and
+/// resumed, all with --save and --metrics (the resumed run continues the first part's metrics file): the
+/// final checkpoints are bit-identical and the metrics files have the same rows. Returns the uninterrupted
+/// run's rows; its checkpoint is dir/full.safetensors, the last resumed one dir/resumed.safetensors.
+std::vector<std::vector<std::string>> require_resume_identical(const TrainOptions& o, const std::vector<int64_t>& stops,
+                                                               const test::TempDir& dir) {
+  std::ostringstream log;
+  TrainOptions full = o;
+  full.save = dir.file("full.safetensors");
+  full.metrics = dir.file("full.csv");
+  const RunSummary a = run_training(full, log);
+  const auto rows = metrics_rows(full.metrics);
+  for (int64_t stop : stops) {
+    INFO("interrupted after step " << stop);
+    REQUIRE(stop < a.optimizer_steps);
+    TrainOptions first = o;
+    first.steps = stop;
+    first.save = dir.file("part.safetensors");
+    first.metrics = dir.file("resumed.csv");
+    REQUIRE(run_training(first, log).optimizer_steps == stop);
+    TrainOptions rest = o;
+    rest.resume = first.save;
+    rest.save = dir.file("resumed.safetensors");
+    rest.metrics = first.metrics;
+    const RunSummary c = run_training(rest, log);
+    INFO(log.str());
+    CHECK(c.optimizer_steps == a.optimizer_steps);
+    CHECK(c.skipped_steps == a.skipped_steps);
+    CHECK(c.micro_steps == a.micro_steps);
+    CHECK(c.test_accuracy == a.test_accuracy);
+    CHECK(c.final_loss == a.final_loss);
+    require_bit_identical(full.save, rest.save);
+    require_same_rows(rows, metrics_rows(rest.metrics));
+  }
+  return rows;
 }
 
 }  // namespace
@@ -124,3 +212,170 @@ TEST_CASE("--resume rejects mismatched settings, plain weights and broken files"
   r.resume = dir.file("cut.safetensors");
   CHECK_THROWS_WITH(run_training(r, log), Contains("cut.safetensors") && Contains("truncated"));
 }
+
+TEST_CASE("--resume is bit-identical with SGD momentum and a short last window", "[train][resume]") {
+  if (!test::have_fashion_mnist()) return;
+  // 76 samples: 10 micro-batches per epoch, the last of 4 samples; windows 3 + 3 + 3 + 1 (a short window
+  // closed by flush) -> 4 steps per epoch. Interrupted before the short window, and right after it.
+  test::TempDir dir;
+  const auto rows = require_resume_identical(mlp_run(76), {3, 4}, dir);
+  REQUIRE(rows.size() == 8);
+  CHECK(rows[3][2] == "4");  // the short window's samples
+  CHECK(rows[7][2] == "4");
+  const Checkpoint ck = load_checkpoint(dir.file("resumed.safetensors"));
+  size_t buffers = 0;  // a momentum buffer per parameter (fc1-3, bn1-2: weight and bias)
+  for (const auto& [name, t] : ck.optim) buffers += name.ends_with(".momentum_buffer");
+  CHECK(buffers == 10);
+}
+
+TEST_CASE("--resume is bit-identical with --bn-stats window", "[train][resume]") {
+  if (!test::have_fashion_mnist()) return;
+  test::TempDir dir;
+  TrainOptions o = mlp_run();
+  o.bn_stats = BnStats::Window;
+  o.optimizer = OptimizerKind::AdamW;
+  require_resume_identical(o, {2}, dir);
+  // Window-merged statistics: one running-statistics update per optimizer step (8), not per micro-batch (24).
+  const Checkpoint ck = load_checkpoint(dir.file("resumed.safetensors"));
+  for (const auto& [name, t] : ck.model)
+    if (name.ends_with("num_batches_tracked")) CHECK(t.to_vector<int64_t>() == std::vector<int64_t>{8});
+}
+
+TEST_CASE("--resume is bit-identical with --clip-norm clipping", "[train][resume]") {
+  if (!test::have_fashion_mnist()) return;
+  test::TempDir dir;
+  TrainOptions o = mlp_run();
+  o.clip_norm = 0.05;
+  const auto rows = require_resume_identical(o, {5}, dir);
+  int clipped = 0;  // windows whose norm exceeded the limit (so clipping changed the update), both sides of the stop
+  for (size_t r = 0; r < rows.size(); ++r) clipped += std::stod(rows[r][5]) > o.clip_norm;
+  CHECK(clipped == static_cast<int>(rows.size()));
+}
+
+TEST_CASE("--resume is bit-identical across skipped (non-finite) steps", "[train][resume]") {
+  if (!test::have_fashion_mnist()) return;
+  test::TempDir dir;
+  TrainOptions o = mlp_run();
+  // Window 1 (micro-step 2) is skipped before the interruption, window 5 (micro-step 14) after it.
+  o.inject_non_finite = {{.micro_step = 2, .value = std::numeric_limits<double>::quiet_NaN()},
+                         {.micro_step = 14, .value = std::numeric_limits<double>::infinity()}};
+  const auto rows = require_resume_identical(o, {2}, dir);
+  REQUIRE(rows.size() == 8);  // 8 windows, 6 optimizer steps
+  for (size_t r = 0; r < rows.size(); ++r) CHECK(rows[r][6] == (r == 0 || r == 4 ? "1" : "0"));
+  const Checkpoint ck = load_checkpoint(dir.file("resumed.safetensors"));
+  CHECK(ck.position.skipped_steps == 2);
+  CHECK(ck.position.optimizer_steps == 6);
+}
+
+TEST_CASE("--resume warns when the thread count or the device differ, and continues", "[train][resume]") {
+  if (!test::have_fashion_mnist()) return;
+  const int threads_before = omp_get_max_threads();
+  test::TempDir dir;
+  std::ostringstream log;
+  TrainOptions o = mlp_run();
+  o.threads = 1;
+  o.steps = 1;
+  o.save = dir.file("ck.safetensors");
+  run_training(o, log);
+  const Checkpoint saved = load_checkpoint(o.save);
+  CHECK(saved.config.at("config.threads") == "1");
+  CHECK(saved.config.at("config.device") == "cpu");
+
+  auto resume = [&](const std::string& file, int threads) {
+    TrainOptions r = mlp_run();
+    r.threads = threads;
+    r.resume = file;
+    r.steps = 2;
+    std::ostringstream out;
+    CHECK(run_training(r, out).optimizer_steps == 2);  // a warning, not an error
+    return out.str();
+  };
+  CHECK_THAT(resume(o.save, 1), !Contains("warning"));
+  const std::string promise = "bit-identical to an uninterrupted run only with the same device and thread count";
+  CHECK_THAT(resume(o.save, 2),
+             Contains("ember-train: warning: --resume " + o.save + ": threads: checkpoint 1, now 2") && Contains(promise));
+
+  // Written on a GPU, resumed on the CPU; and a checkpoint from before threads and device were recorded.
+  SafetensorsContent c = load_safetensors(o.save);
+  c.metadata["config.device"] = "cuda";
+  save_safetensors(dir.file("gpu.safetensors"), c.tensors, c.metadata);
+  CHECK_THAT(resume(dir.file("gpu.safetensors"), 1), Contains("device: checkpoint cuda, now cpu") && Contains(promise));
+  c.metadata.erase("config.device");
+  c.metadata.erase("config.threads");
+  save_safetensors(dir.file("old.safetensors"), c.tensors, c.metadata);
+  const std::string old = resume(dir.file("old.safetensors"), 1);
+  CHECK_THAT(old, Contains("device: checkpoint (absent), now cpu") && Contains("threads: checkpoint (absent), now 1"));
+
+  // Any other difference is an error, also a setting the checkpoint has and this run does not.
+  c = load_safetensors(o.save);
+  c.metadata["config.future_flag"] = "on";
+  save_safetensors(dir.file("newer.safetensors"), c.tensors, c.metadata);
+  TrainOptions r = mlp_run();
+  r.threads = 1;
+  r.resume = dir.file("newer.safetensors");
+  CHECK_THROWS_WITH(run_training(r, log), Contains("other settings") && Contains("future_flag: checkpoint on, now (absent)"));
+  configure_threads(threads_before);
+}
+
+TEST_CASE("--resume continues the --metrics file: earlier rows kept up to the checkpoint, later ones redone",
+          "[train][resume]") {
+  if (!test::have_fashion_mnist()) return;
+  test::TempDir dir;
+  std::ostringstream log;
+  TrainOptions full = mlp_run();
+  full.metrics = dir.file("full.csv");
+  run_training(full, log);
+  TrainOptions o = mlp_run();  // a checkpoint at step 2 ...
+  o.steps = 2;
+  o.save = dir.file("ck.safetensors");
+  run_training(o, log);
+  o = mlp_run();  // ... and a metrics file that went on to step 5 (a kill after step 5 loses the checkpoint of step 4)
+  o.steps = 5;
+  o.metrics = dir.file("m.csv");
+  run_training(o, log);
+  REQUIRE(metrics_rows(o.metrics).size() == 5);
+  TrainOptions r = mlp_run();
+  r.resume = dir.file("ck.safetensors");
+  r.metrics = o.metrics;
+  std::ostringstream out;
+  run_training(r, out);
+  CHECK_THAT(out.str(), Contains("--metrics " + r.metrics + ": continuing its 2 row(s) of the 2 window(s) before the "
+                                 "checkpoint; 3 later row(s) dropped (redone now)"));
+  require_same_rows(metrics_rows(full.metrics), metrics_rows(r.metrics));  // one header, 8 rows
+  // A resume to a metrics file that did not exist starts it at the checkpoint.
+  r.metrics = dir.file("new.csv");
+  run_training(r, log);
+  const auto rows = metrics_rows(r.metrics);
+  REQUIRE(rows.size() == 6);
+  CHECK(rows[0][0] == "3");
+  // A file that is not an ember-train metrics CSV is not overwritten.
+  test::write_bytes(dir.file("notes.txt"), "my notes\n");
+  r.metrics = dir.file("notes.txt");
+  CHECK_THROWS_WITH(run_training(r, log), Contains("notes.txt") && Contains("not an ember-train metrics CSV"));
+  CHECK(test::read_bytes(r.metrics) == "my notes\n");
+}
+
+#if defined(EMBER_TRAIN_BINARY) && defined(EMBER_MPIEXEC)
+TEST_CASE("--resume under mpirun -np 3 is bit-identical to the uninterrupted 3-rank run", "[train][resume][mpi]") {
+  if (!test::have_fashion_mnist()) return;
+  test::TempDir dir;
+  // 116 samples, micro 4 x 3 ranks: 9 full global micro-steps and one of 8 samples (rank 2 gets none);
+  // windows 3 + 3 + 3 + 1 -> 4 steps per epoch, 2 epochs. BN, SGD with momentum, shuffled.
+  const std::string common = test::mpirun(3) + EMBER_TRAIN_BINARY +
+                             " --model mlp --optimizer sgd --micro-batch 4 --accum 3 --epochs 2 --seed 3 --device cpu"
+                             " --threads 1 --limit-train 116 --limit-test 20 --no-progress";
+  test::run_ok(common + " --save " + dir.file("full.safetensors") + " --metrics " + dir.file("full.csv"),
+               dir.file("full.log"));
+  const std::string part = " --save " + dir.file("part.safetensors") + " --metrics " + dir.file("resumed.csv");
+  test::run_ok(common + " --steps 3" + part, dir.file("part.log"));
+  test::run_ok(common + " --resume " + dir.file("part.safetensors") + " --save " + dir.file("resumed.safetensors") +
+                   " --metrics " + dir.file("resumed.csv"),
+               dir.file("resumed.log"));
+  CHECK_THAT(test::read_bytes(dir.file("resumed.log")), Contains("resumed from") && !Contains("warning"));
+  require_bit_identical(dir.file("full.safetensors"), dir.file("resumed.safetensors"));
+  const auto rows = metrics_rows(dir.file("full.csv"));
+  REQUIRE(rows.size() == 8);
+  CHECK(rows[3][2] == "8");  // the short window: the last global micro-step's 8 samples
+  require_same_rows(rows, metrics_rows(dir.file("resumed.csv")));
+}
+#endif
