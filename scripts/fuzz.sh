@@ -5,12 +5,13 @@
 #                               the inputs that add coverage into fuzz/corpus/<target> (commit them)
 #   scripts/fuzz.sh --test      replay the kept corpus and fuzz each target 5 s (make test; nothing is
 #                               written to the repository)
+#   FUZZ_TARGETS="fuzz_cli fuzz_idx" scripts/fuzz.sh 600   only these targets, in this order
 # A crash, a leak, a timeout (> 10 s per input) or an input using more than 2 GB fails the run; the
 # input is saved as build-fuzz/fuzz/artifacts/<target>/crash-* (or leak-, timeout-, oom-).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
-TARGETS=(fuzz_safetensors fuzz_idx fuzz_cli)
+read -ra TARGETS <<<"${FUZZ_TARGETS:-fuzz_safetensors fuzz_idx fuzz_cli}"
 start=$(date +%s)
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz --target ember_fuzz -j "$JOBS"
