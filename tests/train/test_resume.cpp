@@ -3,10 +3,12 @@
 #include <catch2/catch.hpp>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -138,6 +140,31 @@ std::vector<std::vector<std::string>> require_resume_identical(const TrainOption
   }
   return rows;
 }
+
+/// An output stream for the run's log that, at every "... step K/N ..." line, records how many rows the
+/// --metrics file has at that moment (what a kill right then would leave behind).
+class MetricsSnoop : public std::streambuf {
+ public:
+  explicit MetricsSnoop(std::string metrics) : metrics_(std::move(metrics)) {}
+  std::map<int64_t, size_t> rows_at_step;  ///< step of the log line -> rows of the file then
+
+ private:
+  int overflow(int c) override {
+    if (c != '\n') {
+      line_ += static_cast<char>(c);
+      return c;
+    }
+    const size_t at = line_.find("  step ");
+    if (at != std::string::npos) {
+      const std::string text = test::read_bytes(metrics_);
+      const auto lines = static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+      rows_at_step[std::stoll(line_.substr(at + 7))] = lines == 0 ? 0 : lines - 1;
+    }
+    line_.clear();
+    return c;
+  }
+  std::string metrics_, line_;
+};
 
 }  // namespace
 
@@ -353,6 +380,25 @@ TEST_CASE("--resume continues the --metrics file: earlier rows kept up to the ch
   r.metrics = dir.file("notes.txt");
   CHECK_THROWS_WITH(run_training(r, log), Contains("notes.txt") && Contains("not an ember-train metrics CSV"));
   CHECK(test::read_bytes(r.metrics) == "my notes\n");
+}
+
+TEST_CASE("--metrics is written before each --checkpoint-every checkpoint, so a killed run's file reaches it",
+          "[train][resume]") {
+  if (!test::have_fashion_mnist()) return;
+  test::TempDir dir;
+  TrainOptions o = mlp_run();  // 8 steps, a checkpoint every 3
+  o.save = dir.file("ck.safetensors");
+  o.metrics = dir.file("m.csv");
+  o.checkpoint_every = 3;
+  o.log_every = 1;
+  MetricsSnoop snoop(o.metrics);
+  std::ostream log(&snoop);
+  run_training(o, log);
+  // The log line of step K comes before that step's checkpoint: the file then holds the rows up to the
+  // last checkpoint (3 or 6), never fewer (the end of the run writes all 8).
+  const std::map<int64_t, size_t> want{{1, 0}, {2, 0}, {3, 0}, {4, 3}, {5, 3}, {6, 3}, {7, 6}, {8, 6}};
+  CHECK(snoop.rows_at_step == want);
+  CHECK(metrics_rows(o.metrics).size() == 8);
 }
 
 #if defined(EMBER_TRAIN_BINARY) && defined(EMBER_MPIEXEC)
