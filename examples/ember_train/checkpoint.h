@@ -28,7 +28,7 @@ struct Checkpoint {
   NamedTensors model;             ///< PyTorch state_dict names ("fc1.weight", "bn1.running_var", ...)
   NamedTensors optim;             ///< names without the "optim." prefix
   RunPosition position;
-  SafetensorsMetadata config;        ///< "config.*" entries: the settings a resume must match
+  SafetensorsMetadata config;        ///< "config.*" entries: the settings a resume must match, device and threads
   bool has_position = false;         ///< false for a plain weights file (e.g. from PyTorch)
 };
 

@@ -43,6 +43,8 @@ int run_main(int argc, char** argv, const std::function<void(TrainOptions&)>& ad
     return fail(e.message(), group);
   } catch (const std::exception& e) {
     return fail(e.what(), group);
+  } catch (...) {  // not derived from std::exception: still an error message and exit status 1, not std::terminate
+    return fail("an unknown exception", group);
   }
 }
 

@@ -100,7 +100,7 @@ struct TrainingRun {
   std::unique_ptr<optim::LRScheduler> scheduler;
   std::unique_ptr<optim::GradAccumulator> acc;
   distributed::EffectiveBatch effective;  ///< micro x accum x world, the same on every rank
-  SafetensorsMetadata config;         ///< the settings a resume must match
+  SafetensorsMetadata config;         ///< the settings a resume must match, and device and threads (warned about)
   std::unique_ptr<distributed::DataParallel> dp;  ///< several ranks only
   RunPosition pos;                    ///< epoch and micro-step in progress (restored by --resume)
 

@@ -1,8 +1,12 @@
 /// @file tests/train/test_cli.cpp @brief ember-train flag parsing: defaults, every flag's effect, and errors that name the flag.
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+#include <string>
+
 #include "core/error.h"
 #include "examples/ember_train/cli.h"
+#include "tests/train/temp_dir.h"
 
 using namespace ember;
 using namespace ember::train;
@@ -171,3 +175,15 @@ TEST_CASE("ember-train maps every exception out of argument parsing to an error 
   CHECK(parse({"--accum=08"}).accum == 8);    // CLI11 alone: octal, "08" an error
   CHECK(parse({"--accum", "010"}).accum == 10);  // CLI11 alone: octal eight
 }
+
+#ifdef EMBER_TRAIN_BINARY
+TEST_CASE("ember-train binary: a huge flag value is an error naming the flag, exit status 1", "[train][cli]") {
+  test::TempDir dir;
+  const std::string err = dir.file("err.txt");
+  const int rc = std::system((std::string(EMBER_TRAIN_BINARY) + " --no-progress=99999999999999999999999 >" +
+                              dir.file("out.txt") + " 2>" + err).c_str());
+  CHECK((WIFEXITED(rc) && WEXITSTATUS(rc) == 1));  // before: "ember-train: error: stoll"
+  CHECK(test::read_bytes(err) ==
+        "ember-train: error: --no-progress: value '99999999999999999999999' is out of range (stoll)\n");
+}
+#endif
