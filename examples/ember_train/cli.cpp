@@ -223,9 +223,9 @@ CliResult parse_cli(int argc, const char* const* argv) {
   app.add_option("--init", o.init, "Load model weights (safetensors, PyTorch state_dict names) before training");
   app.add_option("--save", o.save, "Write a checkpoint (weights + optimizer state + run position) here at the end");
   app.add_option("--resume", o.resume, "Continue the run saved in this checkpoint (ends bit-identical to an "
-                                       "uninterrupted run)");
+                                       "uninterrupted run on the same device and thread count)");
   app.add_option("--checkpoint-every", o.checkpoint_every, "Also write the --save checkpoint every K optimizer steps");
-  app.add_option("--metrics", o.metrics, "Write one CSV row per optimizer step to this file");
+  app.add_option("--metrics", o.metrics, "Write one CSV row per optimizer step to this file (--resume continues it)");
   app.add_option("--plot", o.plot, "Draw the loss curve and test accuracy to this PNG (needs gnuplot)");
   app.add_option("--summary", o.summary, "Write a JSON summary of the run to this file");
   app.add_option("--log-every", o.log_every, "Optimizer steps between log lines when stdout is not a terminal");
