@@ -49,6 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!(std::isfinite(o.resolved_lr()) && o.resolved_lr() > 0)) fail("accepted a non-positive or non-finite lr");
   if (!(std::isfinite(o.resolved_weight_decay()) && o.resolved_weight_decay() >= 0)) fail("accepted a bad weight decay");
   if (!(std::isfinite(o.clip_norm) && o.clip_norm >= 0)) fail("accepted a bad clip norm");
+  if (!(o.dropout >= 0 && o.dropout < 1)) fail("accepted a dropout probability outside [0, 1)");
   const double m = o.resolved_momentum();
   if (!(m >= 0 && m < 1)) fail("accepted a momentum outside [0, 1)");
   if (o.checkpoint_every > 0 && o.save.empty()) fail("accepted --checkpoint-every without --save");
