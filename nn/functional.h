@@ -3,6 +3,7 @@
 #include "ops/elementwise.h"
 #include "ops/functional.h"
 #include "ops/functional_conv.h"
+#include "ops/functional_norm.h"
 
 namespace ember::nn::functional {
 
@@ -14,6 +15,7 @@ using ember::batch_norm;
 using ember::conv2d;
 using ember::cross_entropy;
 using ember::dropout;
+using ember::layer_norm;
 using ember::linear;
 using ember::max_pool2d;
 using ember::mse_loss;

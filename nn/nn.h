@@ -6,6 +6,7 @@
 #include "nn/conv.h"
 #include "nn/functional.h"
 #include "nn/init.h"
+#include "nn/layernorm.h"
 #include "nn/linear.h"
 #include "nn/module.h"
 #include "nn/pooling.h"
