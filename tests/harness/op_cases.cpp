@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "kernels/op_traits.h"
+#include "ops/functional_norm.h"
 #include "tests/harness/backends.h"
 
 namespace ember::test {
@@ -446,6 +447,42 @@ void add_composites(Table& t) {
         sum_tolerance(8));
 }
 
+// ---------------------------------------------------------------- layer_norm
+/// LayerNorm over the last dim of x [*, n] with weight and bias [n], in double: two-pass mean and
+/// biased variance per row.
+NdArray naive_layer_norm(const std::vector<NdArray>& x) {
+  const NdArray& in = x[0];
+  const size_t n = static_cast<size_t>(in.shape.back());
+  NdArray out{in.shape, std::vector<double>(in.v.size())};
+  for (size_t r = 0; r < in.v.size() / n; ++r) {
+    double sum = 0.0, sq = 0.0;
+    for (size_t j = 0; j < n; ++j) sum += in.v[r * n + j];
+    const double mean = sum / static_cast<double>(n);
+    for (size_t j = 0; j < n; ++j) sq += (in.v[r * n + j] - mean) * (in.v[r * n + j] - mean);
+    const double rstd = 1.0 / std::sqrt(sq / static_cast<double>(n) + 1e-5);
+    for (size_t j = 0; j < n; ++j) out.v[r * n + j] = (in.v[r * n + j] - mean) * rstd * x[1].v[j] + x[2].v[j];
+  }
+  return out;
+}
+
+void add_layer_norm(Table& t) {
+  // Odd rows, a row over a warp, a transposed (non-contiguous) input, and rows longer than a CUDA block
+  // (no gradcheck there: too many elements). The weight stays in [0.5, 1.5] so no row is scaled to 0.
+  struct Case {
+    InputSpec x;
+    int64_t n, rows;
+  };
+  const std::vector<Case> cases = {{in({4, 7}), 7, 4}, {in({2, 3, 33}), 33, 6}, {transposed({6, 5}), 5, 6},
+                                   {in({3, 300}), 300, 3}};
+  for (const Case& c : cases) {
+    // f32 vs f64: O(1) outputs after row statistics of n values and weight/bias gradients summed over
+    // the rows (sum_tolerance of the longer of the two).
+    t.add("layer_norm", {c.x, in({c.n}, 0.5, 1.5), in({c.n}, -0.5, 0.5)},
+          [](const std::vector<Tensor>& x) { return layer_norm(x[0], x[1], x[2]); }, naive_layer_norm,
+          sum_tolerance(std::max(c.n, c.rows)));
+  }
+}
+
 }  // namespace
 
 const std::vector<OpCase>& op_cases() {
@@ -457,6 +494,7 @@ const std::vector<OpCase>& op_cases() {
     add_matmul(t);
     add_softmax(t);
     add_composites(t);
+    add_layer_norm(t);
     return t.take();
   }();
   return cases;

@@ -184,6 +184,8 @@ TEST_CASE("layer_norm keeps the variance of inputs with a large mean (Welford, n
     // rstd: the running f32 mean carries errors of ~1 ulp of 1e4 (~1e-3) = 2e-3 of the deviation; the
     // variance around it changes only by their square (~4e-6); M2's own rounding adds ~1e-6 relative.
     check_close(rf, as_tensor(reff.rstd, {4}), 1e-4, 0.0);
+    // The mean is rounded to f32 about once: half an ulp of 1e4 (4.9e-4) plus the small values' error.
+    check_close(mf, as_tensor(reff.mean, {4}), 0.0, 5e-4);
     // y: the mean is stored in f32 (half an ulp of 1e4 = 4.9e-4 off the exact mean) and scaled by
     // rstd ~1.73: up to 8.5e-4 absolute, plus a few ulps of the O(1) result.
     check_close(yf, as_tensor(reff.y, shape), 1e-5, 1.5e-3);
