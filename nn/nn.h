@@ -4,6 +4,7 @@
 #include "nn/activation.h"
 #include "nn/batchnorm.h"
 #include "nn/conv.h"
+#include "nn/embedding.h"
 #include "nn/functional.h"
 #include "nn/init.h"
 #include "nn/layernorm.h"

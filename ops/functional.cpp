@@ -1,4 +1,4 @@
-/// @file ops/functional.cpp @brief linear, dropout, cross_entropy and mse_loss forward + backward nodes.
+/// @file ops/functional.cpp @brief linear, dropout, cross_entropy (ignore_index, label smoothing, three reductions) and mse_loss forward + backward nodes.
 #include "ops/functional.h"
 
 #include "ops/autograd/fused_grad.h"
@@ -61,20 +61,32 @@ class DropoutBackward final : public Node {
 class CrossEntropyBackward final : public Node {
  public:
   Tensor logits, targets, lse;
+  Tensor count;  // Reduction::Mean: the number of non-ignored targets, [1] in the logits' dtype
   Reduction reduction = Reduction::Mean;
+  kernels::CrossEntropyParams params;
   std::string name() const override { return "CrossEntropyBackward"; }
-  void release_saved() override { logits = targets = lse = Tensor(); }
+  void release_saved() override { logits = targets = lse = count = Tensor(); }
   std::vector<Tensor> apply(const Tensor& g) override {
     const int64_t n = logits.size(0);
-    const double scale = reduction == Reduction::Mean ? 1.0 / static_cast<double>(n) : 1.0;
-    // grad_losses[n] = g * scale (g is a scalar): one small broadcast.
-    Tensor gl = empty({n}, TensorOptions{g.dtype(), g.device()});
-    kernels::unary(kernels::unary_op_v<kernels::op::MulScalar>, g.reshape({1}).expand({n}), gl, scale);
+    // grad_losses [N]: g itself (None), or the scalar g (Sum) or g / count (Mean) broadcast.
+    Tensor gl;
+    {
+      NoGradGuard ng;
+      if (reduction == Reduction::None) gl = g.contiguous();
+      else gl = (reduction == Reduction::Mean ? g.reshape({1}) / count : g.reshape({1})).expand({n}).contiguous();
+    }
     Tensor gx = empty(logits.shape(), TensorOptions{g.dtype(), g.device()});
-    kernels::cross_entropy_backward(logits, targets, lse, gl, gx);
+    kernels::cross_entropy_backward(logits, targets, lse, gl, gx, params);
     return {gx, Tensor()};
   }
 };
+
+/// count_not_ignored on the targets' device, as a [1] tensor of `dtype` (no host synchronization).
+Tensor count_tensor(const Tensor& targets, int64_t ignore_index, DType dtype) {
+  Tensor count = empty({1}, TensorOptions{DType::i64, targets.device()});
+  kernels::count_not_ignored(targets, ignore_index, count);
+  return count.to(dtype);
+}
 
 }  // namespace
 
@@ -126,31 +138,51 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, Reduction reduction) {
+  return cross_entropy(logits, targets, CrossEntropyOptions{.reduction = reduction});
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options) {
   EMBER_CHECK(logits.defined() && targets.defined(), "cross_entropy: undefined input");
   EMBER_CHECK(logits.dim() == 2, "cross_entropy: logits must be [N, C], got ", describe(logits));
   EMBER_CHECK(targets.dtype() == DType::i64 && targets.dim() == 1 && targets.size(0) == logits.size(0),
               "cross_entropy: targets must be i64 [", logits.size(0), "], got ", describe(targets));
   kernels::check_same_device("cross_entropy", logits, targets);
   EMBER_CHECK(logits.size(0) > 0, "cross_entropy: empty batch ", describe(logits));
+  const kernels::CrossEntropyParams params{options.ignore_index, options.label_smoothing};
   const Tensor lc = logits.detach().contiguous(), tc = targets.detach().contiguous();
   const int64_t n = logits.size(0);
   Tensor losses = empty({n}, TensorOptions{logits.dtype(), logits.device()});
   Tensor lse = empty({n}, TensorOptions{logits.dtype(), logits.device()});
-  kernels::cross_entropy_forward(lc, tc, losses, lse);
-  Tensor out;
+  kernels::cross_entropy_forward(lc, tc, losses, lse, params);
+  Tensor out, count;
   {
     NoGradGuard ng;
-    out = reduction == Reduction::Mean ? mean(losses) : sum(losses);
+    if (options.reduction == Reduction::Mean) {  // sum over non-ignored rows / their count (0 / 0 = NaN)
+      count = count_tensor(tc, options.ignore_index, logits.dtype());
+      out = (sum(losses) / count).reshape({});
+    } else {
+      out = options.reduction == Reduction::Sum ? sum(losses) : losses;
+    }
   }
   if (any_requires_grad({&logits})) {
     auto node = std::make_shared<CrossEntropyBackward>();
     node->logits = lc;
     node->targets = tc;
     node->lse = lse;
-    node->reduction = reduction;
+    node->count = count;
+    node->reduction = options.reduction;
+    node->params = params;
     record(node, {&logits, &targets}, out);
   }
   return out;
+}
+
+int64_t count_not_ignored(const Tensor& targets, int64_t ignore_index) {
+  EMBER_CHECK(targets.defined() && targets.dtype() == DType::i64, "count_not_ignored: targets must be i64, got ",
+              describe(targets));
+  Tensor count = empty({1}, TensorOptions{DType::i64, targets.device()});
+  kernels::count_not_ignored(targets.contiguous(), ignore_index, count);
+  return count.to(Device::cpu()).to_vector<int64_t>()[0];
 }
 
 Tensor mse_loss(const Tensor& a, const Tensor& b, Reduction reduction) {
@@ -158,6 +190,7 @@ Tensor mse_loss(const Tensor& a, const Tensor& b, Reduction reduction) {
               describe(b));
   Tensor d = a - b;
   Tensor sq = d * d;
+  if (reduction == Reduction::None) return sq;
   return reduction == Reduction::Mean ? mean(sq) : sum(sq);
 }
 
