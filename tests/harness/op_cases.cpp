@@ -7,6 +7,8 @@
 #include <sstream>
 
 #include "kernels/op_traits.h"
+#include "ops/functional.h"
+#include "ops/functional_embedding.h"
 #include "ops/functional_norm.h"
 #include "tests/harness/backends.h"
 
@@ -483,6 +485,50 @@ void add_layer_norm(Table& t) {
   }
 }
 
+// ---------------------------------------------------------------- embedding, cross_entropy options
+void add_embedding_and_losses(Table& t) {
+  // Repeated indices (row 2 three times); the weight contiguous and as a transposed view (a non-leaf,
+  // so its gradient goes through the engine rather than straight into .grad).
+  const std::vector<int64_t> idx{2, 0, 2, 4, 2, 1};
+  for (const InputSpec& w : {in({5, 3}), transposed({5, 3})}) {
+    t.add("embedding", {w},
+          [idx](const std::vector<Tensor>& x) {
+            return embedding(from_vector(idx, {2, 3}, TensorOptions{DType::i64, x[0].device()}), x[0]);
+          },
+          [idx](const std::vector<NdArray>& x) {
+            NdArray out{{2, 3, 3}, {}};
+            for (int64_t r : idx)
+              for (int64_t d = 0; d < 3; ++d) out.v.push_back(x[0].v[static_cast<size_t>(r * 3 + d)]);
+            return out;
+          },
+          sum_tolerance(3));
+  }
+  // cross_entropy with ignore_index and label smoothing, per-row (None) and mean.
+  const std::vector<int64_t> tg{1, -100, 3, 0};
+  for (const Reduction red : {Reduction::None, Reduction::Mean}) {
+    t.add(str_cat("cross_entropy_smooth_ignore/", red == Reduction::None ? "none" : "mean"), {in({4, 5}, -2.0, 2.0)},
+          [tg, red](const std::vector<Tensor>& x) {
+            const Tensor tt = from_vector(tg, {4}, TensorOptions{DType::i64, x[0].device()});
+            return cross_entropy(x[0], tt, CrossEntropyOptions{red, -100, 0.2});
+          },
+          [tg, red](const std::vector<NdArray>& x) {
+            NdArray out{{4}, {}};
+            double total = 0;
+            for (size_t r = 0; r < 4; ++r) {
+              double s = 0, sx = 0;
+              for (size_t j = 0; j < 5; ++j) s += std::exp(x[0].v[r * 5 + j]), sx += x[0].v[r * 5 + j];
+              const double loss = tg[r] == -100 ? 0.0
+                                                : 0.8 * (std::log(s) - x[0].v[r * 5 + static_cast<size_t>(tg[r])]) +
+                                                      0.2 * (std::log(s) - sx / 5);
+              out.v.push_back(loss);
+              total += loss;
+            }
+            return red == Reduction::None ? out : NdArray{{}, {total / 3}};
+          },
+          sum_tolerance(5));
+  }
+}
+
 }  // namespace
 
 const std::vector<OpCase>& op_cases() {
@@ -495,6 +541,7 @@ const std::vector<OpCase>& op_cases() {
     add_softmax(t);
     add_composites(t);
     add_layer_norm(t);
+    add_embedding_and_losses(t);
     return t.take();
   }();
   return cases;

@@ -95,3 +95,45 @@ TEST_CASE("cuda cross-entropy rejects an out-of-range target with the CPU's erro
     CHECK(forward_error(x.to(test::kCuda), targets_for(rows, c).to(test::kCuda)).empty());
   }
 }
+
+TEST_CASE("cuda cross-entropy with ignore_index and label smoothing matches the CPU; the count is exact",
+          "[cuda][loss]") {
+  if (!test::cuda_or_warn()) return;
+  // Every third row ignored (ignore_index 5, a valid class, and the default -100), eps 0 / 0.1 / 1.
+  const int64_t rows = 37, c = 300;
+  std::vector<int64_t> tv(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) tv[static_cast<size_t>(r)] = r % 3 == 0 ? (r % 2 ? 5 : -100) : (r * 11) % c;
+  const Tensor x = test::random_input({rows, c}, 63, -4.0, 4.0), t = from_vector(tv, {rows}, kI64);
+  const Tensor gl = test::random_input({rows}, 64);
+  for (unsigned cap : test::kGridCaps) {
+    const test::GridCap grid(cap);
+    for (const int64_t ignore : {int64_t{5}, int64_t{-100}}) {
+      for (const double eps : {0.0, 0.1, 1.0}) {
+        INFO(grid.str() << ", ignore_index " << ignore << ", label_smoothing " << eps);
+        // A -100 target is invalid unless it is the ignore_index: use class 0 there when ignoring 5.
+        std::vector<int64_t> tv2 = tv;
+        for (int64_t& v : tv2) v = v == -100 && ignore != -100 ? 0 : v;
+        const Tensor t2 = from_vector(tv2, {rows}, kI64);
+        const kernels::CrossEntropyParams p{ignore, eps};
+        Tensor losses = empty({rows}), lse = empty({rows});
+        Tensor losses_g = empty({rows}, test::kOnCuda), lse_g = empty({rows}, test::kOnCuda);
+        kernels::cross_entropy_forward(x, t2, losses, lse, p);
+        kernels::cross_entropy_forward(x.to(test::kCuda), t2.to(test::kCuda), losses_g, lse_g, p);
+        check_close(losses_g, losses, 1e-6, 1e-7);
+        Tensor gx = empty({rows, c}), gx_g = empty({rows, c}, test::kOnCuda);
+        kernels::cross_entropy_backward(x, t2, lse, gl, gx, p);
+        kernels::cross_entropy_backward(x.to(test::kCuda), t2.to(test::kCuda), lse_g, gl.to(test::kCuda), gx_g, p);
+        check_close(gx_g, gx, 1e-5, 1e-7);
+        int64_t kept = 0;
+        for (int64_t v : tv2) kept += v != ignore;
+        Tensor count = empty({1}, TensorOptions{DType::i64, test::kCuda});
+        kernels::count_not_ignored(t2.to(test::kCuda), ignore, count);
+        CHECK(count.to(Device::cpu()).to_vector<int64_t>()[0] == kept);
+      }
+    }
+  }
+  // Ignored rows have loss 0 and gradient 0 exactly (not small).
+  Tensor losses_g = empty({rows}, test::kOnCuda), lse_g = empty({rows}, test::kOnCuda);
+  kernels::cross_entropy_forward(x.to(test::kCuda), t.to(test::kCuda), losses_g, lse_g, {-100, 0.1});
+  CHECK(losses_g.to(Device::cpu()).to_vector<float>()[0] == 0.0f);
+}
