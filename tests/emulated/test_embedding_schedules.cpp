@@ -25,8 +25,8 @@ class ScheduleScope {
 TEST_CASE("cuda embedding backward: the same bits under every schedule; launches as documented",
           "[emulated][embedding][cuda]") {
   const ScheduleScope restore;
-  // 4100 positions over 5 rows (hot rows of ~820 repeats): 8192 padded keys, 4 tiles of 2048.
-  const int64_t n = 4100, num = 5, dim = 3;
+  // 2100 positions over 5 rows (hot rows of ~420 repeats): 4096 padded keys, 2 tiles of 2048.
+  const int64_t n = 2100, num = 5, dim = 3;
   std::vector<int64_t> v(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = (i * i + 3 * i) % num;
   const Tensor idx = from_vector(v, {n}, TensorOptions{DType::i64, test::kCuda});
@@ -40,9 +40,9 @@ TEST_CASE("cuda embedding backward: the same bits under every schedule; launches
   emu::reset_counters();
   const auto want = run();
   // The zero fill of the gradient, then: keys, the tile sort (k <= 2048), k = 4096 (1 global step + the
-  // tiles), k = 8192 (2 global steps + the tiles), the row sums.
-  CHECK(emu::counters().kernel_launches == 1 + 1 + 1 + 2 + 3 + 1);
-  for (const emu::Schedule s : {emu::Schedule::reverse(), emu::Schedule::random(1), emu::Schedule::random(2)}) {
+  // tiles), the row sums.
+  CHECK(emu::counters().kernel_launches == 1 + 1 + 1 + 2 + 1);
+  for (const emu::Schedule s : {emu::Schedule::reverse(), emu::Schedule::random(1)}) {
     emu::set_schedule(s);
     for (unsigned cap : {0u, 3u}) {
       const test::GridCap grid(cap);
