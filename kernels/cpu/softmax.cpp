@@ -1,4 +1,4 @@
-/// @file kernels/cpu/softmax.cpp @brief CPU row-wise softmax / log-softmax (max-subtracted, double row sums) and backward.
+/// @file kernels/cpu/softmax.cpp @brief CPU row-wise softmax / log-softmax and the fused causal softmax of attention (max-subtracted, double row sums), forward and backward.
 #include <cmath>
 
 #include "kernels/cpu/strided_loop.h"
@@ -52,12 +52,63 @@ void backward(const Tensor& y, const Tensor& gy, Tensor& gx, bool log) {
   });
 }
 
+// Causal softmax: row r of the flattened [rows, T] view is row i = r % T of its T x T matrix; only its
+// first i + 1 entries are read, the rest of the output row is written as 0. The same arithmetic as the
+// CUDA kernels (kernels/cuda/softmax.cu): z = scale * x rounded to T, then exp(z - max) in double.
+
+void causal_forward(const Tensor& x, Tensor& y, double scale) {
+  visit_floating(x.dtype(), "causal_softmax", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t t = x.size(-1), rows = x.numel() / t;
+    const T* xp = static_cast<const T*>(x.data_ptr());
+    T* yp = static_cast<T*>(y.data_ptr());
+    const T sc = static_cast<T>(scale);
+#pragma omp parallel for if (rows * t > kParallelThreshold) schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t n = r % t + 1;  // unmasked: j < n
+      const T* xr = xp + r * t;
+      T* yr = yp + r * t;
+      T mx = sc * xr[0];
+      for (int64_t j = 1; j < n; ++j) mx = std::max(mx, sc * xr[j]);
+      double s = 0.0;
+      for (int64_t j = 0; j < n; ++j) s += std::exp(static_cast<double>(sc * xr[j] - mx));
+      for (int64_t j = 0; j < n; ++j) yr[j] = static_cast<T>(std::exp(static_cast<double>(sc * xr[j] - mx)) / s);
+      for (int64_t j = n; j < t; ++j) yr[j] = T(0);
+    }
+  });
+}
+
+void causal_backward(const Tensor& y, const Tensor& gy, Tensor& gx, double scale) {
+  visit_floating(y.dtype(), "causal_softmax_backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const int64_t t = y.size(-1), rows = y.numel() / t;
+    const T* yp = static_cast<const T*>(y.data_ptr());
+    const T* gp = static_cast<const T*>(gy.data_ptr());
+    T* o = static_cast<T*>(gx.data_ptr());
+    const T sc = static_cast<T>(scale);
+#pragma omp parallel for if (rows * t > kParallelThreshold) schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t n = r % t + 1;
+      const T* yr = yp + r * t;
+      const T* gr = gp + r * t;
+      T* orow = o + r * t;
+      double s = 0.0;
+      for (int64_t j = 0; j < n; ++j) s += static_cast<double>(gr[j] * yr[j]);
+      const T st = static_cast<T>(s);
+      for (int64_t j = 0; j < n; ++j) orow[j] = sc * (yr[j] * (gr[j] - st));
+      for (int64_t j = n; j < t; ++j) orow[j] = T(0);
+    }
+  });
+}
+
 }  // namespace
 
 const Registrar registrar([] {
   auto& t = table_for<SoftmaxKernels>(DeviceType::CPU);
   t.forward = forward;
   t.backward = backward;
+  t.causal_forward = causal_forward;
+  t.causal_backward = causal_backward;
 });
 
 }  // namespace ember::kernels::cpu
