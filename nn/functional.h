@@ -1,5 +1,6 @@
 /// @file nn/functional.h @brief torch::nn::functional's names for Ember's differentiable ops (defined once, in ops/).
 #pragma once
+#include "ops/attention.h"
 #include "ops/elementwise.h"
 #include "ops/functional.h"
 #include "ops/functional_conv.h"
@@ -24,5 +25,6 @@ using ember::linear;
 using ember::max_pool2d;
 using ember::mse_loss;
 using ember::relu;
+using ember::scaled_dot_product_attention;
 
 }  // namespace ember::nn::functional

@@ -2,6 +2,7 @@
 #pragma once
 #include "ops/ops.h"
 #include "nn/activation.h"
+#include "nn/attention.h"
 #include "nn/batchnorm.h"
 #include "nn/conv.h"
 #include "nn/embedding.h"

@@ -11,6 +11,7 @@
 #include "ops/functional_embedding.h"
 #include "ops/functional_norm.h"
 #include "tests/harness/backends.h"
+#include "tests/harness/naive_attention.h"
 
 namespace ember::test {
 
@@ -529,6 +530,39 @@ void add_embedding_and_losses(Table& t) {
   }
 }
 
+// ---------------------------------------------------------------- attention
+void add_attention(Table& t) {
+  // causal_softmax: a row of T keys is a softmax of <= T terms (sum_tolerance(T)); rows of 33 cross a
+  // warp; a transposed input takes the contiguous copy; one 1 x 1 matrix (a single unmasked key).
+  struct C {
+    InputSpec x;
+    int64_t n;
+  };
+  for (const C& c : {C{in({2, 3, 5, 5}, -3.0, 3.0), 5}, C{in({1, 1}), 1}, C{in({33, 33}, -3.0, 3.0), 33},
+                     C{transposed({2, 6, 6}, -3.0, 3.0), 6}}) {
+    t.add("causal_softmax/scale0.7", {c.x}, [](const std::vector<Tensor>& x) { return causal_softmax(x[0], 0.7); },
+          [](const std::vector<NdArray>& x) { return naive_causal_softmax(x[0], 0.7); }, sum_tolerance(c.n));
+  }
+  // scaled_dot_product_attention: dot products of hd terms, then a softmax and a weighted sum of T
+  // terms: sum_tolerance(hd * T) bounds both stages. [B, T, H, hd] bases permuted to [B, H, T, hd]
+  // are the layout CausalSelfAttention passes (the fold into one batch copies them).
+  for (const bool causal : {true, false}) {
+    t.add(str_cat("sdpa/causal", causal), {in({2, 2, 5, 4}), in({2, 2, 5, 4}), in({2, 2, 5, 3})},
+          [causal](const std::vector<Tensor>& x) { return scaled_dot_product_attention(x[0], x[1], x[2], causal); },
+          [causal](const std::vector<NdArray>& x) { return naive_attention(x[0], x[1], x[2], causal); },
+          sum_tolerance(20));
+  }
+  t.add("sdpa/causal1",
+        {permuted({2, 5, 2, 4}, {0, 2, 1, 3}), permuted({2, 5, 2, 4}, {0, 2, 1, 3}),
+         permuted({2, 5, 2, 4}, {0, 2, 1, 3})},
+        [](const std::vector<Tensor>& x) { return scaled_dot_product_attention(x[0], x[1], x[2], true); },
+        [](const std::vector<NdArray>& x) { return naive_attention(x[0], x[1], x[2], true); }, sum_tolerance(20));
+  // Keys longer than queries (no mask), 3-D operands.
+  t.add("sdpa/causal0", {in({3, 4, 5}), in({3, 6, 5}), in({3, 6, 2})},
+        [](const std::vector<Tensor>& x) { return scaled_dot_product_attention(x[0], x[1], x[2], false); },
+        [](const std::vector<NdArray>& x) { return naive_attention(x[0], x[1], x[2], false); }, sum_tolerance(30));
+}
+
 }  // namespace
 
 const std::vector<OpCase>& op_cases() {
@@ -542,6 +576,7 @@ const std::vector<OpCase>& op_cases() {
     add_composites(t);
     add_layer_norm(t);
     add_embedding_and_losses(t);
+    add_attention(t);
     return t.take();
   }();
   return cases;
