@@ -240,11 +240,12 @@ TEST_CASE("CausalSelfAttention matches PyTorch (nanoGPT's module, hand-written a
       Tensor x = from_vector(af::x, xs, o).set_requires_grad(true);
       const Tensor y = attn(x);
       y.backward(from_vector(af::g, xs, o));
-      // f64: both sides compute in double (different summation orders): 1e-10 leaves 1e4x the
-      // expected ~1e-14. f32: products and sums of <= 24 O(1) terms through two Linears, the scores'
+      // f64: both sides compute in double (different summation orders): 1e-10 leaves 1e3x over the
+      // observed < 1e-13. f32: products and sums of <= 24 O(1) terms through two Linears, the scores'
       // softmax (|scores| <= ~5 amplifies their absolute error into p's relative error) and the
-      // gradients' sums over B*T = 10 tokens: ~1e-6 relative observed; 2e-5 gives a >10x margin.
-      const double tol = dt == DType::f64 ? 1e-10 : 2e-5;
+      // gradients' sums over B*T = 10 tokens: at most 2.8e-6 observed (c_attn.weight's gradient), so
+      // 3e-5 (relative and absolute, values are O(1)) gives a 10x margin. f64 passes at 1e-13.
+      const double tol = dt == DType::f64 ? 1e-10 : 3e-5;
       const NamedTensors params = attn.named_parameters();
       const std::vector<std::pair<Tensor, const std::vector<double>*>> checks{
           {y, &af::y},
