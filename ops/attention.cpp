@@ -56,7 +56,7 @@ Tensor causal_softmax(const Tensor& scores, double scale) {
   kernels::causal_softmax_forward(x, p, scale);
   if (any_requires_grad({&scores})) {
     auto node = std::make_shared<CausalSoftmaxBackward>();
-    node->p = p;
+    node->p = p.detach();  // an alias without grad_fn: p -> node -> p would be a reference cycle
     node->scale = scale;
     record(node, {&scores}, p);
   }
