@@ -1,5 +1,6 @@
 /// @file kernels/layernorm.h @brief Layer normalization kernels over the last dim of x viewed as [rows, n]: fused forward (one-pass Welford statistics, saves mean and rstd per row) and fused backward (dx, and dweight/dbias reduced over rows deterministically).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 #include "core/tensor.h"
@@ -39,5 +40,19 @@ void layer_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bia
 /// dweight and dbias are zeros.
 void layer_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd,
                          const Tensor& weight, Tensor& dx, Tensor& dweight, Tensor& dbias);
+
+/// How a backward cuts `rows` into `chunks` chunks of `len` consecutive rows (the last may be shorter) for
+/// its dweight/dbias partials: at least `min_rows` rows per chunk and at most `max_chunks` chunks. A
+/// function of the shape only, so the partial sums are the same bits for any thread count or grid.
+struct RowChunks {
+  int64_t chunks = 1, len = 1;
+};
+inline RowChunks plan_row_chunks(int64_t rows, int64_t min_rows, int64_t max_chunks) {
+  const int64_t wanted = std::clamp<int64_t>(rows / min_rows, 1, max_chunks);
+  RowChunks p;
+  p.len = (rows + wanted - 1) / wanted;
+  p.chunks = (rows + p.len - 1) / p.len;
+  return p;
+}
 
 }  // namespace ember::kernels

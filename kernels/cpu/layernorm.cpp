@@ -138,17 +138,7 @@ void forward(const Tensor& x, const Tensor& weight, const Tensor& bias, double e
 constexpr int64_t kMaxChunks = 64;
 constexpr int64_t kMinChunkRows = 8;
 
-struct ChunkPlan {
-  int64_t chunks = 1, len = 1;
-};
-
-ChunkPlan plan_chunks(int64_t rows) {
-  const int64_t wanted = std::clamp<int64_t>(rows / kMinChunkRows, 1, kMaxChunks);
-  ChunkPlan p;
-  p.len = (rows + wanted - 1) / wanted;
-  p.chunks = (rows + p.len - 1) / p.len;
-  return p;
-}
+RowChunks plan_chunks(int64_t rows) { return plan_row_chunks(rows, kMinChunkRows, kMaxChunks); }
 
 /// Columns per block of the second pass (adding the chunks' partials in chunk order).
 constexpr int64_t kColumnBlock = 256;
@@ -165,7 +155,7 @@ void backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tenso
     T* dxp = dx ? data_as<T>(*dx) : nullptr;
     const int64_t n = sh.n;
     const bool params = dweight != nullptr || dbias != nullptr;
-    const ChunkPlan plan = plan_chunks(sh.rows);
+    const RowChunks plan = plan_chunks(sh.rows);
     // partials[c][0][j] = sum of dy * xhat, partials[c][1][j] = sum of dy over chunk c's rows.
     std::vector<double> partials(params ? static_cast<size_t>(plan.chunks * 2 * n) : 0, 0.0);
     const bool parallel = sh.rows * n > kParallelThreshold;

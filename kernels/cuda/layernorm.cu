@@ -42,17 +42,7 @@ constexpr unsigned kParamThreads = 256;  // stage 2 of the backward
 constexpr int64_t kMinChunkRows = 16;
 constexpr int64_t kMaxChunks = 1024;
 
-struct ChunkPlan {
-  int64_t chunks = 1, len = 1;
-};
-
-ChunkPlan plan_chunks(int64_t rows) {
-  const int64_t wanted = std::clamp<int64_t>(rows / kMinChunkRows, 1, kMaxChunks);
-  ChunkPlan p;
-  p.len = (rows + wanted - 1) / wanted;
-  p.chunks = (rows + p.len - 1) / p.len;
-  return p;
-}
+RowChunks plan_chunks(int64_t rows) { return plan_row_chunks(rows, kMinChunkRows, kMaxChunks); }
 
 /// Running (count, mean, M2) of a thread's, warp's or row's values (a row holds < 2^31 values: checked
 /// by the launcher).
@@ -225,7 +215,7 @@ void forward(const Tensor& x, const Tensor& weight, const Tensor& bias, double e
 void backward(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& rstd, const Tensor& weight,
               const LayerNormShape& sh, Tensor* dx, Tensor* dweight, Tensor* dbias) {
   check_f32("layer_norm backward", x);
-  const ChunkPlan plan = plan_chunks(sh.rows);
+  const RowChunks plan = plan_chunks(sh.rows);
   const bool params = dweight != nullptr || dbias != nullptr;
   std::optional<ember::cuda::DeviceScratch> scratch;  // the chunks' partials, [chunks, 2, n] doubles
   if (params)
