@@ -9,12 +9,14 @@
 
 namespace ember::data {
 
-/// A batch of samples on the CPU: inputs `x` ([n, ...sample shape], f32) and class labels `y` ([n], i64).
+/// A batch of n samples on the CPU: inputs `x` ([n, ...sample shape]: f32 values, or i64 tokens as
+/// TokenDataset's [n, T]) and targets `y` (i64: class labels [n], or next-token targets [n, T] with -1
+/// for positions to ignore).
 struct Batch {
   Tensor x;
   Tensor y;
-  /// Number of samples (0 for an empty shard of a short last step).
-  int64_t size() const { return y.defined() ? y.numel() : 0; }
+  /// Number of samples n, dim 0 of y (0 for an empty shard of a short last step).
+  int64_t size() const { return y.defined() && y.dim() > 0 ? y.shape()[0] : 0; }
 };
 
 /// Random-access collection of labelled samples, the analogue of torch::data::Dataset.

@@ -4,7 +4,7 @@
 # e.g. `make train` adds gnuplot-nox for its plot)
 set -euo pipefail
 PKGS=(cmake make ninja-build g++ catch2 libopenblas-openmp-dev libboost-context-dev zlib1g-dev nlohmann-json3-dev libcli11-dev
-      libbenchmark-dev libopenmpi-dev openmpi-bin dataset-fashion-mnist "$@")
+      libbenchmark-dev libopenmpi-dev openmpi-bin dataset-fashion-mnist fortunes "$@")
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
