@@ -212,7 +212,8 @@ TEST_CASE("TokenDataset block-size edge cases and bad input", "[text]") {
     CHECK_THROWS_WITH(TokenDataset({""}, 4, TextPacking::Pack), Contains("give no sample in Pack mode"));
     CHECK(TokenDataset({"", ""}, 4, TextPacking::Pack).size() == 1);  // "\n\n": one target
     CHECK_THROWS_WITH(TokenDataset({"a", "", "b"}, 4, TextPacking::Pad),
-                      Contains("give no sample in Pad mode: a sample needs at least 2 consecutive bytes of one document"));
+                      Contains("give no sample in Pad mode: a sample needs at least 2 consecutive bytes of one "
+                               "document"));
   }
 }
 
@@ -228,8 +229,9 @@ TEST_CASE("TokenDataset get_batch of chosen indices; out-of-range indices throw"
   const std::vector<int64_t> x = b.x.to_vector<int64_t>(), y = b.y.to_vector<int64_t>();
   for (size_t i = 0; i < idx.size(); ++i) {
     const Sample& want = naive[static_cast<size_t>(idx[i])];
-    CHECK(std::vector<int64_t>(x.begin() + static_cast<ptrdiff_t>(i) * 5, x.begin() + static_cast<ptrdiff_t>(i + 1) * 5) == want.x);
-    CHECK(std::vector<int64_t>(y.begin() + static_cast<ptrdiff_t>(i) * 5, y.begin() + static_cast<ptrdiff_t>(i + 1) * 5) == want.y);
+    const auto row = static_cast<ptrdiff_t>(i) * 5;
+    CHECK(std::vector<int64_t>(x.begin() + row, x.begin() + row + 5) == want.x);
+    CHECK(std::vector<int64_t>(y.begin() + row, y.begin() + row + 5) == want.y);
   }
   const Batch none = ds.get_batch(std::vector<int64_t>{});
   CHECK(none.size() == 0);
@@ -326,7 +328,8 @@ TEST_CASE("load_fortunes errors: missing directory, not a directory, no text, on
                     Contains(empty.path().string() + " holds no fortunes: no text in its 0 regular file(s)"));
   test::write_bytes(empty.file("x.dat"), "%\nnot read\n");
   test::write_bytes(empty.file("nothing"), "%\n\n%\n");
-  CHECK_THROWS_WITH(load_fortunes(empty.path().string()), Contains("holds no fortunes: no text in its 1 regular file(s) other than *.dat"));
+  CHECK_THROWS_WITH(load_fortunes(empty.path().string()),
+                    Contains("holds no fortunes: no text in its 1 regular file(s) other than *.dat"));
   test::write_bytes(empty.file("only"), "a fortune\n");
   CHECK_THROWS_WITH(load_fortunes(empty.path().string()), Contains("fortunes in only one file (only)"));
 }
@@ -341,7 +344,8 @@ TEST_CASE("load_fortunes on the installed fortunes package: split sizes and the 
   REQUIRE(!corpus.val_docs.empty());
   std::set<std::string> train_files(corpus.train_files.begin(), corpus.train_files.end());
   for (const std::string& f : corpus.val_files) CHECK(train_files.count(f) == 0);
-  const double train_bytes = static_cast<double>(corpus.train_bytes()), val_bytes = static_cast<double>(corpus.val_bytes());
+  const auto train_bytes = static_cast<double>(corpus.train_bytes());
+  const auto val_bytes = static_cast<double>(corpus.val_bytes());
   const double val_fraction = val_bytes / (train_bytes + val_bytes);
   const TokenDataset train(corpus.train_docs, 256, TextPacking::Pack), val(corpus.val_docs, 256, TextPacking::Pack);
   const double loss = unigram_loss(train, val);
