@@ -42,12 +42,13 @@ inline gpt::GPTConfig config(const SafetensorsContent& weights, DType dtype) {
   return c;
 }
 
-/// Ember's GPT holding the committed weights (float32-exact values: exact in f32 and f64), loaded
-/// strictly by name, so every nanoGPT name must be one of Ember's and the other way round.
-inline std::shared_ptr<gpt::GPT> make_model(DType dtype, double dropout = 0.0) {
+/// Ember's GPT on `device` holding the committed weights (float32-exact values: exact in f32 and f64),
+/// loaded strictly by name, so every nanoGPT name must be one of Ember's and the other way round.
+inline std::shared_ptr<gpt::GPT> make_model(DType dtype, double dropout = 0.0, Device device = Device::cpu()) {
   const SafetensorsContent weights = load("weights");
   gpt::GPTConfig c = config(weights, dtype);
   c.dropout = dropout;
+  c.device = device;
   auto model = std::make_shared<gpt::GPT>(c);
   model->load_state_dict(weights.tensors);
   return model;
