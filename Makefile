@@ -56,12 +56,14 @@ bench-train: build
 bench-memory: build
 	/usr/bin/python3 scripts/bench_memory.py --ember $(BUILD)/ember-train $(ARGS)
 
-# The PyTorch reference fixtures of the accumulation tests (docs/accumulation.md, "Reference fixtures"),
-# regenerated into tests/fixtures/accumulation/ with Debian's python3 and its python3-torch.
+# The PyTorch reference fixtures of the accumulation tests (docs/accumulation.md, "Reference fixtures")
+# and of the GPT tests (docs/transformer.md), regenerated into tests/fixtures/accumulation/ and
+# tests/fixtures/gpt/ with Debian's python3 and its python3-torch.
 # ARGS=--check compares a fresh run with the committed files instead (ctest's ember.scripts.fixtures).
 fixtures: DEPS_EXTRA += python3-torch
 fixtures: deps
 	/usr/bin/python3 scripts/make_reference.py $(ARGS)
+	/usr/bin/python3 scripts/make_gpt_fixture.py $(ARGS)
 
 # Mutation testing of the CUDA sources against the emulated tests (docs/emulator.md, "Mutation testing"):
 # takes long, so not part of `test`. It builds its own copy (default $TMPDIR/ember-mutate), not $(BUILD).

@@ -57,11 +57,21 @@ void GradAccumulator::inject(double value) {
 }
 
 bool GradAccumulator::backward(const Tensor& loss, int64_t count) {
-  EMBER_CHECK(count >= 1, "GradAccumulator::backward: count (samples in the micro-batch) must be >= 1, got ", count);
-  EMBER_CHECK(loss.defined() && loss.numel() == 1 && is_floating(loss.dtype()),
-              "GradAccumulator::backward: loss must be a floating scalar (the mean over the micro-batch), got ",
-              describe(loss));
-  EMBER_CHECK(loss.requires_grad(), "GradAccumulator::backward: the loss ", describe(loss),
+  EMBER_CHECK(count >= 1, "GradAccumulator::backward: count (loss terms in the micro-batch) must be >= 1, got ", count);
+  return backward_seeded(loss, count, static_cast<double>(count), "backward", "the mean over the micro-batch");
+}
+
+bool GradAccumulator::backward_sum(const Tensor& loss_sum, int64_t count) {
+  EMBER_CHECK(count >= 0, "GradAccumulator::backward_sum: count (loss terms in the micro-batch) must be >= 0, got ",
+              count);
+  return backward_seeded(loss_sum, count, 1.0, "backward_sum", "the sum over the micro-batch");
+}
+
+bool GradAccumulator::backward_seeded(const Tensor& loss, int64_t count, double seed, const char* who,
+                                      const char* what) {
+  EMBER_CHECK(loss.defined() && loss.numel() == 1 && is_floating(loss.dtype()), "GradAccumulator::", who,
+              ": loss must be a floating scalar (", what, "), got ", describe(loss));
+  EMBER_CHECK(loss.requires_grad(), "GradAccumulator::", who, ": the loss ", describe(loss),
               " does not require grad (was the forward run under NoGradGuard?)");
   const bool last = window_micro_ + 1 >= options_.accum_steps;
   if (hook_) hook_->before_backward(last, window_count_ + count);
@@ -70,10 +80,11 @@ bool GradAccumulator::backward(const Tensor& loss, int64_t count) {
   const double injected = injection_at(micro_steps_ + 1);
   const bool inject_first = injected != 0.0 && params_[0].grad().defined();
   if (inject_first) inject(injected);
-  // Seeding with `count` turns the micro-batch mean into its sum: .grad accumulates sum_i dl_i/dw.
-  // The window's loss sum stays on the device (no host sync per micro-batch): status[loss] += loss * count.
-  kernels::add_to_status(status(), kStatusLossSum, loss, static_cast<double>(count));
-  loss.backward(full(loss.shape(), static_cast<double>(count), TensorOptions{loss.dtype(), loss.device()}));
+  // Seeding a mean with `count` (a sum with 1) makes .grad accumulate the sum of the per-term gradients
+  // sum_i dl_i/dw. The window's loss sum stays on the device (no host sync per micro-batch):
+  // status[loss] += loss * seed, the micro-batch's loss sum either way.
+  kernels::add_to_status(status(), kStatusLossSum, loss, seed);
+  loss.backward(full(loss.shape(), seed, TensorOptions{loss.dtype(), loss.device()}));
   if (injected != 0.0 && !inject_first) inject(injected);
   ++micro_steps_;
   ++window_micro_;
@@ -163,8 +174,8 @@ void GradAccumulator::end_window() {
     EMBER_CHECK(total >= window_count_, "GradAccumulator: CommHook::reduce returned a global count of ", total,
                 ", below the local count ", window_count_);
   }
-  EMBER_CHECK(total >= 1, "GradAccumulator: the window ended with no samples (", window_micro_,
-              " micro-batches, all empty on every rank)");
+  EMBER_CHECK(total >= 1, "GradAccumulator: the window ended with no samples or tokens (a count of 0 loss terms over ",
+              window_micro_, " micro-batches, on every rank)");
   const auto hidden = hide_untouched_grads();
   struct Restore {  // the hidden gradients come back even when the step throws
     const std::vector<std::pair<Tensor, Tensor>>& hidden;

@@ -41,13 +41,13 @@ class CommHook {
   virtual ~CommHook() = default;
   /// Called before every micro-batch backward; `last_in_window` is true for the N-th micro-batch of a
   /// full window (a window ended early by flush() learns it only in reduce()), so DP can arm its
-  /// bucket all-reduce to overlap the last backward only. `window_count` is this rank's sample count of
-  /// the window including this micro-batch (-1: not known yet; reduce() brings it), so the count can
-  /// travel with the first bucket to start.
+  /// bucket all-reduce to overlap the last backward only. `window_count` is this rank's count of loss
+  /// terms (samples, tokens) of the window including this micro-batch (-1: not known yet; reduce()
+  /// brings it), so the count can travel with the first bucket to start.
   virtual void before_backward(bool last_in_window, int64_t window_count = -1) {
     (void)last_in_window, (void)window_count;
   }
-  /// At every window end, before any scaling: all-reduce (sum) the gradient SUMS and the local sample
+  /// At every window end, before any scaling: all-reduce (sum) the gradient SUMS and the local loss-term
   /// count; returns the global count. Must finish all communication still outstanding.
   virtual int64_t reduce(std::span<Tensor> grads, int64_t local_count) = 0;
   /// At a window end after reduce(), when the accumulator runs with set_to_none: `touched[i]` is 1 when
@@ -72,12 +72,18 @@ class CommHook {
 };
 
 /// Drives the accumulation data path (docs/accumulation.md). For each micro-batch: out = model(x); loss = mean criterion;
-/// acc.backward(loss, count). backward seeds autograd with `count`, so the parameters' .grad hold the
-/// SUM of per-sample gradients over the window; the graph and activations are freed when it returns.
-/// At the window boundary (the accum_steps-th backward, or flush() for a short final window):
+/// acc.backward(loss, count), or loss = summed criterion; acc.backward_sum(loss, count). The count is the
+/// number of LOSS TERMS of the micro-batch: its samples for classification, its non-ignored target tokens
+/// (count_not_ignored) for a language model. backward seeds autograd with `count` (backward_sum with 1),
+/// so the parameters' .grad hold the SUM of per-term gradients over the window; the graph and
+/// activations are freed when it returns. At the window boundary (the accum_steps-th backward, or
+/// flush() for a short final window):
 ///   hook->reduce (sums + count) -> scale grads by 1/total (one fused pass: global norm + non-finite)
 ///   -> skip if non-finite -> clip by global norm -> optimizer step -> schedule step
 ///   -> model.finish_window() (model.discard_window() when skipped; through hook->close_window) -> zero grads.
+/// So every loss term of the window weighs 1/total, however the terms are spread over micro-batches (and
+/// ranks): the window's gradient is the large batch's mean gradient (docs/transformer.md, "Token-exact
+/// accumulation").
 /// With clip_norm == 0 and skip_non_finite == false the scale is folded into the optimizer kernel
 /// instead (Optimizer::step_gated), so the window end is a single pass over the weights.
 /// Host synchronizations on a GPU: none per micro-batch (the loss is summed on the device); one per
@@ -92,9 +98,16 @@ class GradAccumulator {
   GradAccumulator(const GradAccumulator&) = delete;  // its gradient hooks point at this object
   GradAccumulator& operator=(const GradAccumulator&) = delete;
 
-  /// `loss` is the MEAN over a micro-batch of `count` samples (count >= 1). Returns true when this call
-  /// ended a window (and so ran, or skipped, an optimizer step).
+  /// `loss` is the MEAN over a micro-batch of `count` loss terms (count >= 1; samples, or non-ignored
+  /// tokens: cross_entropy's Reduction::Mean divides by count_not_ignored(targets)). Returns true when
+  /// this call ended a window (and so ran, or skipped, an optimizer step).
   bool backward(const Tensor& loss, int64_t count);
+  /// The same for `loss_sum`, the SUM over the micro-batch's `count` loss terms (e.g. cross_entropy with
+  /// Reduction::Sum and ignore_index, count = count_not_ignored(targets)); autograd is seeded with 1.
+  /// count >= 0: a micro-batch whose targets are all ignored (padding) adds nothing to the gradient or
+  /// the count but still counts as a micro-step (its backward still runs and frees its graph). The
+  /// window's global count must still be >= 1 at its end.
+  bool backward_sum(const Tensor& loss_sum, int64_t count);
   /// A micro-step in which this rank has no samples (under data parallelism, a late rank's share of the
   /// short last global micro-step of an epoch): counts toward the window like backward() with no
   /// gradient, so every rank ends the window at the same micro-step and joins the same all-reduce.
@@ -111,11 +124,12 @@ class GradAccumulator {
   int64_t optimizer_steps() const { return optimizer_steps_; }  ///< windows that applied an update
   int64_t skipped_steps() const { return skipped_steps_; }      ///< windows skipped (non-finite grads)
   double last_grad_norm() const { return last_grad_norm_; }     ///< global norm of the last window's mean grads (before clipping)
-  /// Sum over the last window's micro-batches of loss * count (this rank's): its mean loss times its samples.
+  /// Sum over the last window's micro-batches of their loss sums (mean * count, or backward_sum's sum;
+  /// this rank's): its mean loss times its loss terms.
   double last_loss_sum() const { return last_loss_sum_; }
   bool last_step_skipped() const { return last_skipped_; }
   double last_lr() const { return last_lr_; }                   ///< lr (group 0) the last window's update used
-  int64_t window_count() const { return window_count_; }        ///< samples in the pending window
+  int64_t window_count() const { return window_count_; }        ///< loss terms (samples, tokens) in the pending window
   int64_t window_micro_steps() const { return window_micro_; }  ///< micro-batches in the pending window
   /// True when the window end folds the 1/count scale into the optimizer (single pass).
   bool fused_window_end() const { return options_.clip_norm == 0.0 && !options_.skip_non_finite; }
@@ -124,6 +138,10 @@ class GradAccumulator {
   void restore_counters(int64_t micro_steps, int64_t optimizer_steps, int64_t skipped_steps);
 
  private:
+  /// backward() and backward_sum(): checks `loss`, seeds its backward with `seed` (count for a mean, 1
+  /// for a sum), adds loss * seed to the device-resident loss sum and counts the micro-step. `who` and
+  /// `what` name the caller and the expected loss in errors.
+  bool backward_seeded(const Tensor& loss, int64_t count, double seed, const char* who, const char* what);
   void end_window();
   void zero_grads();
   /// set_to_none: the parameters no backward reached in this window (OR over ranks through the hook),

@@ -54,7 +54,7 @@ TEST_CASE("GradAccumulator validates its configuration and inputs", "[optim]") {
 
   optim::GradAccumulator acc(m, opt, {.accum_steps = 2});
   const Data d = make_data(4, 4, 3, 5);
-  CHECK_THROWS_WITH(acc.backward(micro_loss(m, d, 0, 2), 0), Catch::Contains("count (samples in the micro-batch) must be >= 1, got 0"));
+  CHECK_THROWS_WITH(acc.backward(micro_loss(m, d, 0, 2), 0), Catch::Contains("count (loss terms in the micro-batch) must be >= 1, got 0"));
   CHECK_THROWS_WITH(acc.backward(m.forward(d.x), 4), Catch::Contains("loss must be a floating scalar"));
   Tensor no_grad_loss;
   {
@@ -334,4 +334,97 @@ TEST_CASE("a parameter no backward reached in a window gets no update (set_to_no
       CHECK(got_u2[i] == Approx(u1[i] - 0.1 * buf).epsilon(1e-14));
     }
   }
+}
+
+namespace {
+
+/// Class-index targets for Data's rows: row i's class from its one-hot row, or -1 (ignored) where
+/// `ignored(i)`.
+template <class Ignored>
+Tensor index_targets(const Data& d, Ignored ignored) {
+  const int64_t n = d.onehot.size(0), classes = d.onehot.size(1);
+  const auto oh = d.onehot.to_vector<float>();
+  std::vector<int64_t> y(static_cast<size_t>(n), -1);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0; c < classes && !ignored(i); ++c)
+      if (oh[static_cast<size_t>(i * classes + c)] == 1.0f) y[static_cast<size_t>(i)] = c;
+  return from_vector(y, {n}, TensorOptions{}.set_dtype(DType::i64));
+}
+
+Tensor ce(const Tensor& logits, const Tensor& y, Reduction r) {
+  return nn::functional::cross_entropy(logits, y, nn::functional::CrossEntropyOptions{.reduction = r, .ignore_index = -1});
+}
+
+}  // namespace
+
+TEST_CASE("backward_sum: summed token losses with count_not_ignored give the large batch's mean gradient; a "
+          "micro-batch of padding only counts as a micro-step",
+          "[optim][grad_accumulator][accumulation]") {
+  // 12 rows in 3 micro-batches [0, 4), [4, 8), [8, 12); rows 4..7 are all ignored (count 0), rows 1, 9, 10
+  // too: real counts 3, 0, 2.
+  const Data d = make_data(12, 4, 3, 9);
+  const Tensor y = index_targets(d, [](int64_t i) { return (i >= 4 && i < 8) || i == 1 || i == 9 || i == 10; });
+  // The reference: one backward of the mean over the 5 real rows of all 12 (a naive single pass).
+  CoreMLP ref(4, 8, 3, 3);
+  ce(ref.forward(d.x), y, Reduction::Mean).backward();
+  const std::vector<Tensor> want = grads_of(ref);
+
+  CoreMLP summed(4, 8, 3, 3), meaned(4, 8, 3, 3);
+  RecordingOptimizer rec_sum(summed.parameters()), rec_mean(meaned.parameters());
+  optim::GradAccumulator a(summed, rec_sum, {.accum_steps = 3}), b(meaned, rec_mean, {.accum_steps = 3});
+  std::vector<int64_t> counts;
+  double loss_sum = 0.0;
+  for (int64_t k = 0; k < 3; ++k) {
+    const Tensor yk = y.slice(0, 4 * k, 4 * k + 4);
+    const int64_t n = nn::functional::count_not_ignored(yk, -1);
+    counts.push_back(n);
+    const Tensor l = ce(summed.forward(d.rows(d.x, 4 * k, 4 * k + 4)), yk, Reduction::Sum);
+    loss_sum += l.item();
+    CHECK(a.backward_sum(l, n) == (k == 2));
+    // backward(mean, count) needs count >= 1 (the mean of no terms is NaN): the empty one is an empty micro-step.
+    if (n == 0) {
+      CHECK_FALSE(b.empty_micro_batch());
+    } else {
+      CHECK(b.backward(ce(meaned.forward(d.rows(d.x, 4 * k, 4 * k + 4)), yk, Reduction::Mean), n) == (k == 2));
+    }
+  }
+  CHECK(counts == std::vector<int64_t>{3, 0, 2});
+  CHECK(a.micro_steps() == 3);
+  CHECK(a.optimizer_steps() == 1);
+  REQUIRE(rec_sum.seen.size() == 1);
+  REQUIRE(rec_mean.seen.size() == 1);
+  // float32: the accumulated sums and the single pass add the same 5 per-row gradients in other orders
+  // (and the mean path scales by 1/n inside, then by n and 1/5), a few ulps (6e-8) of sums of <= 5 terms
+  // of similar size; 1e-5 of each tensor's scale leaves a factor of ~30.
+  CHECK(max_rel_diff(rec_sum.seen[0], want) < 1e-5);
+  CHECK(max_rel_diff(rec_mean.seen[0], want) < 1e-5);
+  CHECK(a.last_loss_sum() == Approx(loss_sum).epsilon(1e-6));  // the device sum of the 3 micro-batches' sums
+  CHECK(b.last_loss_sum() == Approx(loss_sum).epsilon(1e-6));
+}
+
+TEST_CASE("backward_sum validates its inputs; a window of padding only cannot be normalized",
+          "[optim][grad_accumulator][accumulation]") {
+  CoreMLP m(4, 8, 3, 1);
+  RecordingOptimizer rec(m.parameters());
+  optim::GradAccumulator acc(m, rec, {.accum_steps = 2});
+  const Data d = make_data(4, 4, 3, 5);
+  const Tensor none = index_targets(d, [](int64_t) { return true; });
+  const Tensor all = index_targets(d, [](int64_t) { return false; });
+  CHECK_THROWS_WITH(acc.backward_sum(ce(m.forward(d.x), all, Reduction::Sum), -1),
+                    Catch::Contains("backward_sum: count (loss terms in the micro-batch) must be >= 0, got -1"));
+  CHECK_THROWS_WITH(acc.backward_sum(ce(m.forward(d.x), all, Reduction::None), 4),
+                    Catch::Contains("backward_sum: loss must be a floating scalar (the sum over the micro-batch)"));
+  Tensor no_grad_loss;
+  {
+    NoGradGuard ng;
+    no_grad_loss = ce(m.forward(d.x), all, Reduction::Sum);
+  }
+  CHECK_THROWS_WITH(acc.backward_sum(no_grad_loss, 4), Catch::Contains("backward_sum: the loss"));
+  CHECK_THROWS_WITH(acc.backward_sum(no_grad_loss, 4), Catch::Contains("does not require grad"));
+  CHECK(acc.micro_steps() == 0);
+  // Two micro-batches of padding only: the window ends with a count of 0.
+  const Tensor l0 = ce(m.forward(d.x), none, Reduction::Sum);
+  CHECK(l0.item() == 0.0);
+  CHECK_FALSE(acc.backward_sum(l0, 0));
+  CHECK_THROWS_WITH(acc.backward_sum(ce(m.forward(d.x), none, Reduction::Sum), 0), Catch::Contains("no samples or tokens"));
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# @file tests/scripts/test_fixtures.sh @brief scripts/make_reference.py --check reproduces the committed PyTorch fixtures, and fails on a perturbed copy; skipped (77) where /usr/bin/python3 cannot import torch.
+# @file tests/scripts/test_fixtures.sh @brief scripts/make_reference.py --check and scripts/make_gpt_fixture.py --check reproduce the committed PyTorch fixtures, and fails on a perturbed copy; skipped (77) where /usr/bin/python3 cannot import torch.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 py=/usr/bin/python3
@@ -9,6 +9,7 @@ if ! "$py" -c "import torch" >/dev/null 2>&1; then
 fi
 gen="$repo/scripts/make_reference.py"
 "$py" "$gen" --check
+"$py" "$repo/scripts/make_gpt_fixture.py" --check  # the GPT fixtures (tests/fixtures/gpt)
 
 # The check can fail: a copy with one reference weight moved by 1e-9 (above the 1e-12 bound) is rejected.
 tmp=$(mktemp -d)
