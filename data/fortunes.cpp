@@ -69,7 +69,8 @@ TextCorpus load_fortunes(const std::string& dir, int64_t val_every) {
   EMBER_CHECK(!ec || ec == std::errc::no_such_file_or_directory, "load_fortunes: cannot read ", dir, ": ",
               ec.message());
   EMBER_CHECK(fs::exists(ds), dir,
-              ": no such directory; install Debian's fortunes package (apt-get install fortunes) or pass --data-dir");
+              ": no such directory; install Debian's fortunes package (apt-get install fortunes) or point to "
+              "another directory (ember-train-lm --data DIR)");
   EMBER_CHECK(fs::is_directory(ds), "load_fortunes: ", dir, " is not a directory");
 
   std::vector<std::string> names;

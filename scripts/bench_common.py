@@ -11,6 +11,9 @@ import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TORCH_TWIN = os.path.join(REPO, "scripts", "bench_torch_train.py")
+TORCH_LM_TWIN = os.path.join(REPO, "scripts", "bench_torch_lm.py")
+# The GPT both frameworks train in the benchmarks: ember-train-lm's default shape.
+LM_SHAPE = ("--block-size", "64", "--layers", "4", "--heads", "4", "--dim", "128")
 # The same BLAS for both frameworks: Ember links OpenBLAS built for OpenMP by path; PyTorch loads whatever
 # libblas.so.3 resolves to, so the twin gets this directory first on its library path (see --torch-blas).
 OPENBLAS_OPENMP_DIR = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
@@ -58,6 +61,39 @@ def run_ember(ember, model, micro, accum, steps, threads, warmup, norm="batch", 
                                                 [float(r["elapsed_s"]) for r in rows], warmup)
         s["command"] = " ".join(cmd)
         return s
+
+
+def run_ember_lm(ember_lm, micro, accum, steps, threads, warmup, extra=()):
+    """One ember-train-lm run (LM_SHAPE, AdamW, constant lr); its summary plus `steady_tokens_per_s`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        metrics, summary = os.path.join(tmp, "m.csv"), os.path.join(tmp, "s.json")
+        cmd = [ember_lm, *LM_SHAPE, "--micro-batch", str(micro), "--accum", str(accum), "--steps", str(steps),
+               "--threads", str(threads), "--optimizer", "adamw", "--lr", "1e-3", "--weight-decay", "0.01",
+               "--schedule", "constant", "--warmup", "0", "--clip-norm", "0", "--no-progress", "--limit-test", "8",
+               "--log-every", "1000000", "--metrics", metrics, "--summary", summary, *extra]
+        p = subprocess.run(cmd, env=thread_env(threads), capture_output=True, text=True)
+        if p.returncode != 0:
+            fail(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}{p.stderr}")
+        with open(summary) as f:
+            s = json.load(f)
+        with open(metrics) as f:
+            rows = list(csv.DictReader(f))
+        s["steady_tokens_per_s"] = steady_rate([int(r["tokens"]) for r in rows],
+                                               [float(r["elapsed_s"]) for r in rows], warmup)
+        s["command"] = " ".join(cmd)
+        return s
+
+
+def run_torch_lm(micro, accum, steps, threads, warmup, blas_dir=None):
+    """The PyTorch twin of run_ember_lm (scripts/bench_torch_lm.py); its JSON line."""
+    cmd = [sys.executable, TORCH_LM_TWIN, *LM_SHAPE, "--micro-batch", str(micro), "--accum", str(accum),
+           "--steps", str(steps), "--threads", str(threads), "--warmup-steps", str(warmup)]
+    p = subprocess.run(cmd, env=thread_env(threads, blas_dir), capture_output=True, text=True)
+    if p.returncode != 0:
+        fail(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}{p.stderr}")
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    r["command"] = " ".join(cmd)
+    return r
 
 
 def run_torch(model, micro, accum, steps, threads, warmup, blas_dir=None, foreach=False, norm="batch", device="cpu",

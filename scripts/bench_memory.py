@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# @file scripts/bench_memory.py @brief Peak memory vs accumulation steps: ember-train's allocator peak at micro-batch 32 x accum 1..16 and for the large batch each one emulates; table + gnuplot PNG.
+# @file scripts/bench_memory.py @brief Peak memory vs accumulation steps: ember-train's (and ember-train-lm's) allocator peak at micro-batch 32 x accum 1..16 and for the large batch each one emulates; table + gnuplot PNG.
 """For each model and accumulation count N, runs ember-train twice for a few optimizer steps:
   accumulated:  --micro-batch B --accum N         (effective batch B*N, memory of one micro-batch)
   large batch:  --micro-batch B*N --accum 1       (the batch it emulates, all at once)
@@ -20,7 +20,9 @@ MIB = 1024.0 * 1024.0
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ember", default=f"{bc.REPO}/build/ember-train")
-    ap.add_argument("--models", default="mlp,cnn")
+    ap.add_argument("--ember-lm", help="the ember-train-lm binary (--models gpt) [default: beside --ember]")
+    ap.add_argument("--models", default="mlp,cnn", help="mlp, cnn and gpt (ember-train-lm's default GPT, micro-batch "
+                                                       "in sequences of 64 bytes)")
     ap.add_argument("--micro-batch", type=int, default=32)
     ap.add_argument("--accum", default="1,2,4,8,16")
     ap.add_argument("--steps", type=int, default=3, help="optimizer steps per run")
@@ -35,13 +37,18 @@ def main():
     for model in a.models.split(","):
         data[model] = []
         for n in accums:
-            acc = bc.run_ember(a.ember, model, a.micro_batch, n, a.steps, a.threads, 0)
-            big = bc.run_ember(a.ember, model, a.micro_batch * n, 1, a.steps, a.threads, 0)
+            if model == "gpt":
+                lm = a.ember_lm or a.ember + "-lm"
+                acc = bc.run_ember_lm(lm, a.micro_batch, n, a.steps, a.threads, 0)
+                big = bc.run_ember_lm(lm, a.micro_batch * n, 1, a.steps, a.threads, 0)
+            else:
+                acc = bc.run_ember(a.ember, model, a.micro_batch, n, a.steps, a.threads, 0)
+                big = bc.run_ember(a.ember, model, a.micro_batch * n, 1, a.steps, a.threads, 0)
             rec = {"accum": n, "effective_batch": a.micro_batch * n, "accumulated_peak_bytes": acc["peak_bytes"],
                    "large_batch_peak_bytes": big["peak_bytes"], "accumulated_command": acc["command"],
                    "large_batch_command": big["command"]}
             data[model].append(rec)
-            rows.append([f"{model}-bn", n, a.micro_batch * n, f"{acc['peak_bytes'] / MIB:.2f}",
+            rows.append([model if model == "gpt" else f"{model}-bn", n, a.micro_batch * n, f"{acc['peak_bytes'] / MIB:.2f}",
                          f"{big['peak_bytes'] / MIB:.2f}", f"{big['peak_bytes'] / acc['peak_bytes']:.2f}x"])
             print(f"  {model} accum {n:2d}: {acc['peak_bytes'] / MIB:8.2f} MiB accumulated, "
                   f"{big['peak_bytes'] / MIB:8.2f} MiB as one batch of {a.micro_batch * n}", flush=True)
@@ -67,8 +74,9 @@ def plot(path, data, micro):
         pts = "\n".join(f"{r['effective_batch']} {r['accumulated_peak_bytes'] / MIB} {r['large_batch_peak_bytes'] / MIB}"
                         for r in recs)
         blocks.append(f"$d{i} << EOD\n{pts}\nEOD\n")
-        series.append(f"$d{i} using 1:2 with linespoints lw 2 title '{model}-bn: micro {micro} x accum'")
-        series.append(f"$d{i} using 1:3 with linespoints lw 2 dt 2 title '{model}-bn: one batch of that size'")
+        label = model if model == "gpt" else model + "-bn"
+        series.append(f"$d{i} using 1:2 with linespoints lw 2 title '{label}: micro {micro} x accum'")
+        series.append(f"$d{i} using 1:3 with linespoints lw 2 dt 2 title '{label}: one batch of that size'")
     bc.gnuplot_png(path, "".join(blocks) + f"""
 set title 'ember-train peak allocator memory vs effective batch (CPU)'
 set xlabel 'effective batch (samples per optimizer step)'

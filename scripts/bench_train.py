@@ -22,11 +22,16 @@ import sys
 
 import bench_common as bc
 
+UNITS = {"mlp": "samples/s", "cnn": "samples/s", "gpt": "tokens/s"}
+LABELS = {"mlp": "mlp-bn", "cnn": "cnn-bn", "gpt": "gpt (4x128, T=64)"}
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ember", default=f"{bc.REPO}/build/ember-train", help="the ember-train binary")
-    ap.add_argument("--models", default="mlp,cnn")
+    ap.add_argument("--ember-lm", help="the ember-train-lm binary [default: beside --ember]")
+    ap.add_argument("--models", default="mlp,cnn", help="mlp, cnn (samples/s) and gpt (tokens/s: ember-train-lm's "
+                                                       "default GPT against scripts/gpt_twin.py, CPU only)")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where both frameworks train")
     ap.add_argument("--data", help="Fashion-MNIST folder for both (default: each one's default)")
     ap.add_argument("--threads", help="CPU thread counts, comma-separated [default: 1,2 on the CPU, 1 on a GPU]")
@@ -53,6 +58,9 @@ def main():
 
     models = a.models.split(",")
     cuda = a.device == "cuda"
+    if "gpt" in models and cuda:
+        bc.fail("--models gpt: the GPT benchmark runs on the CPU only")
+    ember_lm = a.ember_lm or a.ember + "-lm"
     if a.threads is None:
         a.threads = "1" if cuda else "1,2"
     threads = [int(t) for t in a.threads.split(",")]
@@ -78,44 +86,60 @@ def main():
         where = f"{info['gpu']} ({where})"
     print(f"bench_train: {where}, load {info['load_1min_at_start']:.2f}; "
           f"micro {a.micro_batch} x accum {a.accum}, {a.steps} steps, {a.rounds} rounds", flush=True)
-    runs = []  # dicts with model, framework, config, threads, round, rate
+    runs = []  # dicts with model, framework, config, threads, round, rate (samples/s, tokens/s for the GPT)
     for rnd in range(a.rounds):
         for model in models:
+            unit = UNITS[model]
             for t in threads:
-                e = bc.run_ember(a.ember, model, a.micro_batch, a.accum, a.steps, t, a.warmup_steps,
-                                 extra=ember_extra)
+                if model == "gpt":
+                    e = bc.run_ember_lm(ember_lm, a.micro_batch, a.accum, a.steps, t, a.warmup_steps)
+                    rate = e["steady_tokens_per_s"]
+                else:
+                    e = bc.run_ember(a.ember, model, a.micro_batch, a.accum, a.steps, t, a.warmup_steps,
+                                     extra=ember_extra)
+                    rate = e["steady_samples_per_s"]
                 runs.append({"model": model, "framework": "ember", "config": "ember", "threads": t, "round": rnd,
-                             "samples_per_s": e["steady_samples_per_s"], "command": e["command"],
+                             "samples_per_s": rate, "unit": unit, "command": e["command"],
                              "peak_bytes": e["peak_bytes"]})
-                print(f"  round {rnd + 1} {model} ember   T={t}: {e['steady_samples_per_s']:8.0f} samples/s", flush=True)
+                print(f"  round {rnd + 1} {model} ember   T={t}: {rate:8.0f} {unit}", flush=True)
                 for b, fe in variants:
-                    r = bc.run_torch(model, a.micro_batch, a.accum, a.steps, t, a.warmup_steps, blas[b], fe,
-                                     device=a.device, data=a.data)
+                    if model == "gpt":
+                        if fe:
+                            continue  # the twin's AdamW is the default one
+                        r = bc.run_torch_lm(a.micro_batch, a.accum, a.steps, t, a.warmup_steps, blas[b])
+                        rate, r["blas"] = r["tokens_per_s"], b
+                    else:
+                        r = bc.run_torch(model, a.micro_batch, a.accum, a.steps, t, a.warmup_steps, blas[b], fe,
+                                         device=a.device, data=a.data)
+                        rate = r["samples_per_s"]
                     cfg = f"pytorch {b}" + (" foreach" if fe else "")
                     runs.append({"model": model, "framework": "pytorch", "config": cfg, "threads": t, "round": rnd,
-                                 "samples_per_s": r["samples_per_s"], "command": r["command"], "blas": r["blas"]})
-                    print(f"  round {rnd + 1} {model} {cfg} T={t}: {r['samples_per_s']:8.0f} samples/s", flush=True)
+                                 "samples_per_s": rate, "unit": unit, "command": r["command"], "blas": r["blas"]})
+                    print(f"  round {rnd + 1} {model} {cfg} T={t}: {rate:8.0f} {unit}", flush=True)
 
     def median(model, config, t):
         return statistics.median(r["samples_per_s"] for r in runs
                                  if r["model"] == model and r["config"] == config and r["threads"] == t)
 
+    def configs_of(model):
+        return [c for c in configs if any(r["model"] == model and r["config"] == c for r in runs)]
+
     configs = ["ember"] + [f"pytorch {b}" + (" foreach" if fe else "") for b, fe in variants]
     rows, summary = [], {}
     for model in models:
-        best_torch = max(((median(model, c, t), c, t) for c in configs[1:] for t in threads))
+        best_torch = max(((median(model, c, t), c, t) for c in configs_of(model)[1:] for t in threads))
         best_ember = max(((median(model, "ember", t), t) for t in threads))
         summary[model] = {"ember_best": best_ember[0], "ember_best_threads": best_ember[1],
                           "pytorch_best": best_torch[0], "pytorch_best_config": best_torch[1],
                           "pytorch_best_threads": best_torch[2], "ratio": best_ember[0] / best_torch[0]}
-        for c in configs:
+        for c in configs_of(model):
             for t in threads:
                 m = median(model, c, t)
-                rows.append([f"{model}-bn", c, t, f"{m:.0f}", f"{m / best_torch[0]:.2f}"])
-    table = bc.markdown_table(["model", "framework", "threads", "samples/s (median)", "vs PyTorch best"], rows)
+                rows.append([LABELS[model], c, t, f"{m:.0f} {UNITS[model]}", f"{m / best_torch[0]:.2f}"])
+    table = bc.markdown_table(["model", "framework", "threads", "rate (median)", "vs PyTorch best"], rows)
     ratios = bc.markdown_table(
         ["model", "Ember best (threads)", "PyTorch best (config, threads)", "Ember / PyTorch"],
-        [[f"{m}-bn", f"{s['ember_best']:.0f} ({s['ember_best_threads']})",
+        [[LABELS[m], f"{s['ember_best']:.0f} ({s['ember_best_threads']})",
           f"{s['pytorch_best']:.0f} ({s['pytorch_best_config']}, {s['pytorch_best_threads']})", f"{s['ratio']:.2f}x"]
          for m, s in summary.items()])
     print("\n" + table + "\n" + ratios, end="")
@@ -135,12 +159,13 @@ def plot(path, runs, args):
     groups = list(dict.fromkeys((r["model"], r["threads"]) for r in runs))
     lines = []
     for model, t in groups:
-        meds = [statistics.median(r["samples_per_s"] for r in runs
-                                  if r["model"] == model and r["threads"] == t and r["config"] == c) for c in configs]
-        lines.append(f'"{model}-bn, {t} thread{"s" if t > 1 else ""}" ' + " ".join(f"{m:.0f}" for m in meds))
+        rates = [[r["samples_per_s"] for r in runs if r["model"] == model and r["threads"] == t and r["config"] == c]
+                 for c in configs]
+        meds = [f"{statistics.median(v):.0f}" if v else "NaN" for v in rates]  # gpt has no foreach variant
+        lines.append(f'"{LABELS.get(model, model)}, {t} thread{"s" if t > 1 else ""}" ' + " ".join(meds))
     cols = ", ".join(f"$d using {i + 2}:xtic(1) title '{c}'" for i, c in enumerate(configs))
     bc.gnuplot_png(path, "$d << EOD\n" + "\n".join(lines) + "\nEOD\n" + f"""
-set title 'training samples/s{" on the GPU" if args.get("device") == "cuda" else ""}, micro {args["micro_batch"]} x accum {args["accum"]}, AdamW (median of {args["rounds"]} rounds)'
+set title 'training samples/s (gpt: tokens/s){" on the GPU" if args.get("device") == "cuda" else ""}, micro {args["micro_batch"]} x accum {args["accum"]}, AdamW (median of {args["rounds"]} rounds)'
 set ylabel 'samples/s (log scale)'
 set logscale y
 set yrange [500:*]

@@ -10,5 +10,7 @@ namespace ember::train {
 /// "ember-train: error: ..." (under mpirun with several ranks it then aborts the job). `adjust`, when
 /// set, may change the parsed options before they are validated. Returns the process exit code.
 int run_main(int argc, char** argv, const std::function<void(TrainOptions&)>& adjust = nullptr);
+/// ember-train-lm's main(): the same with its command line (parse_lm_cli) and "ember-train-lm: error: ...".
+int run_lm_main(int argc, char** argv);
 
 }  // namespace ember::train

@@ -1,10 +1,15 @@
-/// @file examples/ember_train/models.cpp @brief MLP and CNN built from nn layers under PyTorch-compatible names.
+/// @file examples/ember_train/models.cpp @brief MLP and CNN built from nn layers under PyTorch-compatible names, the GPT, their training and evaluation losses.
 #include "examples/ember_train/models.h"
 
 #include <utility>
 #include <vector>
 
+#include "core/grad_mode.h"
+#include "data/text.h"
 #include "distributed/sync_batchnorm.h"
+#include "examples/gpt/gpt.h"
+#include "nn/functional.h"
+#include "ops/reduce.h"
 #include "nn/activation.h"
 #include "nn/batchnorm.h"
 #include "nn/conv.h"
@@ -46,6 +51,10 @@ std::shared_ptr<nn::Module> norm_layer(const TrainOptions& o, const std::shared_
 }  // namespace
 
 std::shared_ptr<nn::Module> build_model(const TrainOptions& o, std::shared_ptr<distributed::ProcessGroup> group) {
+  if (o.model == ModelKind::GPT)
+    return std::make_shared<gpt::GPT>(gpt::GPTConfig{.vocab_size = 256, .block_size = o.lm.block_size,
+                                                     .n_layer = o.lm.layers, .n_head = o.lm.heads,
+                                                     .n_embd = o.lm.dim, .dropout = o.dropout});
   EMBER_CHECK(o.norm != NormKind::Sync || group != nullptr, "--norm sync: needs a process group");
   const bool bn = o.norm != NormKind::None;
   auto net = std::make_shared<NamedChain>(o.model == ModelKind::MLP ? "MLP" : "CNN");
@@ -76,6 +85,36 @@ std::shared_ptr<nn::Module> build_model(const TrainOptions& o, std::shared_ptr<d
     net->add("fc", std::make_shared<nn::Linear>(1568, 10));
   }
   return net;
+}
+
+LossTerms micro_batch_loss(const TrainOptions& o, nn::Module& model, const Tensor& x, const Tensor& y,
+                           const Tensor& y_host) {
+  if (o.model != ModelKind::GPT)
+    return {nn::functional::cross_entropy(model.forward(x), y), y_host.numel(), false};  // mean over the samples
+  const Tensor logits = model.forward(x);  // [B, T, 256]
+  const Tensor loss = nn::functional::cross_entropy(
+      logits.reshape({-1, logits.size(-1)}), y.reshape({-1}),
+      nn::functional::CrossEntropyOptions{.reduction = nn::functional::Reduction::Sum, .ignore_index = data::kIgnoreIndex});
+  return {loss, nn::functional::count_not_ignored(y_host, data::kIgnoreIndex), true};
+}
+
+void add_eval_batch(nn::Module& model, const Tensor& x, const Tensor& y, EvalTotals& totals) {
+  NoGradGuard no_grad;
+  Tensor logits = model.forward(x);
+  logits = logits.reshape({-1, logits.size(-1)});
+  const Tensor targets = y.reshape({-1});
+  totals.loss_sum += nn::functional::cross_entropy(logits, targets,
+                                                   nn::functional::CrossEntropyOptions{
+                                                       .reduction = nn::functional::Reduction::Sum,
+                                                       .ignore_index = data::kIgnoreIndex})
+                         .item();
+  const auto pred = argmax(logits, 1).to_vector<int64_t>();
+  const auto truth = targets.to(Device::cpu()).to_vector<int64_t>();
+  for (size_t i = 0; i < pred.size(); ++i) {
+    if (truth[i] == data::kIgnoreIndex) continue;
+    ++totals.count;
+    totals.correct += pred[i] == truth[i];
+  }
 }
 
 }  // namespace ember::train

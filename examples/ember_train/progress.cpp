@@ -5,10 +5,12 @@
 #include <cstdio>
 #include <iomanip>
 #include <sstream>
+#include <utility>
 
 namespace ember::train {
 
-Progress::Progress(std::ostream& out, bool live, int64_t log_every) : out_(out), live_(live), log_every_(log_every) {}
+Progress::Progress(std::ostream& out, bool live, int64_t log_every, std::string unit)
+    : out_(out), live_(live), log_every_(log_every), unit_(std::move(unit)) {}
 
 void Progress::start(int64_t total_steps, int64_t done_steps) {
   total_ = total_steps;
@@ -28,14 +30,14 @@ std::string Progress::format_duration(double seconds) {
   return buf;
 }
 
-void Progress::step(int64_t epoch, int64_t epochs, int64_t step, double loss, double samples_per_s) {
+void Progress::step(int64_t epoch, int64_t epochs, int64_t step, double loss, double per_s) {
   const auto now = std::chrono::steady_clock::now();
   const double elapsed = std::chrono::duration<double>(now - start_).count();
   const int64_t done = step - first_;
   const double eta = done > 0 ? elapsed / static_cast<double>(done) * static_cast<double>(total_ - step) : NAN;
   std::ostringstream line;
   line << "epoch " << epoch << "/" << epochs << "  step " << step << "/" << total_ << "  loss " << std::fixed
-       << std::setprecision(4) << loss << "  " << std::setprecision(0) << samples_per_s << " samples/s";
+       << std::setprecision(4) << loss << "  " << std::setprecision(0) << per_s << " " << unit_ << "/s";
   if (live_) {
     if (step != total_ && std::chrono::duration<double>(now - last_draw_).count() < 0.1) return;
     last_draw_ = now;

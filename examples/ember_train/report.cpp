@@ -21,7 +21,10 @@ namespace ember::train {
 
 namespace {
 
-constexpr const char* kMetricsHeader = "step,epoch,samples,loss,lr,grad_norm,skipped,elapsed_s";
+/// The --metrics header; its third column counts the loss terms: "samples", or "tokens" (ember-train-lm).
+std::string metrics_header(const std::string& unit) {
+  return "step,epoch," + unit + ",loss,lr,grad_norm,skipped,elapsed_s";
+}
 
 /// JSON has no NaN/Inf: write them as null.
 nlohmann::ordered_json number(double v) { return std::isfinite(v) ? nlohmann::ordered_json(v) : nullptr; }
@@ -62,7 +65,19 @@ std::string summary_json(const RunSummary& s) {
   j["final_loss"] = number(s.final_loss);
   j["test_accuracy"] = number(s.test_accuracy);
   j["test_loss"] = number(s.test_loss);
-  j["samples_per_s"] = number(s.samples_per_s);
+  if (!s.lm) j["samples_per_s"] = number(s.samples_per_s);
+  if (s.lm) {
+    j["tokens"] = s.lm->tokens;
+    j["tokens_per_s"] = number(s.lm->tokens_per_s);
+    j["val_loss"] = number(s.lm->val_loss);
+    j["unigram_loss"] = number(s.lm->unigram_loss);
+    j["layers"] = s.lm->layers;
+    j["heads"] = s.lm->heads;
+    j["dim"] = s.lm->dim;
+    j["block_size"] = s.lm->block_size;
+    j["parameters"] = s.lm->parameters;
+    j["sample"] = s.lm->sample;
+  }
   j["peak_bytes"] = s.peak_bytes;
   j["peak_reserved_bytes"] = s.peak_reserved_bytes;
   j["host_syncs"] = s.host_syncs;
@@ -71,12 +86,13 @@ std::string summary_json(const RunSummary& s) {
   j["checkpoint"] = s.checkpoint;
   j["metrics"] = s.metrics;
   j["plot"] = s.plot;
-  return j.dump(2) + "\n";
+  // A generated sample is bytes, not necessarily UTF-8: invalid sequences are written as U+FFFD.
+  return j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }
 
-std::string metrics_csv(const std::vector<StepRecord>& steps, const std::string& earlier) {
+std::string metrics_csv(const std::vector<StepRecord>& steps, const std::string& earlier, const std::string& unit) {
   std::ostringstream os;
-  os << (earlier.empty() ? std::string(kMetricsHeader) + "\n" : earlier);
+  os << (earlier.empty() ? metrics_header(unit) + "\n" : earlier);
   os << std::setprecision(9);
   for (const StepRecord& r : steps)
     os << r.step << ',' << r.epoch << ',' << r.samples << ',' << r.loss << ',' << r.lr << ',' << r.grad_norm << ','
@@ -84,7 +100,7 @@ std::string metrics_csv(const std::vector<StepRecord>& steps, const std::string&
   return os.str();
 }
 
-EarlierMetrics read_earlier_metrics(const std::string& path, int64_t windows) {
+EarlierMetrics read_earlier_metrics(const std::string& path, int64_t windows, const std::string& unit) {
   EarlierMetrics m;
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -93,8 +109,9 @@ EarlierMetrics read_earlier_metrics(const std::string& path, int64_t windows) {
     return m;
   }
   std::string line;
-  EMBER_CHECK(std::getline(in, line) && line == kMetricsHeader, "--metrics ", path,
-              ": exists but is not an ember-train metrics CSV (its first line is not \"", kMetricsHeader,
+  const std::string header = metrics_header(unit);
+  EMBER_CHECK(std::getline(in, line) && line == header, "--metrics ", path,
+              ": exists but is not an ember-train metrics CSV (its first line is not \"", header,
               "\"); a resumed run continues that file: move it away or choose another --metrics file");
   m.text = line + "\n";
   for (int64_t row = 2; std::getline(in, line); ++row) {
@@ -113,7 +130,8 @@ EarlierMetrics read_earlier_metrics(const std::string& path, int64_t windows) {
   return m;
 }
 
-std::string plot_png(const std::string& png, const std::vector<StepRecord>& steps, const std::vector<EvalRecord>& evals) {
+std::string plot_png(const std::string& png, const std::vector<StepRecord>& steps, const std::vector<EvalRecord>& evals,
+                     const std::string& program, bool eval_loss) {
   if (std::system("command -v gnuplot >/dev/null 2>&1") != 0)
     return "gnuplot is not installed (apt-get install gnuplot-nox), so no plot was drawn to " + png;
   if (steps.empty()) return "no optimizer steps were run, so no plot was drawn to " + png;
@@ -126,16 +144,19 @@ std::string plot_png(const std::string& png, const std::vector<StepRecord>& step
     l << std::setprecision(9);
     for (const StepRecord& r : steps)
       if (std::isfinite(r.loss)) l << r.step << ' ' << r.loss << '\n';
-    for (const EvalRecord& e : evals) a << e.step << ' ' << e.accuracy << '\n';
+    for (const EvalRecord& e : evals) a << e.step << ' ' << (eval_loss ? e.loss : e.accuracy) << '\n';
     g << "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) { set terminal pngcairo size 900,540 noenhanced } "
          "else { set terminal png size 900,540 noenhanced }\n"
       << "set output " << gp_quote(png) << "\n"
-      << "set title 'ember-train: training loss and test accuracy'\n"
-      << "set xlabel 'optimizer step'\nset ylabel 'training loss (window mean)'\n"
-      << "set y2label 'test accuracy'\nset y2range [0:1]\nset ytics nomirror\nset y2tics\nset grid\n"
-      << "set key right center\n"
+      << "set title " << gp_quote(program + (eval_loss ? ": training and validation loss" : ": training loss and test accuracy")) << "\n"
+      << "set xlabel 'optimizer step'\nset ylabel "
+      << (eval_loss ? "'loss (nats per byte)'" : "'training loss (window mean)'") << "\n";
+    if (!eval_loss) g << "set y2label 'test accuracy'\nset y2range [0:1]\nset ytics nomirror\nset y2tics\n";
+    g << "set grid\nset key right center\n"
       << "plot " << gp_quote(loss_dat) << " using 1:2 with lines lw 1 title 'loss'";
-    if (!evals.empty()) g << ", " << gp_quote(acc_dat) << " using 1:2 axes x1y2 with linespoints lw 2 pt 7 title 'test accuracy'";
+    if (!evals.empty())
+      g << ", " << gp_quote(acc_dat) << " using 1:2 " << (eval_loss ? "" : "axes x1y2 ")
+        << "with linespoints lw 2 pt 7 title " << (eval_loss ? "'validation loss'" : "'test accuracy'");
     g << "\n";
   }
   const int rc = std::system(("gnuplot " + shell_quote(script) + " 2>/dev/null").c_str());

@@ -1,6 +1,7 @@
 /// @file examples/ember_train/report.h @brief Run records and their outputs: summary JSON, per-step metrics CSV, loss-curve PNG via gnuplot.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,7 +11,7 @@ namespace ember::train {
 struct StepRecord {
   int64_t step = 0;        ///< optimizer step, 1-based, counted over the whole run (resumes continue it)
   int64_t epoch = 0;       ///< 1-based
-  int64_t samples = 0;     ///< samples in this step's window (all ranks)
+  int64_t samples = 0;     ///< samples (GPT: real tokens) in this step's window (all ranks)
   double loss = 0;         ///< mean training loss over the window's samples
   double lr = 0;           ///< learning rate used by this step
   double grad_norm = 0;    ///< global gradient L2 norm before clipping (NaN when not computed)
@@ -24,6 +25,16 @@ struct EvalRecord {
   int64_t epoch = 0;
   double accuracy = 0;
   double loss = 0;
+};
+
+/// What ember-train-lm's --summary adds (docs/transformer.md).
+struct LmSummary {
+  int64_t tokens = 0;          ///< real (non-ignored) target tokens trained on, all ranks
+  double tokens_per_s = 0;     ///< over the training loop
+  double val_loss = 0;         ///< mean cross-entropy per real validation token, nats per byte
+  double unigram_loss = 0;     ///< the same for the training set's byte frequencies (the baseline to beat)
+  int64_t layers = 0, heads = 0, dim = 0, block_size = 0, parameters = 0;
+  std::string sample;          ///< --sample's generated text ("" when none)
 };
 
 /// What --summary writes.
@@ -41,13 +52,16 @@ struct RunSummary {
   /// synchronizations and Ember's kernel launches, to check e.g. host_syncs <= optimizer_steps + logging.
   int64_t host_syncs = 0, kernel_launches = 0;
   std::string checkpoint, metrics, plot;  ///< paths written ("" when none)
+  std::optional<LmSummary> lm;            ///< ember-train-lm only
 };
 
 /// JSON text of the summary (keys as in docs/training.md).
 std::string summary_json(const RunSummary& s);
 /// CSV text: header + one row per step. `earlier` (a resumed run: EarlierMetrics::text, header included)
 /// replaces the header: the rows of `steps` continue it.
-std::string metrics_csv(const std::vector<StepRecord>& steps, const std::string& earlier = "");
+/// `unit` names the third column: what StepRecord::samples counts ("samples", or "tokens" for a language model).
+std::string metrics_csv(const std::vector<StepRecord>& steps, const std::string& earlier = "",
+                        const std::string& unit = "samples");
 
 /// The --metrics file of the run a resume continues, cut at the checkpoint.
 struct EarlierMetrics {
@@ -61,11 +75,13 @@ struct EarlierMetrics {
 /// rows. A missing file gives empty text (the resumed run writes a new one). Throws ember::Error naming
 /// the file when it exists but is not an ember-train metrics CSV (another header, a row without a step
 /// number), rather than overwrite it.
-EarlierMetrics read_earlier_metrics(const std::string& path, int64_t windows);
+EarlierMetrics read_earlier_metrics(const std::string& path, int64_t windows, const std::string& unit = "samples");
 
-/// Draws the loss curve (and the test accuracy on a second axis) to `png` with gnuplot. Returns "" on
+/// Draws the loss curve (and the test accuracy on a second axis; `eval_loss`: the validation loss on the
+/// loss's axis instead) to `png` with gnuplot; `program` titles it. Returns "" on
 /// success, else a message saying why no plot was drawn (gnuplot missing or failing). Never throws for a
 /// missing gnuplot: the plot is optional.
-std::string plot_png(const std::string& png, const std::vector<StepRecord>& steps, const std::vector<EvalRecord>& evals);
+std::string plot_png(const std::string& png, const std::vector<StepRecord>& steps, const std::vector<EvalRecord>& evals,
+                     const std::string& program = "ember-train", bool eval_loss = false);
 
 }  // namespace ember::train

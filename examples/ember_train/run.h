@@ -29,7 +29,7 @@ using Clock = std::chrono::steady_clock;
 /// OpenMP and OpenBLAS thread counts (--threads; 0 keeps their defaults).
 void configure_threads(int threads);
 
-/// One ember-train run. run_training (train.cpp) is its outline:
+/// One ember-train (or ember-train-lm) run. run_training (train.cpp) is its outline:
 ///
 ///   TrainingRun run(o, out, group, t0);  // setup.cpp: data, model, optimizer, accumulator, --init/--resume, DP
 ///   run.report_setup();                  // the first lines of the log
@@ -57,6 +57,8 @@ struct TrainingRun {
   /// Global micro-step k of `epoch`: this rank's micro-batch (from its own random stream) into the window.
   bool train_micro_step(int64_t epoch, int64_t k);
   void start_counters();               ///< peak memory, runtime counters, clock and progress at the loop's start
+  /// What the accumulator counts: "samples" (images) or "tokens" (the GPT's real tokens).
+  const char* loss_term_unit() const { return o.model == ModelKind::GPT ? "tokens" : "samples"; }
   bool done() const { return acc->optimizer_steps() >= total_steps; }  ///< the run's last optimizer step is done
   void finish_window(int64_t epoch);   ///< after each optimizer step: record it, show progress, maybe checkpoint
   double sum_window_over_ranks(double loss_sum);  ///< the window's loss sum and samples over all ranks
@@ -69,6 +71,7 @@ struct TrainingRun {
   // ---- outputs (train.cpp)
   RunSummary finish();          ///< last evaluation if needed, the summary; rank 0 writes the files and prints
   RunSummary summary() const;   ///< the counters and results of the loop
+  LmSummary lm_summary(double train_s) const;  ///< the GPT's additions (tokens, losses, its shape)
   void write_outputs(RunSummary& s);  ///< rank 0: --save, --metrics, --plot, --summary; records the paths
   void report_done(const RunSummary& s) const;
 
@@ -81,8 +84,10 @@ struct TrainingRun {
   const bool is_root;  ///< rank 0 evaluates, prints and writes the files
   const Device dev;
 
-  // ---- data (load_data)
-  std::shared_ptr<data::ImageDataset> train_set, test_set;
+  // ---- data (load_data): Fashion-MNIST images, or the GPT's byte sequences (test_set: the validation split)
+  std::shared_ptr<data::Dataset> train_set, test_set;
+  double unigram_loss = NAN;    ///< GPT: the validation loss of the training set's byte frequencies (nats/byte)
+  std::string data_description; ///< GPT: the corpus and its split, for the log
   std::unique_ptr<data::DataLoader> loader;
   int64_t micro_per_epoch = 0;  ///< global micro-steps per epoch this run trains on
   /// Why the epoch's short last global micro-step is dropped (plan_last_step), empty when it trains.
@@ -108,8 +113,9 @@ struct TrainingRun {
   Progress progress;
   Clock::time_point train_t0;            ///< start of the loop (samples per second)
   RuntimeStats loop_start, in_eval;  ///< runtime counters at the loop's start, and spent evaluating
-  int64_t window_samples = 0;            ///< samples of the window in progress (this rank; all ranks once ended)
-  int64_t trained_samples = 0;           ///< samples trained on so far (all ranks at window ends)
+  // Samples for the image models, real (non-ignored) tokens for the GPT: the loss terms the accumulator counts.
+  int64_t window_samples = 0;            ///< loss terms of the window in progress (this rank; all ranks once ended)
+  int64_t trained_samples = 0;           ///< loss terms trained on so far (all ranks at window ends)
   double final_loss = NAN;               ///< mean loss of the last window
   std::vector<StepRecord> steps;
   EarlierMetrics earlier_metrics;        ///< --resume: the --metrics file's rows up to the checkpoint (rank 0)

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "data/fashion_mnist.h"
+#include "examples/ember_train/lm_data.h"
 #include "examples/ember_train/models.h"
 #include "examples/ember_train/run.h"
 #include "examples/ember_train/train.h"
@@ -56,6 +57,13 @@ void add_optional_config(SafetensorsMetadata& config, const TrainOptions& o) {
     config["config.dropout"] = s.str();
   }
   if (o.drop_last) config["config.drop_last"] = "true";
+  if (o.model == ModelKind::GPT) {
+    config["config.block_size"] = std::to_string(o.lm.block_size);
+    config["config.layers"] = std::to_string(o.lm.layers);
+    config["config.heads"] = std::to_string(o.lm.heads);
+    config["config.dim"] = std::to_string(o.lm.dim);
+    config["config.packing"] = o.lm.pad ? "pad" : "pack";
+  }
 }
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainOptions& o, nn::Module& model) {
@@ -129,7 +137,8 @@ TrainingRun::TrainingRun(const TrainOptions& options, std::ostream& out_, std::s
       world_size(group->size()),
       is_root(rank == 0),
       dev(training_device(o.device, *group)),
-      progress(out, o.progress && ::isatty(STDOUT_FILENO) && &out == &std::cout, o.log_every) {
+      progress(out, o.progress && ::isatty(STDOUT_FILENO) && &out == &std::cout, o.log_every,
+               loss_term_unit()) {
   if (is_root) make_parent_dirs(o);
   load_data();
   build_training();
@@ -138,10 +147,18 @@ TrainingRun::TrainingRun(const TrainOptions& options, std::ostream& out_, std::s
 }
 
 void TrainingRun::load_data() {
-  train_set = data::load_fashion_mnist(o.data_dir, data::Split::Train);
-  test_set = data::load_fashion_mnist(o.data_dir, data::Split::Test);
-  if (o.limit_train > 0) train_set = train_set->head(o.limit_train);
-  if (o.limit_test > 0) test_set = test_set->head(o.limit_test);
+  if (o.model == ModelKind::GPT) {
+    LmData text = load_lm_data(o);  // the validation split plays the test set's part
+    train_set = std::move(text.train);
+    test_set = std::move(text.val);
+    unigram_loss = text.unigram_loss;
+    data_description = std::move(text.description);
+  } else {
+    auto train_images = data::load_fashion_mnist(o.data_dir, data::Split::Train);
+    auto test_images = data::load_fashion_mnist(o.data_dir, data::Split::Test);
+    train_set = o.limit_train > 0 ? train_images->head(o.limit_train) : train_images;
+    test_set = o.limit_test > 0 ? test_images->head(o.limit_test) : test_images;
+  }
   loader = std::make_unique<data::DataLoader>(
       train_set, data::DataLoaderOptions{.micro_batch = o.micro_batch, .shuffle = o.shuffle, .seed = o.seed,
                                          .rank = rank, .world_size = world_size, .pin_memory = dev.is_cuda(),
@@ -185,6 +202,9 @@ void TrainingRun::build_training() {
   model = build_model(o, group);
   model->to(dev);
   optimizer = make_optimizer(o, *model);
+  EMBER_CHECK(o.warmup <= horizon, "--warmup ", o.warmup, ": more warm-up steps than the ", horizon,
+              " optimizer steps of the run's ", o.epochs, " epoch(s)", o.model == ModelKind::GPT ? " (default 20)" : "",
+              "; pass a smaller --warmup or more --epochs");
   scheduler = make_scheduler(o, *optimizer, horizon);
   acc = std::make_unique<optim::GradAccumulator>(
       *model, *optimizer,
@@ -207,7 +227,7 @@ void TrainingRun::restore() {
   EMBER_CHECK(ck.has_position, "--resume ", o.resume, ": not an ember-train checkpoint (no run position in "
                                "__metadata__); use --init to start from plain weights");
   for (const std::string& warning : check_same_config(o.resume, ck.config, config))
-    if (is_root) out << "ember-train: warning: " << warning << "\n";
+    if (is_root) out << program_name(o) << ": warning: " << warning << "\n";
   model->load_state_dict(ck.model);
   optimizer->load_state_dict(ck.optim, model->named_parameters());
   pos = ck.position;
@@ -223,9 +243,9 @@ void TrainingRun::restore() {
 // A resumed run's --metrics file continues the earlier run's: its rows up to the checkpoint are kept.
 void TrainingRun::continue_metrics() {
   const int64_t windows = pos.optimizer_steps + pos.skipped_steps;  // one row each
-  earlier_metrics = read_earlier_metrics(o.metrics, windows);
+  earlier_metrics = read_earlier_metrics(o.metrics, windows, loss_term_unit());
   if (earlier_metrics.text.empty()) return;
-  out << "ember-train: --metrics " << o.metrics << ": continuing its " << earlier_metrics.kept << " row(s) of the "
+  out << program_name(o) << ": --metrics " << o.metrics << ": continuing its " << earlier_metrics.kept << " row(s) of the "
       << windows << " window(s) before the checkpoint";
   if (earlier_metrics.dropped > 0) out << "; " << earlier_metrics.dropped << " later row(s) dropped (redone now)";
   out << "\n";
@@ -243,26 +263,36 @@ void TrainingRun::start_data_parallel() {
 
 void TrainingRun::report_setup() {
   if (!is_root) return;
-  out << "ember-train: " << name(o.model) << " norm=" << name(o.norm) << " optimizer=" << name(o.optimizer)
-      << " lr=" << o.resolved_lr() << " on " << dev.str() << "\n"
-      << "ember-train: effective batch " << effective.total() << " = micro-batch " << effective.micro << " x accum "
-      << effective.accum << " x world size " << effective.world << "; " << train_set->size() << " train / "
-      << test_set->size() << " test samples, " << total_steps << " optimizer steps\n";
+  const std::string p = program_name(o);
+  if (o.model == ModelKind::GPT)
+    out << p << ": gpt layers=" << o.lm.layers << " heads=" << o.lm.heads << " dim=" << o.lm.dim
+        << " block_size=" << o.lm.block_size << " optimizer=" << name(o.optimizer) << " lr=" << o.resolved_lr()
+        << " on " << dev.str() << "\n"
+        << p << ": " << data_description << "\n"
+        << p << ": effective batch " << effective.total() << " sequences = micro-batch " << effective.micro
+        << " x accum " << effective.accum << " x world size " << effective.world << "; " << train_set->size()
+        << " train / " << test_set->size() << " validation sequences, " << total_steps << " optimizer steps\n";
+  else
+    out << p << ": " << name(o.model) << " norm=" << name(o.norm) << " optimizer=" << name(o.optimizer)
+        << " lr=" << o.resolved_lr() << " on " << dev.str() << "\n"
+        << p << ": effective batch " << effective.total() << " = micro-batch " << effective.micro << " x accum "
+        << effective.accum << " x world size " << effective.world << "; " << train_set->size() << " train / "
+        << test_set->size() << " test samples, " << total_steps << " optimizer steps\n";
   if (!dropped_step.empty())
-    out << "ember-train: the last global micro-step of each epoch (" << dropped_step_samples
+    out << p << ": the last global micro-step of each epoch (" << dropped_step_samples
         << (dropped_step_samples == 1 ? " sample) " : " samples) ") << dropped_step << ": it is dropped\n";
   if (single_sample_rank >= 0)
-    out << "ember-train: the last global micro-step of each epoch gives rank " << single_sample_rank
+    out << p << ": the last global micro-step of each epoch gives rank " << single_sample_rank
         << " a 1-sample micro-batch, which batch norm cannot normalize in training mode: that sample is dropped "
            "(--drop-last drops the whole short step)\n";
   if (o.drop_last && train_set->size() % (o.micro_batch * world_size) != 0)
-    out << "ember-train: --drop-last: the last " << train_set->size() % (o.micro_batch * world_size)
+    out << p << ": --drop-last: the last " << train_set->size() % (o.micro_batch * world_size)
         << " samples of each epoch's order are not trained on\n";
   if (world_size > 1)
-    out << "ember-train: " << world_size << " ranks over " << group->backend() << ", " << dp->buckets().size()
+    out << p << ": " << world_size << " ranks over " << group->backend() << ", " << dp->buckets().size()
         << " gradient bucket(s) all-reduced once per optimizer step\n";
   if (pos.optimizer_steps > 0)
-    out << "ember-train: resumed from " << o.resume << " at epoch " << pos.epoch + 1 << ", step "
+    out << p << ": resumed from " << o.resume << " at epoch " << pos.epoch + 1 << ", step "
         << pos.optimizer_steps << "\n";
 }
 

@@ -9,6 +9,8 @@
 #include "core/allocator.h"
 #include "core/generator.h"
 #include "core/safetensors.h"
+#include "examples/ember_train/lm_data.h"
+#include "examples/ember_train/models.h"
 #include "examples/ember_train/run.h"
 #include "ops/runtime.h"
 #include "nn/functional.h"
@@ -30,28 +32,22 @@ struct TestMetrics {
   double accuracy = 0, loss = 0;
 };
 
-/// Test-set accuracy and mean loss in evaluation mode (running BN statistics), without autograd.
-TestMetrics test_metrics(nn::Module& model, const data::Dataset& test, Device dev) {
-  NoGradGuard no_grad;
+/// Test-set (GPT: validation-set) accuracy and mean loss per loss term (sample or real token) in evaluation
+/// mode (running BN statistics, no dropout), without autograd.
+TestMetrics test_metrics(const TrainOptions& o, nn::Module& model, const data::Dataset& test, Device dev) {
   model.eval();
-  constexpr int64_t kBatch = 500;
-  int64_t correct = 0;
-  double loss_sum = 0;
+  const int64_t batch = o.model == ModelKind::GPT ? 16 : 500;  // a GPT batch holds 16 x T x 256 logits
+  EvalTotals totals;
   std::vector<int64_t> idx;
-  for (int64_t begin = 0; begin < test.size(); begin += kBatch) {
+  for (int64_t begin = 0; begin < test.size(); begin += batch) {
     idx.clear();
-    for (int64_t i = begin; i < std::min(test.size(), begin + kBatch); ++i) idx.push_back(i);
+    for (int64_t i = begin; i < std::min(test.size(), begin + batch); ++i) idx.push_back(i);
     data::Batch b = test.get_batch(idx);
-    Tensor x = b.x.to(dev), y = b.y.to(dev);
-    Tensor logits = model.forward(x);
-    loss_sum += nn::functional::cross_entropy(logits, y).item() * static_cast<double>(b.size());
-    const auto pred = argmax(logits, 1).to_vector<int64_t>();
-    const auto truth = b.y.to_vector<int64_t>();
-    for (size_t i = 0; i < pred.size(); ++i) correct += pred[i] == truth[i];
+    add_eval_batch(model, b.x.to(dev), b.y.to(dev), totals);
   }
   model.train();
-  const auto n = static_cast<double>(test.size());
-  return {static_cast<double>(correct) / n, loss_sum / n};
+  const auto n = static_cast<double>(std::max<int64_t>(totals.count, 1));
+  return {static_cast<double>(totals.correct) / n, totals.loss_sum / n};
 }
 
 }  // namespace
@@ -100,10 +96,12 @@ bool TrainingRun::train_micro_step(int64_t epoch, int64_t k) {
   default_generator() = micro_batch_generator(o.seed, epoch, loader->global_index(k));
   // Pinned batches (CUDA): queued without waiting; the loader never writes into a batch it handed out.
   Tensor x = b.x.to(dev, /*non_blocking=*/true), y = b.y.to(dev, /*non_blocking=*/true);
-  Tensor loss = nn::functional::cross_entropy(model->forward(x), y);  // mean over the micro-batch
-  window_samples += b.size();
-  trained_samples += b.size();
-  return acc->backward(loss, b.size());  // grads accumulate the SUM; one step per --accum micro-batches
+  // The image models' mean over the samples, or the GPT's sum over the real tokens; either way the grads
+  // accumulate the SUM over the loss terms, and the window's end divides by their global count.
+  const LossTerms l = micro_batch_loss(o, *model, x, y, b.y);
+  window_samples += l.count;
+  trained_samples += l.count;
+  return l.is_sum ? acc->backward_sum(l.loss, l.count) : acc->backward(l.loss, l.count);  // one step per --accum
 }
 
 void TrainingRun::start_counters() {
@@ -134,7 +132,8 @@ void TrainingRun::finish_window(int64_t epoch) {
   if (is_root) progress.step(r.epoch, o.epochs, r.step, r.loss, sps);
   if (o.checkpoint_every > 0 && r.step % o.checkpoint_every == 0 && is_root) {
     // The metrics first: a run killed after this step resumes from a checkpoint its rows reach.
-    if (!o.metrics.empty()) write_file_atomically(o.metrics, metrics_csv(steps, earlier_metrics.text));
+    if (!o.metrics.empty())
+      write_file_atomically(o.metrics, metrics_csv(steps, earlier_metrics.text, loss_term_unit()));
     save(o.save);
   }
 }
@@ -157,13 +156,17 @@ double TrainingRun::sum_window_over_ranks(double loss_sum) {
 void TrainingRun::evaluate_epoch(int64_t epoch) {
   if (!is_root) return;  // rank 0 evaluates; the others go on
   const EvalRecord& ev = evaluate(epoch + 1);
-  progress.message("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs) + ": test accuracy " +
-                   fmt_acc(ev.accuracy) + ", test loss " + fmt_acc(ev.loss));
+  const std::string head = "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(o.epochs) + ": ";
+  if (o.model == ModelKind::GPT)
+    progress.message(head + "validation loss " + fmt_acc(ev.loss) + " nats/byte (unigram " + fmt_acc(unigram_loss) +
+                     "), next-byte accuracy " + fmt_acc(ev.accuracy));
+  else
+    progress.message(head + "test accuracy " + fmt_acc(ev.accuracy) + ", test loss " + fmt_acc(ev.loss));
 }
 
 const EvalRecord& TrainingRun::evaluate(int64_t epoch) {
   const RuntimeStats before = runtime_stats(dev.type);
-  const TestMetrics m = test_metrics(*model, *test_set, dev);
+  const TestMetrics m = test_metrics(o, *model, *test_set, dev);
   const RuntimeStats after = runtime_stats(dev.type);
   in_eval.host_syncs += after.host_syncs - before.host_syncs;
   in_eval.kernel_launches += after.kernel_launches - before.kernel_launches;
@@ -220,6 +223,7 @@ RunSummary TrainingRun::summary() const {
     s.test_loss = evals.back().loss;
   }
   s.samples_per_s = static_cast<double>(trained_samples) / std::max(train_s, 1e-9);
+  if (o.model == ModelKind::GPT) s.lm = lm_summary(train_s);
   s.peak_bytes = allocator_stats(dev).peak_bytes;
   s.peak_reserved_bytes = allocator_stats(dev).peak_reserved_bytes;
   s.host_syncs = loop_end.host_syncs - loop_start.host_syncs - in_eval.host_syncs;
@@ -227,35 +231,63 @@ RunSummary TrainingRun::summary() const {
   return s;
 }
 
+LmSummary TrainingRun::lm_summary(double train_s) const {
+  LmSummary lm;
+  lm.tokens = trained_samples;  // the GPT's loss terms are its real tokens
+  lm.tokens_per_s = static_cast<double>(trained_samples) / std::max(train_s, 1e-9);
+  lm.val_loss = evals.empty() ? NAN : evals.back().loss;
+  lm.unigram_loss = unigram_loss;
+  lm.layers = o.lm.layers;
+  lm.heads = o.lm.heads;
+  lm.dim = o.lm.dim;
+  lm.block_size = o.lm.block_size;
+  int64_t n = 0;
+  for (const Tensor& p : model->parameters()) n += p.numel();
+  lm.parameters = n;
+  return lm;
+}
+
 void TrainingRun::write_outputs(RunSummary& s) {
+  if (s.lm && o.lm.sample > 0) s.lm->sample = generate_sample(*model, o);
   if (!o.save.empty()) {
     save(o.save);
     s.checkpoint = o.save;
   }
   if (!o.metrics.empty()) {
-    write_file_atomically(o.metrics, metrics_csv(steps, earlier_metrics.text));  // a resume continues the file
+    // A resume continues the file.
+    write_file_atomically(o.metrics, metrics_csv(steps, earlier_metrics.text, loss_term_unit()));
     s.metrics = o.metrics;
   }
   if (!o.plot.empty()) {
-    const std::string why = plot_png(o.plot, steps, evals);
+    const std::string why = plot_png(o.plot, steps, evals, program_name(o), o.model == ModelKind::GPT);
     if (why.empty())
       s.plot = o.plot;
     else
-      out << "ember-train: plot: " << why << "\n";
+      out << program_name(o) << ": plot: " << why << "\n";
   }
   s.wall_s = seconds_since(t0);
   if (!o.summary.empty()) write_file_atomically(o.summary, summary_json(s));
 }
 
 void TrainingRun::report_done(const RunSummary& s) const {
-  out << "ember-train: done: test accuracy " << fmt_acc(s.test_accuracy) << " after " << s.optimizer_steps
-      << " optimizer steps (" << s.micro_steps << " micro-batches), final loss " << fmt_acc(s.final_loss) << ", "
-      << std::fixed << std::setprecision(0) << s.samples_per_s << " samples/s, wall " << std::setprecision(1)
-      << s.wall_s << " s\n";
-  if (!o.summary.empty()) out << "ember-train: summary: " << o.summary << "\n";
-  if (!s.metrics.empty()) out << "ember-train: metrics: " << s.metrics << "\n";
-  if (!s.plot.empty()) out << "ember-train: plot: " << s.plot << "\n";
-  if (!s.checkpoint.empty()) out << "ember-train: checkpoint: " << s.checkpoint << "\n";
+  const std::string p = program_name(o);
+  if (s.lm) {
+    out << p << ": done: validation loss " << fmt_acc(s.lm->val_loss) << " nats/byte (unigram baseline "
+        << fmt_acc(s.lm->unigram_loss) << ") after " << s.optimizer_steps << " optimizer steps (" << s.micro_steps
+        << " micro-batches, " << s.lm->tokens << " tokens), final loss " << fmt_acc(s.final_loss) << ", " << std::fixed
+        << std::setprecision(0) << s.lm->tokens_per_s << " tokens/s, wall " << std::setprecision(1) << s.wall_s
+        << " s\n";
+    if (!s.lm->sample.empty()) out << p << ": sample:\n" << s.lm->sample << "\n";
+  } else {
+    out << p << ": done: test accuracy " << fmt_acc(s.test_accuracy) << " after " << s.optimizer_steps
+        << " optimizer steps (" << s.micro_steps << " micro-batches), final loss " << fmt_acc(s.final_loss) << ", "
+        << std::fixed << std::setprecision(0) << s.samples_per_s << " samples/s, wall " << std::setprecision(1)
+        << s.wall_s << " s\n";
+  }
+  if (!o.summary.empty()) out << p << ": summary: " << o.summary << "\n";
+  if (!s.metrics.empty()) out << p << ": metrics: " << s.metrics << "\n";
+  if (!s.plot.empty()) out << p << ": plot: " << s.plot << "\n";
+  if (!s.checkpoint.empty()) out << p << ": checkpoint: " << s.checkpoint << "\n";
 }
 
 }  // namespace ember::train

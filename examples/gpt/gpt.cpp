@@ -117,7 +117,7 @@ void GPT::check_input(const Tensor& idx) const {
   EMBER_CHECK(idx.size(0) >= 1 && idx.size(1) >= 1, "GPT: idx must have B >= 1 and T >= 1, got ", describe(idx));
   EMBER_CHECK(idx.size(1) <= config_.block_size, "GPT: sequence length T=", idx.size(1), " exceeds block_size ",
               config_.block_size);
-  EMBER_CHECK(idx.device() == config_.device, "GPT: idx is on ", idx.device(), ", the model on ", config_.device);
+  EMBER_CHECK(idx.device() == device(), "GPT: idx is on ", idx.device(), ", the model on ", device());  // after to()
   if (idx.device() != Device::cpu()) return;  // the embedding's device check reports a bad id there
   const std::vector<int64_t> ids = idx.contiguous().to_vector<int64_t>();
   for (size_t i = 0; i < ids.size(); ++i)

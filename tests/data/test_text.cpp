@@ -319,7 +319,7 @@ TEST_CASE("load_fortunes errors: missing directory, not a directory, no text, on
   const std::string missing = dir.file("nope");
   CHECK_THROWS_WITH(load_fortunes(missing),
                     Contains(missing + ": no such directory; install Debian's fortunes package (apt-get install "
-                                       "fortunes) or pass --data-dir"));
+                                       "fortunes) or point to another directory (ember-train-lm --data DIR)"));
   test::write_bytes(dir.file("file"), "x\n");
   CHECK_THROWS_WITH(load_fortunes(dir.file("file")), Contains(dir.file("file") + " is not a directory"));
 
