@@ -1,5 +1,7 @@
 /// @file ops/runtime.h @brief Device queries for programs: how many devices, wait for one, and what Ember's runtime did (kernel launches, host synchronizations), as torch::cuda::device_count / synchronize.
 #pragma once
+#include <string>
+
 #include "core/device.h"
 
 namespace ember {
@@ -14,5 +16,7 @@ void synchronize(Device d);
 /// Kernel launches and host synchronizations on devices of type t since the start or the last reset.
 RuntimeStats runtime_stats(DeviceType t);
 void reset_runtime_stats();
+/// The CPU's GEMM library and kernels ("OpenBLAS SkylakeX", ...; docs/benchmarks.md), "" when unknown.
+std::string cpu_blas_core();
 
 }  // namespace ember

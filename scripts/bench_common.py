@@ -25,12 +25,31 @@ def fail(msg):
 
 
 def thread_env(threads, blas_dir=None):
+    """The environment of a run with `threads` threads. `blas_dir`: a folder put first on LD_LIBRARY_PATH
+    (another OpenBLAS build), or a (folder or None, OPENBLAS_CORETYPE) pair."""
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = str(threads)
     env["OPENBLAS_NUM_THREADS"] = str(threads)
+    if isinstance(blas_dir, tuple):
+        blas_dir, env["OPENBLAS_CORETYPE"] = blas_dir
     if blas_dir:
         env["LD_LIBRARY_PATH"] = blas_dir + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
     return env
+
+
+def openblas_fallback_core(ember):
+    """When OpenBLAS does not know this CPU and loads its generic Prescott (SSE3) kernels, the core Ember
+    selects instead (kernels/cpu/blas_core.cpp): SkylakeX with AVX-512, Haswell with AVX2 + FMA. Else None."""
+    env = dict(os.environ, OPENBLAS_VERBOSE="2")
+    env.pop("OPENBLAS_CORETYPE", None)
+    p = subprocess.run([ember, "--help"], env=env, capture_output=True, text=True)
+    if "Core: Prescott" not in p.stdout + p.stderr:
+        return None
+    with open("/proc/cpuinfo") as f:
+        flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    if all(x in flags for x in ("avx512f", "avx512bw", "avx512dq", "avx512vl")):
+        return "SkylakeX"
+    return "Haswell" if "avx2" in flags and "fma" in flags else None
 
 
 def steady_rate(samples, times, warmup):

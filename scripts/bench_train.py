@@ -40,8 +40,9 @@ def main():
     ap.add_argument("--steps", type=int, default=150, help="optimizer steps per run")
     ap.add_argument("--warmup-steps", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3, help="interleaved repetitions of every configuration")
-    ap.add_argument("--torch-blas", help="PyTorch BLAS variants on the CPU: system (libblas.so.3 alternative) "
-                                         "and/or openblas-openmp [default: both]")
+    ap.add_argument("--torch-blas", help="PyTorch BLAS variants on the CPU: system (libblas.so.3 alternative), "
+                                         "openblas-openmp, and where OpenBLAS falls back to its SSE3 kernels "
+                                         "'openblas-openmp SkylakeX' (or Haswell) [default: all]")
     ap.add_argument("--torch-foreach", action="store_true", help="also run PyTorch with AdamW(foreach=True)")
     ap.add_argument("--json", help="write every run and the table here")
     ap.add_argument("--markdown", help="write the table here as Markdown")
@@ -58,9 +59,9 @@ def main():
 
     models = a.models.split(",")
     cuda = a.device == "cuda"
+    ember_lm = a.ember_lm or a.ember + "-lm"
     if "gpt" in models and cuda:
         bc.fail("--models gpt: the GPT benchmark runs on the CPU only")
-    ember_lm = a.ember_lm or a.ember + "-lm"
     if a.threads is None:
         a.threads = "1" if cuda else "1,2"
     threads = [int(t) for t in a.threads.split(",")]
@@ -70,6 +71,11 @@ def main():
         blas = {"cuda": None}  # the variant's name on a GPU; no BLAS library to choose
     else:
         blas = {"system": None, "openblas-openmp": bc.OPENBLAS_OPENMP_DIR}
+        # OpenBLAS without a kernel for this CPU falls back to SSE3; Ember then picks AVX-512/AVX2 kernels
+        # itself, and PyTorch gets the same ones through OPENBLAS_CORETYPE (a fair peer).
+        core = bc.openblas_fallback_core(ember_lm if models == ["gpt"] else a.ember)
+        if core:
+            blas[f"openblas-openmp {core}"] = (bc.OPENBLAS_OPENMP_DIR, core)
     names = a.torch_blas.split(",") if a.torch_blas else list(blas)
     variants = [(b, False) for b in names]
     if a.torch_foreach:

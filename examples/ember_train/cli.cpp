@@ -339,7 +339,7 @@ TrainOptions lm_defaults() {
   o.norm = NormKind::None;
   o.micro_batch = 16;
   o.accum = 4;
-  o.epochs = 1;
+  o.epochs = 2;
   o.warmup = 20;
   o.clip_norm = 1.0;
   o.data_dir = "/usr/share/games/fortunes";

@@ -278,6 +278,7 @@ void TrainingRun::report_setup() {
         << p << ": effective batch " << effective.total() << " = micro-batch " << effective.micro << " x accum "
         << effective.accum << " x world size " << effective.world << "; " << train_set->size() << " train / "
         << test_set->size() << " test samples, " << total_steps << " optimizer steps\n";
+  if (!dev.is_cuda() && !cpu_blas_core().empty()) out << p << ": CPU GEMMs: " << cpu_blas_core() << "\n";
   if (!dropped_step.empty())
     out << p << ": the last global micro-step of each epoch (" << dropped_step_samples
         << (dropped_step_samples == 1 ? " sample) " : " samples) ") << dropped_step << ": it is dropped\n";

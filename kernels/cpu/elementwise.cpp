@@ -1,10 +1,22 @@
 /// @file kernels/cpu/elementwise.cpp @brief CPU elementwise kernels (f32/f64; copy also converts to and from i64); unary and binary ops instantiated per op from kernels/op_traits.h.
+#include <cmath>
 #include <cstdint>
 
 #include "kernels/cpu/strided_loop.h"
 #include "kernels/dispatch.h"
 #include "kernels/elementwise.h"
 #include "kernels/op_traits.h"
+
+// glibc's vector math library (libmvec, linked by CMakeLists.txt) has 4-, 8- and 16-wide variants of these
+// (_ZGVbN4v_erff, _ZGVdN8v_erff, _ZGVeN16v_erff, ...). <math.h> declares them `simd` only under -ffast-math;
+// declared so here, the `omp simd` loops below call one variant per vector instead of libm once per element
+// (GELU's erf was a quarter of a GPT step's time on the CPU, docs/benchmarks.md).
+extern "C" {
+float erff(float) __attribute__((simd("notinbranch")));
+float expf(float) __attribute__((simd("notinbranch")));
+double erf(double) __attribute__((simd("notinbranch")));
+double exp(double) __attribute__((simd("notinbranch")));
+}
 
 namespace ember::kernels::cpu {
 namespace {
@@ -19,17 +31,42 @@ void visit_any(DType t, F&& f) {
 }
 
 /// o[i] = f(a[i]) and o[i] = f(a[i], b[i]) over n contiguous elements. The pointers are parameters (not
-/// captured), so the `omp simd` loop vectorizes; f captures only scalars by value.
+/// captured), so the `omp simd` loop vectorizes; f captures only scalars by value. Each loop is compiled
+/// three times, for AVX-512, AVX2 and the baseline (SSE2), and map1 / map2 run the widest the CPU has:
+/// 16, 8 or 4 floats per instruction. No FMA is enabled, so the three give the same values for + - * /;
+/// erf and exp come from glibc's libmvec variants (declared below), within libm's ulp bounds.
+#define EMBER_MAP_LOOPS(suffix, target)                                                     \
+  template <class T, class F>                                                               \
+  target void map1_##suffix(T* o, const T* a, int64_t n, F f) {                             \
+    _Pragma("omp parallel for simd if (n > kParallelThreshold) schedule(static)")           \
+    for (int64_t i = 0; i < n; ++i) o[i] = f(a[i]);                                          \
+  }                                                                                         \
+  template <class T, class F>                                                               \
+  target void map2_##suffix(T* o, const T* a, const T* b, int64_t n, F f) {                 \
+    _Pragma("omp parallel for simd if (n > kParallelThreshold) schedule(static)")           \
+    for (int64_t i = 0; i < n; ++i) o[i] = f(a[i], b[i]);                                    \
+  }
+EMBER_MAP_LOOPS(avx512, __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"), optimize("fp-contract=off"))))
+EMBER_MAP_LOOPS(avx2, __attribute__((target("avx2"), optimize("fp-contract=off"))))
+EMBER_MAP_LOOPS(base, )
+#undef EMBER_MAP_LOOPS
+
+const bool kHasAvx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+const bool kHasAvx2 = __builtin_cpu_supports("avx2");
+
 template <class T, class F>
 void map1(T* o, const T* a, int64_t n, F f) {
-#pragma omp parallel for simd if (n > kParallelThreshold) schedule(static)
-  for (int64_t i = 0; i < n; ++i) o[i] = f(a[i]);
+  if (kHasAvx512) return map1_avx512(o, a, n, f);
+  if (kHasAvx2) return map1_avx2(o, a, n, f);
+  map1_base(o, a, n, f);
 }
 
 template <class T, class F>
 void map2(T* o, const T* a, const T* b, int64_t n, F f) {
-#pragma omp parallel for simd if (n > kParallelThreshold) schedule(static)
-  for (int64_t i = 0; i < n; ++i) o[i] = f(a[i], b[i]);
+  if (kHasAvx512) return map2_avx512(o, a, b, n, f);
+  if (kHasAvx2) return map2_avx2(o, a, b, n, f);
+  map2_base(o, a, b, n, f);
 }
 
 void fill(Tensor& out, double value) {
@@ -50,7 +87,22 @@ void copy(const Tensor& src, Tensor& dst) {
       using D = typename decltype(dtag)::type;
       const S* s = data_as<S>(src);
       D* d = data_as<D>(dst);
-      for_each_offset<2>({&src, &dst}, [&](int64_t i, int64_t j) { d[j] = static_cast<D>(s[i]); });
+      if (src.is_contiguous() && dst.is_contiguous()) {
+        for_each_offset<2>({&src, &dst}, [&](int64_t i, int64_t j) { d[j] = static_cast<D>(s[i]); });
+        return;
+      }
+      // Strided (a transpose made contiguous, e.g. attention's heads): row by row; rows whose elements
+      // are adjacent in both (the common case) copy in a plain loop the compiler vectorizes.
+      using Offsets = std::array<int64_t, 2>;
+      for_each_row<2>({&src, &dst}, [&](const Offsets& base, int64_t n, const Offsets& step) {
+        const S* __restrict__ in = s + base[0];
+        D* __restrict__ out = d + base[1];
+        if (step[0] == 1 && step[1] == 1) {
+          for (int64_t j = 0; j < n; ++j) out[j] = static_cast<D>(in[j]);
+        } else {
+          for (int64_t j = 0; j < n; ++j) out[j * step[1]] = static_cast<D>(in[j * step[0]]);
+        }
+      });
     });
   });
 }

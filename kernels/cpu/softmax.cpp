@@ -1,9 +1,13 @@
 /// @file kernels/cpu/softmax.cpp @brief CPU row-wise softmax / log-softmax and the fused causal softmax of attention (max-subtracted, double row sums), forward and backward.
 #include <cmath>
+#include <vector>
 
 #include "kernels/cpu/strided_loop.h"
 #include "kernels/dispatch.h"
 #include "kernels/softmax.h"
+
+// glibc's libmvec exp (see kernels/cpu/elementwise.cpp): the row's exponentials in vectors.
+extern "C" double exp(double) __attribute__((simd("notinbranch")));
 
 namespace ember::kernels::cpu {
 namespace {
@@ -63,17 +67,24 @@ void causal_forward(const Tensor& x, Tensor& y, double scale) {
     const T* xp = static_cast<const T*>(x.data_ptr());
     T* yp = static_cast<T*>(y.data_ptr());
     const T sc = static_cast<T>(scale);
-#pragma omp parallel for if (rows * t > kParallelThreshold) schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-      const int64_t n = r % t + 1;  // unmasked: j < n
-      const T* xr = xp + r * t;
-      T* yr = yp + r * t;
-      T mx = sc * xr[0];
-      for (int64_t j = 1; j < n; ++j) mx = std::max(mx, sc * xr[j]);
-      double s = 0.0;
-      for (int64_t j = 0; j < n; ++j) s += std::exp(static_cast<double>(sc * xr[j] - mx));
-      for (int64_t j = 0; j < n; ++j) yr[j] = static_cast<T>(std::exp(static_cast<double>(sc * xr[j] - mx)) / s);
-      for (int64_t j = n; j < t; ++j) yr[j] = T(0);
+#pragma omp parallel if (rows * t > kParallelThreshold)
+    {
+      std::vector<double> e(static_cast<size_t>(t));  // the row's exponentials, computed once
+      double* __restrict__ ep = e.data();
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t n = r % t + 1;  // unmasked: j < n
+        const T* xr = xp + r * t;
+        T* yr = yp + r * t;
+        T mx = sc * xr[0];
+        for (int64_t j = 1; j < n; ++j) mx = std::max(mx, sc * xr[j]);
+        double s = 0.0;
+#pragma omp simd  // exp from libmvec (declared simd above), 8 doubles at a time on AVX-512
+        for (int64_t j = 0; j < n; ++j) ep[j] = std::exp(static_cast<double>(sc * xr[j] - mx));
+        for (int64_t j = 0; j < n; ++j) s += ep[j];
+        for (int64_t j = 0; j < n; ++j) yr[j] = static_cast<T>(ep[j] / s);
+        for (int64_t j = n; j < t; ++j) yr[j] = T(0);
+      }
     }
   });
 }

@@ -4,7 +4,9 @@
 // backends round each operation once in f32 (a product feeding a sum goes through M::mul_rn in
 // kernels/op_traits.h, so the CUDA side's FMA contraction does not change it). Transcendental ops are
 // bitwise equal in the emulator (same libm), so every op of kernels::UnaryOpList is checked at 0 ulp
-// there. On a GPU they may differ by CUDA's documented maximum error (expf 2 ulp, logf 1, tanhf 2,
+// there, except those whose contiguous CPU loop calls glibc's vector erff/expf (libmvec, <= 4 ulp;
+// kernels/cpu/elementwise.cpp) where the emulated kernel calls the scalar libm: they get the GPU's
+// bounds. On a GPU they may differ by CUDA's documented maximum error (expf 2 ulp, logf 1, tanhf 2,
 // powf 4; sigmoid = expf then an add and a divide: 3) plus 1 ulp for glibc's own error on the CPU side;
 // see allowed_ulp for the activations.
 #include <catch2/catch.hpp>
@@ -27,15 +29,20 @@ struct GpuUlp {
   int64_t forward, backward;
 };
 GpuUlp allowed_ulp(UnaryOp op) {
-  if (test::cuda_emulated()) return {0, 0};
   const std::string name = kernels::unary_op_name(op);
+  const bool vector_math = name == "exp" || name == "sigmoid" || name == "silu" || name == "softplus" ||
+                           name == "gelu";  // their forward or backward calls erf or exp
+  if (test::cuda_emulated() && !vector_math) return {0, 0};
   // Backwards that read only y (exp, sigmoid, tanh) or x in arithmetic are exact; pow's calls powf.
   if (name == "neg" || name == "relu" || name == "mul_scalar" || name == "add_scalar") return {0, 0};
   if (name == "log") return {2, 0};
   if (name == "exp" || name == "tanh") return {3, 0};
   if (name == "sigmoid") return {4, 0};
   if (name == "pow") return {5, 5};
-  if (name == "silu" || name == "softplus") return {8, 8};  // expf/log1pf (2 ulp each) then +, /, *
+  // expf/log1pf (2 ulp each) then +, /, *; silu's gradient sig (1 + x (1 - sig)) also cancels in 1 - sig
+  // for x > 0 (a 2-ulp sig at x = 3 is ~40 ulp of 1 - sig = 0.047): measured 46 ulp against libmvec's expf.
+  if (name == "softplus") return {8, 8};
+  if (name == "silu") return {8, 64};
   // gelu (both forms) and ops without a measured bound: 1 + erf(x/sqrt2) (or 1 + tanh) cancels for
   // x < 0, so erff's 2 ulp at |erf| ~ 1 (1.2e-7 absolute) is up to 1.2e-7 / erfc(3/sqrt2) = 4.4e-5
   // relative at x = -3, about 400 ulp; the f64 op harness bounds their absolute error on a GPU.
