@@ -63,33 +63,26 @@ def steady_rate(samples, times, warmup):
 
 def run_ember(ember, model, micro, accum, steps, threads, warmup, norm="batch", extra=()):
     """One ember-train run; returns its summary dict plus `steady_samples_per_s` from the metrics CSV."""
-    with tempfile.TemporaryDirectory() as tmp:
-        metrics, summary = os.path.join(tmp, "m.csv"), os.path.join(tmp, "s.json")
-        cmd = [ember, "--model", model, "--norm", norm, "--micro-batch", str(micro), "--accum", str(accum),
-               "--steps", str(steps), "--threads", str(threads), "--optimizer", "adamw", "--lr", "1e-3",
-               "--weight-decay", "0.01", "--schedule", "constant", "--no-progress", "--limit-test", "32",
-               "--log-every", "1000000", "--metrics", metrics, "--summary", summary, *extra]
-        p = subprocess.run(cmd, env=thread_env(threads), capture_output=True, text=True)
-        if p.returncode != 0:
-            fail(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}{p.stderr}")
-        with open(summary) as f:
-            s = json.load(f)
-        with open(metrics) as f:
-            rows = list(csv.DictReader(f))
-        s["steady_samples_per_s"] = steady_rate([int(r["samples"]) for r in rows],
-                                                [float(r["elapsed_s"]) for r in rows], warmup)
-        s["command"] = " ".join(cmd)
-        return s
+    return _run_ember([ember, "--model", model, "--norm", norm, "--micro-batch", str(micro), "--accum", str(accum),
+                       "--steps", str(steps), "--threads", str(threads), "--optimizer", "adamw", "--lr", "1e-3",
+                       "--weight-decay", "0.01", "--schedule", "constant", *extra], threads, warmup, "samples")
 
 
 def run_ember_lm(ember_lm, micro, accum, steps, threads, warmup, extra=()):
     """One ember-train-lm run (LM_SHAPE, AdamW, constant lr); its summary plus `steady_tokens_per_s`."""
+    return _run_ember([ember_lm, *LM_SHAPE, "--micro-batch", str(micro), "--accum", str(accum), "--steps", str(steps),
+                       "--threads", str(threads), "--optimizer", "adamw", "--lr", "1e-3", "--weight-decay", "0.01",
+                       "--schedule", "constant", "--warmup", "0", "--clip-norm", "0", *extra], threads, warmup,
+                      "tokens")
+
+
+def _run_ember(cmd, threads, warmup, unit):
+    """Runs an Ember trainer command with a metrics CSV and a summary; the summary dict plus
+    `steady_<unit>_per_s` (the metrics' `unit` column over the step times) and `command`."""
     with tempfile.TemporaryDirectory() as tmp:
         metrics, summary = os.path.join(tmp, "m.csv"), os.path.join(tmp, "s.json")
-        cmd = [ember_lm, *LM_SHAPE, "--micro-batch", str(micro), "--accum", str(accum), "--steps", str(steps),
-               "--threads", str(threads), "--optimizer", "adamw", "--lr", "1e-3", "--weight-decay", "0.01",
-               "--schedule", "constant", "--warmup", "0", "--clip-norm", "0", "--no-progress", "--limit-test", "8",
-               "--log-every", "1000000", "--metrics", metrics, "--summary", summary, *extra]
+        cmd = [*cmd, "--no-progress", "--limit-test", "32", "--log-every", "1000000", "--metrics", metrics,
+               "--summary", summary]
         p = subprocess.run(cmd, env=thread_env(threads), capture_output=True, text=True)
         if p.returncode != 0:
             fail(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}{p.stderr}")
@@ -97,8 +90,8 @@ def run_ember_lm(ember_lm, micro, accum, steps, threads, warmup, extra=()):
             s = json.load(f)
         with open(metrics) as f:
             rows = list(csv.DictReader(f))
-        s["steady_tokens_per_s"] = steady_rate([int(r["tokens"]) for r in rows],
-                                               [float(r["elapsed_s"]) for r in rows], warmup)
+        s[f"steady_{unit}_per_s"] = steady_rate([int(r[unit]) for r in rows],
+                                                [float(r["elapsed_s"]) for r in rows], warmup)
         s["command"] = " ".join(cmd)
         return s
 

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gpt_twin  # noqa: E402
-from make_reference import read_safetensors, write_safetensors  # noqa: E402
+from make_reference import compare_tensors, read_safetensors, write_safetensors  # noqa: E402
 
 OUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "gpt")
 CONFIG = gpt_twin.GPTConfig(vocab_size=256, block_size=8, n_layer=2, n_head=2, n_embd=16, dropout=0.0, bias=True)
@@ -144,25 +144,7 @@ def check(path, tensors):
         print("%s: missing" % path)
         return 1
     committed, _ = read_safetensors(path)
-    bad = 0
-    names = [n for n, _ in tensors]
-    for n in sorted(set(committed) ^ set(names)):
-        print("%s: tensor %s only in the %s" % (path, n, "committed file" if n in committed else "fresh run"))
-        bad += 1
-    for n, t in tensors:
-        if n not in committed:
-            continue
-        a, b = t.double(), committed[n].double()
-        if a.shape != b.shape:
-            print("%s: %s: shape %s, committed %s" % (path, n, list(a.shape), list(b.shape)))
-            bad += 1
-            continue
-        err = (a - b).abs().max().item() if a.numel() else 0.0
-        bound = CHECK_TOL * max(b.abs().max().item() if b.numel() else 0.0, 1.0)
-        if err > bound or (t.dtype == torch.int64 and err != 0.0):
-            print("%s: %s differs by %.3g (bound %.3g)" % (path, n, err, bound))
-            bad += 1
-    return bad
+    return compare_tensors(path, committed, tensors, CHECK_TOL)
 
 
 def twin_loads_weights(out_dir, tiny):

@@ -287,6 +287,14 @@ def check(path, tensors, meta):
         if k != "torch_version" and cmeta.get(k) != meta[k]:
             print("%s: metadata %s: committed %r, fresh %r" % (path, k, cmeta.get(k), meta[k]))
             bad += 1
+    return bad + compare_tensors(path, committed, tensors, CHECK_TOL)
+
+
+def compare_tensors(path, committed, tensors, tol):
+    """Counts (and prints) the differences between fresh (name, tensor) pairs and a committed file's
+    tensors: names on one side only, shapes, and values off by more than tol * max(max|committed|, 1)
+    (integer tensors: any difference). Shared by the fixture generators' --check."""
+    bad = 0
     names = [n for n, _ in tensors]
     for n in sorted(set(committed) ^ set(names)):
         print("%s: tensor %s only in the %s" % (path, n, "committed file" if n in committed else "fresh run"))
@@ -300,8 +308,8 @@ def check(path, tensors, meta):
             bad += 1
             continue
         err = (a - b).abs().max().item() if a.numel() else 0.0
-        bound = CHECK_TOL * max(b.abs().max().item() if b.numel() else 0.0, 1.0)
-        if err > bound:
+        bound = tol * max(b.abs().max().item() if b.numel() else 0.0, 1.0)
+        if err > bound or (t.dtype == torch.int64 and err != 0.0):
             print("%s: %s differs by %.3g (bound %.3g)" % (path, n, err, bound))
             bad += 1
     return bad

@@ -2,8 +2,8 @@
 //
 // OpenBLAS built with DYNAMIC_ARCH (Debian's) picks its kernels by CPU model when it loads. A CPU newer
 // than the OpenBLAS release is unknown to it and gets the generic Prescott (SSE3) kernels: OpenBLAS
-// 0.3.21 (Debian 12) on an Intel Xeon of family 6 model 207 (Emerald Rapids) runs every sgemm 2.7x
-// slower than with its SkylakeX kernels (docs/benchmarks.md, "OpenBLAS's kernels"). OPENBLAS_CORETYPE
+// 0.3.21 (Debian 12) on an Intel Xeon of family 6 model 207 (Emerald Rapids) made a GPT training step
+// 2.7x slower than its SkylakeX kernels do (docs/benchmarks.md, "OpenBLAS's kernels"). OPENBLAS_CORETYPE
 // overrides the choice, but only when set before the library loads. So, once, while libember loads
 // (after OpenBLAS, which it links; before any GEMM): when OpenBLAS chose Prescott, the user has not set
 // OPENBLAS_CORETYPE and the CPU has AVX-512 (F, BW, DQ, VL) or AVX2 + FMA, Ember sets OPENBLAS_CORETYPE

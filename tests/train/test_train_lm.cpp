@@ -66,13 +66,6 @@ TrainOptions small_lm(const std::string& data) {
   return o;
 }
 
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string l; std::getline(in, l);) out.push_back(l);
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("ember-train-lm command line: defaults, its own flags, errors", "[train][lm]") {
@@ -158,7 +151,7 @@ TEST_CASE("ember-train-lm end to end: every real token trained once per epoch, s
   CHECK_THAT(log.str(), Contains("unigram baseline"));
 
   // One row per window; the token column sums to the summary's tokens.
-  const auto rows = lines(test::read_bytes(o.metrics));
+  const auto rows = test::lines(test::read_bytes(o.metrics));
   REQUIRE(rows.size() == 1 + j["optimizer_steps"].get<size_t>());
   CHECK(rows[0] == "step,epoch,tokens,loss,lr,grad_norm,skipped,elapsed_s");
   int64_t tokens = 0;

@@ -36,13 +36,6 @@ TrainOptions small(int64_t train = 256) {
   return o;
 }
 
-std::vector<std::string> lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string l; std::getline(in, l);) out.push_back(l);
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("ember-train end to end writes a consistent summary and metrics", "[train][e2e]") {
@@ -77,7 +70,7 @@ TEST_CASE("ember-train end to end writes a consistent summary and metrics", "[tr
   CHECK(j["final_loss"].get<double>() < std::log(10.0));
   CHECK(j["test_accuracy"].get<double>() == s.test_accuracy);
 
-  const auto rows = lines(test::read_bytes(o.metrics));
+  const auto rows = test::lines(test::read_bytes(o.metrics));
   REQUIRE(rows.size() == 9);
   CHECK(rows[0] == "step,epoch,samples,loss,lr,grad_norm,skipped,elapsed_s");
   CHECK_THAT(rows[1], Catch::StartsWith("1,1,32,"));
@@ -96,7 +89,7 @@ TEST_CASE("ember-train closes a short last window per epoch and stops at --steps
   RunSummary s = run_training(o, log);
   CHECK(s.micro_steps == 10);
   CHECK(s.optimizer_steps == 6);
-  const auto rows = lines(test::read_bytes(o.metrics));
+  const auto rows = test::lines(test::read_bytes(o.metrics));
   REQUIRE(rows.size() == 7);
   CHECK_THAT(rows[3], Catch::StartsWith("3,1,16,"));
   CHECK_THAT(rows[4], Catch::StartsWith("4,2,32,"));
@@ -285,7 +278,8 @@ TEST_CASE("ember-train under mpirun -np 3 equals one process with 3x the micro-b
   // its largest entry, as the accumulation tests), after 9 SGD steps with momentum.
   test::check_checkpoints_close(dir.file("single.safetensors"), dir.file("mpi.safetensors"), {1e-5, 1e-7, {}, 0});
   // The logged per-window losses are global (all ranks' samples), so they match too.
-  const auto rs = lines(test::read_bytes(dir.file("single.csv"))), rm = lines(test::read_bytes(dir.file("mpi.csv")));
+  const auto rs = test::lines(test::read_bytes(dir.file("single.csv")));
+  const auto rm = test::lines(test::read_bytes(dir.file("mpi.csv")));
   REQUIRE(rs.size() == rm.size());
   for (size_t i = 1; i < rs.size(); ++i) {
     const double ls = std::stod(rs[i].substr(rs[i].find(',', rs[i].find(',', rs[i].find(',') + 1) + 1) + 1));
