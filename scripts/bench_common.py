@@ -96,9 +96,18 @@ def _run_ember(cmd, threads, warmup, unit):
         return s
 
 
+def torch_python(blas_dir):
+    """The Python a PyTorch run uses, and its BLAS setting: a {"python": path} variant (another
+    interpreter with its own torch, e.g. a venv with PyPI's torch 2.x and its MKL) or this one."""
+    if isinstance(blas_dir, dict):
+        return blas_dir["python"], None
+    return sys.executable, blas_dir
+
+
 def run_torch_lm(micro, accum, steps, threads, warmup, blas_dir=None):
     """The PyTorch twin of run_ember_lm (scripts/bench_torch_lm.py); its JSON line."""
-    cmd = [sys.executable, TORCH_LM_TWIN, *LM_SHAPE, "--micro-batch", str(micro), "--accum", str(accum),
+    python, blas_dir = torch_python(blas_dir)
+    cmd = [python, TORCH_LM_TWIN, *LM_SHAPE, "--micro-batch", str(micro), "--accum", str(accum),
            "--steps", str(steps), "--threads", str(threads), "--warmup-steps", str(warmup)]
     p = subprocess.run(cmd, env=thread_env(threads, blas_dir), capture_output=True, text=True)
     if p.returncode != 0:
@@ -110,7 +119,8 @@ def run_torch_lm(micro, accum, steps, threads, warmup, blas_dir=None):
 
 def run_torch(model, micro, accum, steps, threads, warmup, blas_dir=None, foreach=False, norm="batch", device="cpu",
               data=None):
-    cmd = [sys.executable, TORCH_TWIN, "--model", model, "--norm", norm, "--micro-batch", str(micro),
+    python, blas_dir = torch_python(blas_dir)
+    cmd = [python, TORCH_TWIN, "--model", model, "--norm", norm, "--micro-batch", str(micro),
            "--accum", str(accum), "--steps", str(steps), "--threads", str(threads), "--warmup-steps", str(warmup),
            "--device", device]
     if foreach:

@@ -8,7 +8,8 @@ fortunes, each followed by '\\n', form one stream cut into windows of T + 1 byte
 Each epoch reshuffles the windows; per micro-batch: forward, the mean cross-entropy over the real tokens
 times the micro-batch's token count (the sum), backward; at the end of each window of `accum`
 micro-batches the gradients are divided by the window's tokens (as Ember's accumulator), one AdamW step
-and zero_grad(set_to_none=True). Prints {"tokens_per_s": steady-state rate, "step_times": [...], ...}."""
+and zero_grad(set_to_none=True). With torch >= 2.0 the attention is F.scaled_dot_product_attention (fused),
+with torch 1.13 written out. Prints {"tokens_per_s": steady-state rate, "step_times": [...], ...}."""
 import argparse
 import json
 import os
@@ -61,6 +62,7 @@ def main():
 
     import torch
     import gpt_twin
+    gpt_twin.FUSED_ATTENTION = hasattr(torch.nn.functional, "scaled_dot_product_attention")  # torch >= 2.0
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     T = a.block_size
@@ -100,7 +102,7 @@ def main():
     w = min(a.warmup_steps, len(times) - 2)
     rate = sum(tokens[w + 1:]) / (times[-1] - times[w])
     print(json.dumps({"tokens_per_s": rate, "step_times": times, "tokens": sum(tokens), "torch": torch.__version__,
-                      "threads": a.threads, "final_loss": float(loss)}))
+                      "fused_attention": gpt_twin.FUSED_ATTENTION, "threads": a.threads, "final_loss": float(loss)}))
     return 0
 
 

@@ -18,6 +18,7 @@ the micro-batches).
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 
 import bench_common as bc
@@ -43,6 +44,8 @@ def main():
     ap.add_argument("--torch-blas", help="PyTorch BLAS variants on the CPU: system (libblas.so.3 alternative), "
                                          "openblas-openmp, and where OpenBLAS falls back to its SSE3 kernels "
                                          "'openblas-openmp SkylakeX' (or Haswell) [default: all]")
+    ap.add_argument("--torch-python", help="also run PyTorch under this Python (one with its own torch, e.g. a venv "
+                                           "with PyPI's torch 2.x), as the variant 'torch <version>'")
     ap.add_argument("--torch-foreach", action="store_true", help="also run PyTorch with AdamW(foreach=True)")
     ap.add_argument("--json", help="write every run and the table here")
     ap.add_argument("--markdown", help="write the table here as Markdown")
@@ -76,6 +79,10 @@ def main():
         core = bc.openblas_fallback_core(ember_lm if models == ["gpt"] else a.ember)
         if core:
             blas[f"openblas-openmp {core}"] = (bc.OPENBLAS_OPENMP_DIR, core)
+    if a.torch_python:  # e.g. a venv with PyPI's torch 2.x (MKL, oneDNN, fused attention)
+        version = subprocess.run([a.torch_python, "-c", "import torch; print(torch.__version__)"], capture_output=True,
+                                 text=True).stdout.strip() or bc.fail(f"--torch-python {a.torch_python}: no torch")
+        blas[f"torch {version}"] = {"python": a.torch_python}
     names = a.torch_blas.split(",") if a.torch_blas else list(blas)
     variants = [(b, False) for b in names]
     if a.torch_foreach:

@@ -5,7 +5,8 @@
 nanoGPT's model.py, cut to what Ember's GPT computes: pre-LN blocks, nanoGPT's parameter names and
 shapes, exact GELU, lm_head tied to transformer.wte, dropout where nanoGPT has it except on the
 attention weights. The attention is written out (nanoGPT's slow path: masked_fill of the upper
-triangle with -inf, softmax), so Debian's python3-torch 1.13 runs it. Import it from other scripts:
+triangle with -inf, softmax), so Debian's python3-torch 1.13 runs it; FUSED_ATTENTION = True switches to
+torch 2's F.scaled_dot_product_attention (the benchmarks do where it exists; the fixtures never). Import it from other scripts:
 
     sys.path.insert(0, "scripts"); import gpt_twin
     model = gpt_twin.load_ember("model.safetensors", gpt_twin.GPTConfig(n_layer=2, n_head=2, n_embd=16, block_size=8))
@@ -20,6 +21,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+
+# True: attention through F.scaled_dot_product_attention (torch >= 2.0; scripts/bench_torch_lm.py sets it
+# where available). False (the fixtures): written out, as nanoGPT's slow path and torch 1.13 can run.
+FUSED_ATTENTION = False
 
 
 @dataclass
@@ -56,9 +62,12 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x):
         b, t, ch = x.size()
         q, k, v = (z.view(b, t, self.n_head, ch // self.n_head).transpose(1, 2) for z in self.c_attn(x).split(ch, 2))
-        att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
-        mask = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
-        y = F.softmax(att.masked_fill(~mask, float("-inf")), dim=-1) @ v
+        if FUSED_ATTENTION:  # torch >= 2.0's fused kernel (nanoGPT's flash path), for the benchmarks
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+            mask = torch.ones(t, t, dtype=torch.bool, device=x.device).tril()
+            y = F.softmax(att.masked_fill(~mask, float("-inf")), dim=-1) @ v
         return self.resid_dropout(self.c_proj(y.transpose(1, 2).contiguous().view(b, t, ch)))
 
 

@@ -1,4 +1,4 @@
-/// @file tests/reliability/lsan_mpi_options.cpp @brief Sanitized builds only: LeakSanitizer options for the programs that run under mpirun (ember_mpi_tests, ember_mpi_rank_failure, ember-train).
+/// @file tests/reliability/lsan_mpi_options.cpp @brief Sanitized builds only: LeakSanitizer options for the programs that run under mpirun (ember_mpi_tests, ember_mpi_rank_failure, ember-train, ember-train-lm).
 // Open MPI's plugins are built without frame pointers and dlclose'd at MPI_Finalize, so with the fast
 // unwinder a leak report inside them ends in "<unknown module>" and the suppressions for Open MPI
 // (scripts/lsan.supp) cannot match it. The slow (DWARF) unwinder reaches the libmpi frames. It doubles
