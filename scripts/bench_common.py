@@ -104,17 +104,22 @@ def torch_python(blas_dir):
     return sys.executable, blas_dir
 
 
-def run_torch_lm(micro, accum, steps, threads, warmup, blas_dir=None):
-    """The PyTorch twin of run_ember_lm (scripts/bench_torch_lm.py); its JSON line."""
-    python, blas_dir = torch_python(blas_dir)
-    cmd = [python, TORCH_LM_TWIN, *LM_SHAPE, "--micro-batch", str(micro), "--accum", str(accum),
-           "--steps", str(steps), "--threads", str(threads), "--warmup-steps", str(warmup)]
+def _run_json(cmd, threads, blas_dir):
+    """Runs a PyTorch twin; the JSON object of its last output line, plus `command`."""
     p = subprocess.run(cmd, env=thread_env(threads, blas_dir), capture_output=True, text=True)
     if p.returncode != 0:
         fail(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}{p.stderr}")
     r = json.loads(p.stdout.strip().splitlines()[-1])
     r["command"] = " ".join(cmd)
     return r
+
+
+def run_torch_lm(micro, accum, steps, threads, warmup, blas_dir=None):
+    """The PyTorch twin of run_ember_lm (scripts/bench_torch_lm.py); its JSON line."""
+    python, blas_dir = torch_python(blas_dir)
+    cmd = [python, TORCH_LM_TWIN, *LM_SHAPE, "--micro-batch", str(micro), "--accum", str(accum),
+           "--steps", str(steps), "--threads", str(threads), "--warmup-steps", str(warmup)]
+    return _run_json(cmd, threads, blas_dir)
 
 
 def run_torch(model, micro, accum, steps, threads, warmup, blas_dir=None, foreach=False, norm="batch", device="cpu",
@@ -127,12 +132,7 @@ def run_torch(model, micro, accum, steps, threads, warmup, blas_dir=None, foreac
         cmd.append("--foreach")
     if data:
         cmd += ["--data", data]
-    p = subprocess.run(cmd, env=thread_env(threads, blas_dir), capture_output=True, text=True)
-    if p.returncode != 0:
-        fail(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}{p.stderr}")
-    r = json.loads(p.stdout.strip().splitlines()[-1])
-    r["command"] = " ".join(cmd)
-    return r
+    return _run_json(cmd, threads, blas_dir)
 
 
 def gpu_name():
