@@ -12,6 +12,7 @@
 #include "examples/ember_train/lm_data.h"
 #include "examples/ember_train/models.h"
 #include "examples/ember_train/run.h"
+#include "examples/gpt/gpt.h"
 #include "ops/runtime.h"
 #include "nn/functional.h"
 #include "ops/ops.h"
@@ -241,9 +242,7 @@ LmSummary TrainingRun::lm_summary(double train_s) const {
   lm.heads = o.lm.heads;
   lm.dim = o.lm.dim;
   lm.block_size = o.lm.block_size;
-  int64_t n = 0;
-  for (const Tensor& p : model->parameters()) n += p.numel();
-  lm.parameters = n;
+  lm.parameters = dynamic_cast<const gpt::GPT&>(*model).num_parameters();
   return lm;
 }
 

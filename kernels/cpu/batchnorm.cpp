@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "kernels/batchnorm.h"
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/strided_loop.h"
 #include "kernels/dispatch.h"
 
@@ -46,7 +47,7 @@ __attribute__((target("avx2,fma"))) void backward_row_fma(const T* __restrict__ 
                                                           T mean_dy, T mean_dy_xhat) {
   backward_row(dy, x, dx, s, mu, inv, scale, mean_dy, mean_dy_xhat);
 }
-const bool kHasFma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+const bool kHasFma = has_avx2_fma();
 #else
 template <class T>
 void normalize_row_fma(const T* x, T* y, int64_t s, T mu, T inv, T w, T b) {

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/matmul.h"
 
 extern "C" {
@@ -34,10 +35,8 @@ std::string corename() {
 
 /// The OpenBLAS core this CPU can run, better than Prescott: "SkylakeX", "Haswell" or "" (none).
 const char* supported_core() {
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
-    return "SkylakeX";
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+  if (cpu::has_avx512()) return "SkylakeX";
+  if (cpu::has_avx2_fma()) return "Haswell";
   return "";
 }
 

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/strided_loop.h"
 #include "kernels/dispatch.h"
 #include "kernels/elementwise.h"
@@ -51,9 +52,8 @@ EMBER_MAP_LOOPS(avx2, __attribute__((target("avx2"), optimize("fp-contract=off")
 EMBER_MAP_LOOPS(base, )
 #undef EMBER_MAP_LOOPS
 
-const bool kHasAvx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-                        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
-const bool kHasAvx2 = __builtin_cpu_supports("avx2");
+const bool kHasAvx512 = has_avx512();
+const bool kHasAvx2 = has_avx2();
 
 template <class T, class F>
 void map1(T* o, const T* a, int64_t n, F f) {

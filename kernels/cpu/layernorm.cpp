@@ -3,6 +3,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/strided_loop.h"
 #include "kernels/dispatch.h"
 #include "kernels/layernorm.h"
@@ -92,7 +93,7 @@ EMBER_LN_FMA_TARGET void dx_row_fma(const T* __restrict__ dy, const T* __restric
                                                     T* __restrict__ dx, int64_t n, T mu, T rs, T c1, T c2) {
   dx_row(dy, x, w, dx, n, mu, rs, c1, c2);
 }
-const bool kHasFma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+const bool kHasFma = has_avx2_fma();
 #else
 template <class T>
 void normalize_row_fma(const T* x, const T* w, const T* b, T* y, int64_t n, T mu, T rs) {

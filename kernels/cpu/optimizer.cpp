@@ -2,6 +2,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/cpu/strided_loop.h"
 #include "kernels/dispatch.h"
 #include "kernels/optimizer.h"
@@ -89,7 +90,7 @@ __attribute__((target("avx2"))) void adamw_tensor_avx2(T* __restrict__ p, const 
   r.sum_squares += sq;
   r.non_finite = r.non_finite || bad != 0;
 }
-const bool kHasAvx2 = __builtin_cpu_supports("avx2");
+const bool kHasAvx2 = has_avx2();
 #else
 template <class T>
 void adamw_tensor_avx2(T* p, const T* grad, T* m, T* v, int64_t n, const AdamWConsts<T> k, ScaleResult& r) {
