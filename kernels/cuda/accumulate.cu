@@ -14,6 +14,7 @@
 // so the result is bitwise the CPU backend's.
 #include <cfloat>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/accumulate.h"
@@ -72,6 +73,9 @@ struct ScaleArgs {
   int32_t chunk[kMaxBlocks];
   int64_t first_partial;
 };
+// No padding bytes: the emulator checks the pointers of padding-free structs only (launch.h).
+static_assert(std::has_unique_object_representations_v<AccumulateArgs> &&
+              std::has_unique_object_representations_v<ScaleArgs>);
 
 struct ScaleScratch {
   double sums[ember::cuda::kMaxWarps + 1];

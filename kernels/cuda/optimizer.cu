@@ -2,6 +2,7 @@
 #include <array>
 #include <cmath>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cuda/common.cuh"
@@ -29,6 +30,9 @@ struct ChunkList {
   uint8_t block_tensor[kMaxBlocks];
   int32_t block_chunk[kMaxBlocks];
 };
+// No padding bytes: the emulator checks the pointers of padding-free structs only (launch.h).
+static_assert(std::has_unique_object_representations_v<ChunkList<2>> &&
+              std::has_unique_object_representations_v<ChunkList<4>>);
 
 struct SgdArgs {
   float lr, momentum, keep, weight_decay, scale;  ///< keep = 1 - dampening

@@ -14,6 +14,17 @@ __global__ void add_one_kernel(const float* in, float* out, int n) {
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) out[i] = in[i] + 1.0f;
 }
 
+// grid-stride; any grid
+__global__ void scale_padded_kernel(float* out, int n, PaddedArgs a) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
+    out[i] = static_cast<float>(out[i] * a.scale + a.shift) + (a.add ? 1.0f : 0.0f);
+}
+
+// grid-stride; any grid
+__global__ void add_one_via_kernel(PointerArgs a, int n) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) a.out[i] = a.in[i] + 1.0f;
+}
+
 // one block of 64: thread 0 returns before the barrier the others wait at (a launch failure)
 __global__ void faulty_kernel(float* out) {
   if (threadIdx.x == 0) return;
@@ -28,6 +39,12 @@ void fill(float* out, int n, float value, cudaStream_t stream) {
 }
 void add_one(const float* in, float* out, int n, cudaStream_t stream) {
   ember::cuda::launch(add_one_kernel, 4, 128, 0, stream, in, out, n);
+}
+void scale_padded(float* out, int n, PaddedArgs a, cudaStream_t stream) {
+  ember::cuda::launch(scale_padded_kernel, 4, 128, 0, stream, out, n, a);
+}
+void add_one_via(PointerArgs a, int n, cudaStream_t stream) {
+  ember::cuda::launch(add_one_via_kernel, 4, 128, 0, stream, a, n);
 }
 void faulty(float* out, cudaStream_t stream) { ember::cuda::launch(faulty_kernel, 1, 64, 0, stream, out); }
 

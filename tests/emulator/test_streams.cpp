@@ -1,11 +1,14 @@
 /// @file tests/emulator/test_streams.cpp @brief Tests of the emulated runtime's asynchrony and devices: lazy streams in adversarial order, events, the legacy default stream, pinned vs pageable copies, sticky faults, several devices, counters, the device-work API of the library fakes.
 #include <catch2/catch.hpp>
 
+#include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "kernels/cuda/emulator/device_work.h"
+#include "kernels/cuda/emulator/launch.h"
 #include "tests/emulator/stream_kernels.h"
 
 using ember::emu::StreamMode;
@@ -361,6 +364,56 @@ TEST_CASE("several devices: ownership of memory, streams and events", "[emulator
     CHECK(cudaDeviceSynchronize() == cudaSuccess);
     CHECK(cudaStreamDestroy(s1) == cudaSuccess);
     CHECK(cudaEventDestroy(e1) == cudaSuccess);
+    CHECK(cudaFree(on1) == cudaSuccess);
+  }
+  REQUIRE(cudaDeviceReset() == cudaSuccess);
+  (void)cudaGetLastError();
+}
+
+TEST_CASE("several devices: pointers inside by-value structs are checked, padding bytes are not",
+          "[emulator][devices]") {
+  int n = 0;
+  REQUIRE(cudaGetDeviceCount(&n) == cudaSuccess);
+  if (n < 2) {
+    WARN("skipped: run with EMBER_EMU_DEVICES=2 (ctest does)");
+    return;
+  }
+  ModeGuard lazy(StreamMode::lazy);
+  float* on1 = nullptr;
+  {
+    DeviceGuard d1(1);
+    REQUIRE(cudaMalloc(&on1, kN * sizeof(float)) == cudaSuccess);
+  }
+  DeviceGuard d0(0);
+  Buffer on0;
+  Stream s0;
+  emu_test::fill(on0.p, kN, 2.0f, s0.s);
+  // The padding after `add` holds stale bits that, with add's byte, spell an address inside device 1's
+  // allocation (cudaMalloc is 256-byte aligned, so on1 + 1): a correct launch, which must run.
+  emu_test::PaddedArgs padded{};
+  const std::uintptr_t stale = reinterpret_cast<std::uintptr_t>(on1) | 1u;
+  std::memcpy(reinterpret_cast<unsigned char*>(&padded) + offsetof(emu_test::PaddedArgs, add), &stale, sizeof stale);
+  padded.scale = 3.0;
+  padded.shift = 0.5;
+  padded.add = true;
+  std::vector<const void*> seen;
+  auto record = [](const void* address, int, void* ctx) { static_cast<std::vector<const void*>*>(ctx)->push_back(address); };
+  ember::emu::detail::visit_addresses(padded, 0, record, &seen);
+  CHECK(seen.empty());  // whatever a copy does with the padding, the struct is not scanned
+  const emu_test::PointerArgs pointers{on1, on0.p};
+  seen.clear();
+  ember::emu::detail::visit_addresses(pointers, 0, record, &seen);
+  CHECK(seen == std::vector<const void*>{on1, on0.p});
+  emu_test::scale_padded(on0.p, kN, padded, s0.s);
+  REQUIRE(cudaStreamSynchronize(s0.s) == cudaSuccess);
+  CHECK(on0.read()[kN - 1] == 7.5f);
+  // A pointer member of device 1's memory in a padding-free struct faults like a pointer argument.
+  emu_test::add_one_via(pointers, kN, s0.s);
+  CHECK(cudaStreamSynchronize(s0.s) == cudaErrorIllegalAddress);
+  CHECK(ember::emu::last_error_message().find("kernel argument 0 holds address") != std::string::npos);
+  CHECK(ember::emu::last_error_message().find("of device 1's memory") != std::string::npos);
+  {
+    DeviceGuard d1(1);
     CHECK(cudaFree(on1) == cudaSuccess);
   }
   REQUIRE(cudaDeviceReset() == cudaSuccess);

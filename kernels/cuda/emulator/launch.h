@@ -20,7 +20,8 @@ class KernelCall {
   /// Runs the kernel body for the current emulated thread.
   virtual void invoke() const = 0;
   /// Calls f(address, argument index) for every value among the arguments that may be a pointer: each
-  /// pointer argument, and each 8-byte-aligned word of a by-value struct (pointers inside structs).
+  /// pointer argument, and each 8-byte-aligned word of a by-value struct without padding (pointers inside
+  /// structs; see visit_addresses).
   virtual void for_each_address(void (*f)(const void* address, int index, void* ctx), void* ctx) const = 0;
 };
 
@@ -36,7 +37,11 @@ template <class T>
 void visit_addresses(const T& v, int index, void (*f)(const void*, int, void*), void* ctx) {
   if constexpr (std::is_pointer_v<T>) {
     f(reinterpret_cast<const void*>(v), index, ctx);
-  } else if constexpr (std::is_class_v<T> && sizeof(T) >= sizeof(void*)) {
+  } else if constexpr (std::is_class_v<T> && sizeof(T) >= sizeof(void*) && std::has_unique_object_representations_v<T>) {
+    // Only a struct whose every byte belongs to a member: padding bytes are indeterminate (often stale
+    // pointer bits from the caller's stack), and a word mixing them with, say, two bools could look like
+    // an address of another device's memory and fault a correct launch. Structs with floating-point
+    // members or padding are therefore not scanned (a foreign pointer in one goes unnoticed here).
     for (std::size_t off = 0; off + sizeof(void*) <= sizeof(T); off += alignof(void*)) {
       std::uintptr_t word = 0;
       std::memcpy(&word, reinterpret_cast<const unsigned char*>(&v) + off, sizeof word);
