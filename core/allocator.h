@@ -11,8 +11,8 @@ struct AllocatorStats {
   int64_t current_bytes = 0;        ///< bytes handed out and not yet returned
   int64_t peak_bytes = 0;           ///< max of current_bytes since the last reset_peak()
   int64_t allocations = 0;          ///< number of allocate() calls
-  int64_t cached_bytes = 0;         ///< reserved from the device but not handed out (CUDA caching allocator)
-  int64_t reserved_bytes = 0;       ///< obtained from the device: current + cached (CPU: current)
+  int64_t cached_bytes = 0;         ///< reserved from the device but not handed out (freed blocks kept for reuse)
+  int64_t reserved_bytes = 0;       ///< obtained from the device (CPU: the C library): current + cached
   int64_t peak_reserved_bytes = 0;  ///< max of reserved_bytes since the last reset_peak()
 };
 

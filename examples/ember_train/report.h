@@ -47,7 +47,7 @@ struct RunSummary {
   int64_t epochs_completed = 0, train_samples = 0, test_samples = 0;
   double final_loss = 0, test_accuracy = 0, test_loss = 0, samples_per_s = 0, wall_s = 0;
   int64_t peak_bytes = 0;
-  int64_t peak_reserved_bytes = 0;  ///< CUDA: peak bytes the caching allocator took from the device (CPU: peak_bytes)
+  int64_t peak_reserved_bytes = 0;  ///< peak bytes the caching allocator took from the device (CPU: from the C library)
   /// CUDA, counted by Ember's runtime over the training loop (evaluation excluded; 0 on the CPU): host
   /// synchronizations and Ember's kernel launches, to check e.g. host_syncs <= optimizer_steps + logging.
   int64_t host_syncs = 0, kernel_launches = 0;

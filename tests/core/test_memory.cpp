@@ -1,7 +1,18 @@
-/// @file tests/core/test_memory.cpp @brief Allocator stats around forward/backward: saved tensors freed per node, memory back to baseline + grads, peak independent of the number of micro-steps.
+/// @file tests/core/test_memory.cpp @brief Allocator stats around forward/backward: saved tensors freed per node, memory back to baseline + grads, peak independent of the number of micro-steps; the CPU allocator's cache of same-size blocks.
 #include <catch2/catch.hpp>
 
 #include "tests/harness/backends.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define EMBER_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define EMBER_TEST_ASAN 1
+#endif
+#endif
+#ifdef EMBER_TEST_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 
 using namespace ember;
 
@@ -78,6 +89,68 @@ TEST_CASE("peak memory does not grow with the number of accumulated micro-steps"
   for (int i = 0; i < 8; ++i) step();
   CHECK(allocator_stats().peak_bytes == peak_one);
   CHECK(current() == base);
+}
+
+TEST_CASE("the CPU allocator hands a freed large block out again to the same size, within its ceiling",
+          "[core][memory]") {
+  Allocator& alloc = allocator_for(Device::cpu());
+  alloc.empty_cache();
+  const AllocatorStats s0 = alloc.stats();
+  CHECK(s0.cached_bytes == 0);
+  CHECK(s0.reserved_bytes == s0.current_bytes);
+  constexpr size_t kMiB = size_t{1} << 20;
+
+  void* p = alloc.allocate(kMiB - 5);  // rounded to 64 bytes: 1 MiB
+  alloc.deallocate(p, kMiB - 5);
+  CHECK(alloc.stats().cached_bytes == static_cast<int64_t>(kMiB));
+  CHECK(alloc.stats().reserved_bytes == s0.reserved_bytes + static_cast<int64_t>(kMiB));
+  CHECK(alloc.stats().current_bytes == s0.current_bytes);
+  void* q = alloc.allocate(kMiB);  // the same rounded size: the same block, no system call
+  CHECK(q == p);
+  CHECK(alloc.stats().cached_bytes == 0);
+  CHECK(alloc.stats().allocations == s0.allocations + 2);
+  void* other = alloc.allocate(kMiB + 64);  // another size is not served from the cache
+  CHECK(other != q);
+  alloc.deallocate(other, kMiB + 64);
+  alloc.deallocate(q, kMiB);
+  CHECK(alloc.stats().cached_bytes == static_cast<int64_t>(2 * kMiB + 64));
+
+  void* small = alloc.allocate(1000);  // under 64 KiB: straight back to the C library
+  alloc.deallocate(small, 1000);
+  CHECK(alloc.stats().cached_bytes == static_cast<int64_t>(2 * kMiB + 64));
+
+  // Reserved bytes stay within max(256 MiB, the most ever in use): a cached 768 MiB block is released
+  // when a request of another size would otherwise hold both (its pages are never touched).
+  const size_t big = 768 * kMiB;
+  void* a = alloc.allocate(big);
+  alloc.deallocate(a, big);
+  CHECK(alloc.stats().cached_bytes >= static_cast<int64_t>(big));
+  void* b = alloc.allocate(big + 64);
+  CHECK(alloc.stats().cached_bytes < static_cast<int64_t>(big));
+  CHECK(alloc.stats().reserved_bytes <= alloc.stats().current_bytes + static_cast<int64_t>(2 * kMiB + 64));
+  alloc.deallocate(b, big + 64);
+#ifdef EMBER_TEST_ASAN
+  void* c = alloc.allocate(kMiB);
+  alloc.deallocate(c, kMiB);
+  CHECK(__asan_address_is_poisoned(c));  // a use after free of a cached block is still reported
+#endif
+  alloc.empty_cache();
+  CHECK(alloc.stats().cached_bytes == 0);
+  CHECK(alloc.stats().reserved_bytes == s0.reserved_bytes);
+}
+
+TEST_CASE("a training loop's steady state takes no new memory from the system", "[core][memory]") {
+  const Tensor x = randn({64, 256}), w1 = randn({256, 512}).set_requires_grad(true),
+               w2 = randn({512, 10}).set_requires_grad(true);
+  auto step = [&] { mean(relu(matmul(relu(matmul(x, w1)), w2))).backward(); };  // 128 KiB activations
+  step();  // creates the .grad buffers from the first gradients
+  step();  // the first accumulation into them: its gradient temporaries enter the cache
+  const AllocatorStats warm = allocator_stats();
+  for (int i = 0; i < 4; ++i) step();
+  const AllocatorStats after = allocator_stats();
+  CHECK(after.cached_bytes >= 64 * 512 * 4);  // the activations went back to the cache ...
+  CHECK(after.reserved_bytes == warm.reserved_bytes);  // ... and every block since came from it
+  CHECK(after.allocations > warm.allocations);
 }
 
 TEST_CASE("matmul passes transposed views to BLAS without copying them", "[core][memory]") {
