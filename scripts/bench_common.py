@@ -19,6 +19,53 @@ LM_SHAPE = ("--block-size", "64", "--layers", "4", "--heads", "4", "--dim", "128
 OPENBLAS_OPENMP_DIR = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
 
 
+# The optimizers the throughput benchmarks train with, every hyperparameter written out and passed to both
+# sides as flags (ember_optimizer_flags, torch_optimizer_flags), so the two cannot drift apart.
+# sgd: what `ember-train --optimizer sgd` uses (examples/ember_train/cli.h: lr 0.05, momentum 0.9, weight
+# decay 0; optim/sgd.h SGDOptions, which ember-train has no flags for: dampening 0, no nesterov).
+# adamw: lr 1e-3 and weight decay 0.01 (ember-train's default lr is 3e-3; the benchmarks have always used
+# 1e-3), betas and eps optim/adamw.h's AdamWOptions (ember-train has no flags for them).
+# tests/scripts/test_bench_scripts.py checks these against the C++ sources.
+OPTIMIZERS = {
+    "adamw": {"lr": 1e-3, "weight_decay": 0.01, "betas": (0.9, 0.999), "eps": 1e-8},
+    "sgd": {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.0, "dampening": 0.0, "nesterov": False},
+}
+
+
+def parse_optimizers(text):
+    """`--optimizer`'s value: "sgd", "adamw" or a comma-separated list of them (in that order, no repeats)."""
+    names = [n.strip() for n in text.split(",")]
+    for n in names:
+        if n not in OPTIMIZERS:
+            fail(f"--optimizer: unknown optimizer {n!r} (choose from {', '.join(sorted(OPTIMIZERS))}, "
+                 "or several comma-separated, e.g. sgd,adamw)")
+    if len(set(names)) != len(names):
+        fail(f"--optimizer: {text!r} names an optimizer twice")
+    return names
+
+
+def ember_optimizer_flags(name, hp=None):
+    """ember-train's flags for optimizer `name` with hyperparameters `hp` (default OPTIMIZERS[name])."""
+    hp = OPTIMIZERS[name] if hp is None else hp
+    flags = ["--optimizer", name, "--lr", repr(hp["lr"]), "--weight-decay", repr(hp["weight_decay"])]
+    if name == "sgd":
+        flags += ["--momentum", repr(hp["momentum"])]
+    return flags
+
+
+def torch_optimizer_flags(name, hp=None):
+    """The PyTorch twin's flags (scripts/bench_torch_train.py) for the same optimizer: also the values
+    ember-train has no flags for (SGD's dampening and nesterov, AdamW's betas and eps)."""
+    hp = OPTIMIZERS[name] if hp is None else hp
+    flags = ["--optimizer", name, "--lr", repr(hp["lr"]), "--weight-decay", repr(hp["weight_decay"])]
+    if name == "sgd":
+        flags += ["--momentum", repr(hp["momentum"]), "--dampening", repr(hp["dampening"])]
+        flags.append("--nesterov" if hp["nesterov"] else "--no-nesterov")
+    else:
+        flags += ["--betas", repr(hp["betas"][0]), repr(hp["betas"][1]), "--eps", repr(hp["eps"])]
+    return flags
+
+
 def fail(msg):
     print(f"{os.path.basename(sys.argv[0])}: error: {msg}", file=sys.stderr)
     sys.exit(1)
@@ -61,11 +108,12 @@ def steady_rate(samples, times, warmup):
     return sum(samples[w + 1:]) / (times[-1] - times[w])
 
 
-def run_ember(ember, model, micro, accum, steps, threads, warmup, norm="batch", extra=()):
-    """One ember-train run; returns its summary dict plus `steady_samples_per_s` from the metrics CSV."""
+def run_ember(ember, model, micro, accum, steps, threads, warmup, norm="batch", extra=(), optimizer="adamw"):
+    """One ember-train run (constant lr, OPTIMIZERS[optimizer]); returns its summary dict plus
+    `steady_samples_per_s` from the metrics CSV."""
     return _run_ember([ember, "--model", model, "--norm", norm, "--micro-batch", str(micro), "--accum", str(accum),
-                       "--steps", str(steps), "--threads", str(threads), "--optimizer", "adamw", "--lr", "1e-3",
-                       "--weight-decay", "0.01", "--schedule", "constant", *extra], threads, warmup, "samples")
+                       "--steps", str(steps), "--threads", str(threads), *ember_optimizer_flags(optimizer),
+                       "--schedule", "constant", *extra], threads, warmup, "samples")
 
 
 def run_ember_lm(ember_lm, micro, accum, steps, threads, warmup, extra=()):
@@ -123,11 +171,12 @@ def run_torch_lm(micro, accum, steps, threads, warmup, blas_dir=None):
 
 
 def run_torch(model, micro, accum, steps, threads, warmup, blas_dir=None, foreach=False, norm="batch", device="cpu",
-              data=None):
+              data=None, optimizer="adamw"):
+    """The PyTorch twin of run_ember (scripts/bench_torch_train.py, the same optimizer flags); its JSON line."""
     python, blas_dir = torch_python(blas_dir)
     cmd = [python, TORCH_TWIN, "--model", model, "--norm", norm, "--micro-batch", str(micro),
            "--accum", str(accum), "--steps", str(steps), "--threads", str(threads), "--warmup-steps", str(warmup),
-           "--device", device]
+           "--device", device, *torch_optimizer_flags(optimizer)]
     if foreach:
         cmd.append("--foreach")
     if data:
