@@ -194,18 +194,93 @@ def gpu_name():
     return p.stdout.strip().splitlines()[0] if p.returncode == 0 and p.stdout.strip() else None
 
 
-def machine():
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+# The ISA extensions that decide which kernels run (Ember's, OpenBLAS's, oneDNN's), in the order shown.
+ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl", "avx512_vnni",
+             "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def parse_lscpu(text):
+    """The CPU fields of `lscpu` output (LC_ALL=C): model name, vendor, family/model/stepping (ints where
+    numeric) and the flags list. Missing fields are None (flags: [])."""
+    fields = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() not in fields:  # the first of repeated keys (lscpu lists some per cache/NUMA)
+            fields[key.strip()] = value.strip()
+
+    def number(key):
+        v = fields.get(key)
+        return int(v) if v is not None and v.isdigit() else v
+
+    return {"cpu": fields.get("Model name"), "cpu_vendor": fields.get("Vendor ID"), "cpu_family": number("CPU family"),
+            "cpu_model": number("Model"), "cpu_stepping": number("Stepping"), "cpu_flags": fields.get("Flags", "").split()}
+
+
+def parse_cpuinfo(text):
+    """The same fields from /proc/cpuinfo (first processor), where lscpu is missing."""
+    fields = {}
+    for line in text.splitlines():
+        if not line.strip():
+            if fields:
+                break
+            continue
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    lscpu_names = {"model name": "Model name", "vendor_id": "Vendor ID", "cpu family": "CPU family",
+                   "model": "Model", "stepping": "Stepping", "flags": "Flags"}
+    return parse_lscpu("\n".join(f"{new}: {fields[old]}" for old, new in lscpu_names.items() if old in fields))
+
+
+def cpu_info(lscpu_text=None):
+    """parse_lscpu of this machine's `lscpu` (or of `lscpu_text`), plus `isa`: {flag: present} for ISA_FLAGS."""
+    if lscpu_text is None:
+        try:
+            p = subprocess.run(["lscpu"], capture_output=True, text=True, env=dict(os.environ, LC_ALL="C"), timeout=30)
+            lscpu_text = p.stdout if p.returncode == 0 else ""
+        except (OSError, subprocess.TimeoutExpired):
+            lscpu_text = ""
+    info = parse_lscpu(lscpu_text)
+    if not info["cpu"] or not info["cpu_flags"]:
+        try:
+            with open("/proc/cpuinfo") as f:
+                fallback = parse_cpuinfo(f.read())
+            info.update({k: v for k, v in fallback.items() if not info.get(k)})
+        except OSError:
+            pass
+    info["cpu"] = info["cpu"] or "unknown CPU"
+    info["isa"] = {flag: flag in info["cpu_flags"] for flag in ISA_FLAGS}
+    return info
+
+
+def machine(lscpu_text=None):
+    """What the JSON files record about the machine: the CPU (name, vendor, family/model/stepping, the ISA
+    flags that matter and the full flags list), cores, kernel, load when the run started."""
+    info = cpu_info(lscpu_text)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return {"cpu": model, "cores": os.cpu_count(), "kernel": platform.release(), "load_1min_at_start": load}
+    return {"cpu": info["cpu"], "cpu_vendor": info["cpu_vendor"], "cpu_family": info["cpu_family"],
+            "cpu_model": info["cpu_model"], "cpu_stepping": info["cpu_stepping"], "isa": info["isa"],
+            "cores": os.cpu_count(), "kernel": platform.release(), "load_1min_at_start": load,
+            "cpu_flags": info["cpu_flags"]}
+
+
+def machine_line(info):
+    """One line naming the CPU and its vector/matrix extensions, e.g. "machine: Intel(R) Xeon(R) Processor
+    (family 6, model 207), 2 cores; AVX2+FMA yes, AVX-512 yes (bf16, fp16), AMX yes (bf16, int8)"."""
+    isa = info.get("isa", {})
+
+    def yes(*flags):
+        return all(isa.get(f) for f in flags)
+
+    def extras(pairs):
+        have = [name for flag, name in pairs if isa.get(flag)]
+        return f" ({', '.join(have)})" if have else ""
+
+    fam = "" if info.get("cpu_family") is None else f" (family {info['cpu_family']}, model {info.get('cpu_model')})"
+    avx512 = "yes" + extras([("avx512_vnni", "vnni"), ("avx512_bf16", "bf16"), ("avx512_fp16", "fp16")]) \
+        if yes("avx512f") else "no"
+    amx = "yes" + extras([("amx_bf16", "bf16"), ("amx_int8", "int8")]) if yes("amx_tile") else "no"
+    return (f"machine: {info['cpu']}{fam}, {info.get('cores')} cores; AVX2+FMA {'yes' if yes('avx2', 'fma') else 'no'}, "
+            f"AVX-512 {avx512}, AMX {amx}")
 
 
 def markdown_table(header, rows):

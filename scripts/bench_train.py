@@ -106,6 +106,7 @@ def main():
     ember_extra = ("--device", a.device) + (("--data", a.data) if a.data else ())
 
     info = bc.machine()
+    print(bc.machine_line(info), flush=True)
     where = f"{info['cpu']}, {info['cores']} cores"
     if cuda:
         info["gpu"] = bc.gpu_name() or "unknown GPU"
