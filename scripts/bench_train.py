@@ -10,6 +10,10 @@ tables and a field of every run): both frameworks get every hyperparameter as fl
 bench_common.OPTIMIZERS (SGD: ember-train's defaults lr 0.05, momentum 0.9, weight decay 0, dampening 0,
 no nesterov; AdamW: lr 1e-3, weight decay 0.01, betas (0.9, 0.999), eps 1e-8), with a constant lr.
 
+On the CPU the output ends with the targets bar (TARGETS: MLP-BN >= 2.0x and CNN-BN >= 1.5x PyTorch's best
+config and thread count, per optimizer), e.g. "target mlp-bn adamw >= 2.0x: met (2.05x)", also in the
+--json ("targets") and --markdown files.
+
 On the CPU (--device cpu, the default), PyTorch runs with the system's BLAS (Debian's default, OpenBLAS
 pthread) and with OpenBLAS for OpenMP (the one Ember links); its best (configuration, thread count) per
 model is the baseline of the ratios. With --device cuda both run on the first GPU (ember-train --device
@@ -29,6 +33,8 @@ import sys
 import bench_common as bc
 
 UNITS = {"mlp": "samples/s", "cnn": "samples/s", "gpt": "tokens/s"}
+# The CPU-speed targets: Ember's best thread count >= this many times PyTorch's best (config, thread count).
+TARGETS = {"mlp": 2.0, "cnn": 1.5}
 LABELS = {"mlp": "mlp-bn", "cnn": "cnn-bn", "gpt": "gpt (4x128, T=64)"}
 
 
@@ -156,15 +162,44 @@ def main():
         [[LABELS[s["model"]], s["optimizer"], f"{s['ember_best']:.0f} ({s['ember_best_threads']})",
           f"{s['pytorch_best']:.0f} ({s['pytorch_best_config']}, {s['pytorch_best_threads']})", f"{s['ratio']:.2f}x"]
          for s in summary])
-    print("\n" + table + "\n" + ratios, end="")
+    bar = [] if cuda else targets(summary)  # the targets are the CPU's
+    bar_lines, bar_md = targets_text(bar, info)
+    print("\n" + table + "\n" + ratios + "\n" + "\n".join(bar_lines) + "\n", end="")
     if a.markdown:
-        bc.write_atomically(a.markdown, table + "\n" + ratios)
+        bc.write_atomically(a.markdown, table + "\n" + ratios + ("\n" + bar_md if bar else ""))
     if a.json:
-        bc.write_atomically(a.json, json.dumps({"machine": info, "args": vars(a), "runs": runs, "summary": summary},
-                                               indent=2) + "\n")
+        bc.write_atomically(a.json, json.dumps({"machine": info, "args": vars(a), "runs": runs, "summary": summary,
+                                                "targets": bar}, indent=2) + "\n")
     if a.plot:
         plot(a.plot, runs, vars(a))
     return 0
+
+
+def targets(summary):
+    """The targets bar: per summary row (model, optimizer) with a TARGETS entry, whether Ember's best reaches
+    the target multiple of PyTorch's best. A list of {model, optimizer, target, ratio, met}."""
+    return [{"model": s["model"], "optimizer": s["optimizer"], "target": TARGETS[s["model"]], "ratio": s["ratio"],
+             "met": s["ratio"] >= TARGETS[s["model"]]} for s in summary if s["model"] in TARGETS]
+
+
+def fmt_ratio(ratio, target):
+    """"2.05x"; with a third decimal where two would round a miss up to the target ("1.996x", not "2.00x")."""
+    text = f"{ratio:.2f}x"
+    return f"{ratio:.3f}x" if ratio < target and float(text[:-1]) >= target else text
+
+
+def targets_text(bar, info):
+    """The bar as printed lines ("target mlp-bn adamw >= 2.0x: met (2.05x)") and as a Markdown table."""
+    if not bar:
+        return ["targets: none evaluated (they are the CPU's, for mlp and cnn)"], ""
+    cpu = f"{info['cpu']}, {info['cores']} cores"
+    lines = [f"targets on this machine ({cpu}): Ember's best vs PyTorch's best config and thread count, medians"]
+    lines += [f"target {LABELS[t['model']]} {t['optimizer']} >= {t['target']:.1f}x: "
+              f"{'met' if t['met'] else 'NOT met'} ({fmt_ratio(t['ratio'], t['target'])})" for t in bar]
+    md = bc.markdown_table(["target", "Ember / PyTorch best", f"met on {cpu}"],
+                           [[f"{LABELS[t['model']]} {t['optimizer']} >= {t['target']:.1f}x", fmt_ratio(t["ratio"], t["target"]),
+                             "yes" if t["met"] else "**no**"] for t in bar])
+    return lines, md
 
 
 def summarize(runs, models, optimizers, threads, configs):
