@@ -103,6 +103,8 @@ def parse_args(argv=None):
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--limit-train", type=int, default=0, help="only the first N training samples (smoke runs)")
+    ap.add_argument("--limit-test", type=int, default=0, help="only the first N test samples (smoke runs)")
     a = ap.parse_args(argv)
     if a.steps <= 0 and a.epochs <= 0:
         ap.error("--steps or --epochs is required")
@@ -139,6 +141,10 @@ def main():
 
     x_all, y_all = load("train")
     x_test, y_test = load("t10k") if a.eval else (None, None)
+    if a.limit_train > 0:  # as ember-train's --limit-train
+        x_all, y_all = x_all[:a.limit_train], y_all[:a.limit_train]
+    if a.limit_test > 0 and a.eval:
+        x_test, y_test = x_test[:a.limit_test], y_test[:a.limit_test]
 
     dev = torch.device(a.device)
     if a.device == "cuda" and not torch.cuda.is_available():
@@ -167,6 +173,8 @@ def main():
         return correct / x_test.shape[0], loss_sum / x_test.shape[0]
 
     step_times, step_samples = [], []
+    if a.eval:  # data loaded, model built: training starts
+        print(json.dumps({"event": "start", "elapsed_s": time.perf_counter() - t_process}), flush=True)
     sync()
     t_start = time.perf_counter()
     eval_s = 0.0
