@@ -205,17 +205,19 @@ def targets_text(bar, info):
 def summarize(runs, models, optimizers, threads, configs):
     """Per (model, optimizer): the medians over the rounds, Ember's best thread count against PyTorch's best
     (config, thread count). Returns (summary: a list of dicts, the rows of the per-configuration table)."""
-    def median(model, opt, config, t):
-        return statistics.median(r["samples_per_s"] for r in runs if r["model"] == model and
-                                 r.get("optimizer", "adamw") == opt and r["config"] == config and r["threads"] == t)
+    def median(model, opt, config, t):  # None where that configuration did not run
+        v = [r["samples_per_s"] for r in runs if r["model"] == model and r.get("optimizer", "adamw") == opt and
+             r["config"] == config and r["threads"] == t]
+        return statistics.median(v) if v else None
 
     summary, rows = [], []
     for model in models:
         for opt in optimizers:
             cfgs = [c for c in configs if any(r["model"] == model and r.get("optimizer", "adamw") == opt and
                                               r["config"] == c for r in runs)]
-            best_torch = max((median(model, opt, c, t), c, t) for c in cfgs if c != "ember" for t in threads)
-            best_ember = max((median(model, opt, "ember", t), t) for t in threads)
+            best_torch = max((m, c, t) for c in cfgs if c != "ember" for t in threads
+                             if (m := median(model, opt, c, t)) is not None)
+            best_ember = max((m, t) for t in threads if (m := median(model, opt, "ember", t)) is not None)
             summary.append({"model": model, "optimizer": opt, "ember_best": best_ember[0],
                             "ember_best_threads": best_ember[1], "pytorch_best": best_torch[0],
                             "pytorch_best_config": best_torch[1], "pytorch_best_threads": best_torch[2],
@@ -223,6 +225,8 @@ def summarize(runs, models, optimizers, threads, configs):
             for c in cfgs:
                 for t in threads:
                     m = median(model, opt, c, t)
+                    if m is None:
+                        continue
                     rows.append([LABELS[model], opt, c, t, f"{m:.0f} {UNITS[model]}", f"{m / best_torch[0]:.2f}"])
     return summary, rows
 
