@@ -5,6 +5,13 @@ interleaved over several rounds (the machine is noisy: each configuration's medi
 reported, and every ratio compares runs made in the same invocation). The rate is the steady state:
 samples from the end of optimizer step --warmup-steps to the last step, over that time.
 
+On the CPU (--device cpu, the default), PyTorch runs with the system's BLAS (Debian's default, OpenBLAS
+pthread) and with OpenBLAS for OpenMP (the one Ember links); its best (configuration, thread count) per
+model is the baseline of the ratios. With --device cuda both run on the first GPU (ember-train --device
+cuda; the twin with the model on the GPU and torch.cuda.synchronize() around its step times), with the
+same model, micro-batch, accumulation and step flags, and --threads defaults to 1 (the CPU only gathers
+the micro-batches).
+
 --optimizer adamw (the default), sgd, or sgd,adamw for both (interleaved; the optimizer is a column of the
 tables and a field of every run): both frameworks get every hyperparameter as flags from one table,
 bench_common.OPTIMIZERS (SGD: ember-train's defaults lr 0.05, momentum 0.9, weight decay 0, dampening 0,
@@ -13,13 +20,6 @@ no nesterov; AdamW: lr 1e-3, weight decay 0.01, betas (0.9, 0.999), eps 1e-8), w
 On the CPU the output ends with the targets bar (TARGETS: MLP-BN >= 2.0x and CNN-BN >= 1.5x PyTorch's best
 config and thread count, per optimizer), e.g. "target mlp-bn adamw >= 2.0x: met (2.05x)", also in the
 --json ("targets") and --markdown files.
-
-On the CPU (--device cpu, the default), PyTorch runs with the system's BLAS (Debian's default, OpenBLAS
-pthread) and with OpenBLAS for OpenMP (the one Ember links); its best (configuration, thread count) per
-model is the baseline of the ratios. With --device cuda both run on the first GPU (ember-train --device
-cuda; the twin with the model on the GPU and torch.cuda.synchronize() around its step times), with the
-same model, micro-batch, accumulation and step flags, and --threads defaults to 1 (the CPU only gathers
-the micro-batches).
 
     scripts/bench_train.py --ember build/ember-train [--optimizer sgd,adamw] [--rounds 3] [--steps 150] [--json out/bench/train.json]
     scripts/bench_train.py --device cuda --ember build-gpu/ember-train [--data DIR] ...

@@ -65,6 +65,7 @@ run 2
 check "no VENV: usage" printed 'Usage: scripts/torch2_venv.sh VENV'
 run 0 --help
 check "--help says what it installs" printed 'pip install torch numpy'
+check "--help stops at the code" sh -c '! grep -q "set -euo" "$1"' _ "$tmp/out"
 
 # Without python3-venv: a clear error, nothing marked ready.
 FAKE_VENV=fail run 1 "$V"
