@@ -7,7 +7,7 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DEMBER_WERROR=ON
 endif
 
-.PHONY: deps configure build test train train-lm bench bench-train bench-memory fixtures mutate clean
+.PHONY: deps configure build test train train-lm bench bench-train bench-memory bench-accuracy fixtures mutate clean
 
 # Packages an entry point needs beyond the build (target-specific, so they reach `deps` through the
 # prerequisites): `make train` draws its loss curve with gnuplot.
@@ -55,12 +55,24 @@ bench: build
 	$(BUILD)/ember-bench $(ARGS)
 
 # Training benchmarks (docs/benchmarks.md), with Debian's python3 (its python3-torch):
-# Ember vs PyTorch samples/s, and peak memory vs accumulation steps.
-bench-train bench-memory: DEPS_EXTRA += python3-torch gnuplot-nox
+# Ember vs PyTorch samples/s, peak memory vs accumulation steps, and time to 0.91 test accuracy.
+bench-train bench-memory bench-accuracy: DEPS_EXTRA += python3-torch gnuplot-nox
+# bench-train's second PyTorch peer: PyPI's torch 2.x in a venv at TORCH2_VENV, which scripts/torch2_venv.sh
+# makes on the first run (pip install torch numpy TORCH2_PIP_ARGS: about 5 GB with the CUDA wheels;
+# TORCH2_PIP_ARGS="--index-url https://download.pytorch.org/whl/cpu" for the CPU-only build). TORCH2=0 skips it.
+TORCH2 ?= 1
+TORCH2_VENV ?= $(HOME)/.cache/ember/venv-torch2
+TORCH2_PIP_ARGS ?=
+TORCH2_ON = $(filter-out 0,$(TORCH2))
+bench-train: DEPS_EXTRA += $(if $(TORCH2_ON),python3-venv)
 bench-train: build
-	/usr/bin/python3 scripts/bench_train.py --ember $(BUILD)/ember-train $(ARGS)
+	$(if $(TORCH2_ON),bash scripts/torch2_venv.sh "$(TORCH2_VENV)" $(TORCH2_PIP_ARGS))
+	/usr/bin/python3 scripts/bench_train.py --ember $(BUILD)/ember-train \
+	  $(if $(TORCH2_ON),--torch-python "$(TORCH2_VENV)/bin/python") $(ARGS)
 bench-memory: build
 	/usr/bin/python3 scripts/bench_memory.py --ember $(BUILD)/ember-train $(ARGS)
+bench-accuracy: build
+	/usr/bin/python3 scripts/bench_time_to_accuracy.py --ember $(BUILD)/ember-train $(ARGS)
 
 # The PyTorch reference fixtures of the accumulation tests (docs/accumulation.md, "Reference fixtures")
 # and of the GPT tests (docs/transformer.md), regenerated into tests/fixtures/accumulation/ and

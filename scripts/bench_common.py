@@ -19,6 +19,53 @@ LM_SHAPE = ("--block-size", "64", "--layers", "4", "--heads", "4", "--dim", "128
 OPENBLAS_OPENMP_DIR = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
 
 
+# The optimizers the throughput benchmarks train with, every hyperparameter written out and passed to both
+# sides as flags (ember_optimizer_flags, torch_optimizer_flags), so the two cannot drift apart.
+# sgd: what `ember-train --optimizer sgd` uses (examples/ember_train/cli.h: lr 0.05, momentum 0.9, weight
+# decay 0; optim/sgd.h SGDOptions, which ember-train has no flags for: dampening 0, no nesterov).
+# adamw: lr 1e-3 and weight decay 0.01 (ember-train's default lr is 3e-3; the benchmarks have always used
+# 1e-3), betas and eps optim/adamw.h's AdamWOptions (ember-train has no flags for them).
+# tests/scripts/test_bench_scripts.py checks these against the C++ sources.
+OPTIMIZERS = {
+    "adamw": {"lr": 1e-3, "weight_decay": 0.01, "betas": (0.9, 0.999), "eps": 1e-8},
+    "sgd": {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.0, "dampening": 0.0, "nesterov": False},
+}
+
+
+def parse_optimizers(text):
+    """`--optimizer`'s value: "sgd", "adamw" or a comma-separated list of them (in that order, no repeats)."""
+    names = [n.strip() for n in text.split(",")]
+    for n in names:
+        if n not in OPTIMIZERS:
+            fail(f"--optimizer: unknown optimizer {n!r} (choose from {', '.join(sorted(OPTIMIZERS))}, "
+                 "or several comma-separated, e.g. sgd,adamw)")
+    if len(set(names)) != len(names):
+        fail(f"--optimizer: {text!r} names an optimizer twice")
+    return names
+
+
+def ember_optimizer_flags(name, hp=None):
+    """ember-train's flags for optimizer `name` with hyperparameters `hp` (default OPTIMIZERS[name])."""
+    hp = OPTIMIZERS[name] if hp is None else hp
+    flags = ["--optimizer", name, "--lr", repr(hp["lr"]), "--weight-decay", repr(hp["weight_decay"])]
+    if name == "sgd":
+        flags += ["--momentum", repr(hp["momentum"])]
+    return flags
+
+
+def torch_optimizer_flags(name, hp=None):
+    """The PyTorch twin's flags (scripts/bench_torch_train.py) for the same optimizer: also the values
+    ember-train has no flags for (SGD's dampening and nesterov, AdamW's betas and eps)."""
+    hp = OPTIMIZERS[name] if hp is None else hp
+    flags = ["--optimizer", name, "--lr", repr(hp["lr"]), "--weight-decay", repr(hp["weight_decay"])]
+    if name == "sgd":
+        flags += ["--momentum", repr(hp["momentum"]), "--dampening", repr(hp["dampening"])]
+        flags.append("--nesterov" if hp["nesterov"] else "--no-nesterov")
+    else:
+        flags += ["--betas", repr(hp["betas"][0]), repr(hp["betas"][1]), "--eps", repr(hp["eps"])]
+    return flags
+
+
 def fail(msg):
     print(f"{os.path.basename(sys.argv[0])}: error: {msg}", file=sys.stderr)
     sys.exit(1)
@@ -61,11 +108,12 @@ def steady_rate(samples, times, warmup):
     return sum(samples[w + 1:]) / (times[-1] - times[w])
 
 
-def run_ember(ember, model, micro, accum, steps, threads, warmup, norm="batch", extra=()):
-    """One ember-train run; returns its summary dict plus `steady_samples_per_s` from the metrics CSV."""
+def run_ember(ember, model, micro, accum, steps, threads, warmup, norm="batch", extra=(), optimizer="adamw"):
+    """One ember-train run (constant lr, OPTIMIZERS[optimizer]); returns its summary dict plus
+    `steady_samples_per_s` from the metrics CSV."""
     return _run_ember([ember, "--model", model, "--norm", norm, "--micro-batch", str(micro), "--accum", str(accum),
-                       "--steps", str(steps), "--threads", str(threads), "--optimizer", "adamw", "--lr", "1e-3",
-                       "--weight-decay", "0.01", "--schedule", "constant", *extra], threads, warmup, "samples")
+                       "--steps", str(steps), "--threads", str(threads), *ember_optimizer_flags(optimizer),
+                       "--schedule", "constant", *extra], threads, warmup, "samples")
 
 
 def run_ember_lm(ember_lm, micro, accum, steps, threads, warmup, extra=()):
@@ -123,11 +171,12 @@ def run_torch_lm(micro, accum, steps, threads, warmup, blas_dir=None):
 
 
 def run_torch(model, micro, accum, steps, threads, warmup, blas_dir=None, foreach=False, norm="batch", device="cpu",
-              data=None):
+              data=None, optimizer="adamw"):
+    """The PyTorch twin of run_ember (scripts/bench_torch_train.py, the same optimizer flags); its JSON line."""
     python, blas_dir = torch_python(blas_dir)
     cmd = [python, TORCH_TWIN, "--model", model, "--norm", norm, "--micro-batch", str(micro),
            "--accum", str(accum), "--steps", str(steps), "--threads", str(threads), "--warmup-steps", str(warmup),
-           "--device", device]
+           "--device", device, *torch_optimizer_flags(optimizer)]
     if foreach:
         cmd.append("--foreach")
     if data:
@@ -145,18 +194,93 @@ def gpu_name():
     return p.stdout.strip().splitlines()[0] if p.returncode == 0 and p.stdout.strip() else None
 
 
-def machine():
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+# The ISA extensions that decide which kernels run (Ember's, OpenBLAS's, oneDNN's), in the order shown.
+ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw", "avx512vl", "avx512_vnni",
+             "avx512_bf16", "avx512_fp16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8")
+
+
+def parse_lscpu(text):
+    """The CPU fields of `lscpu` output (LC_ALL=C): model name, vendor, family/model/stepping (ints where
+    numeric) and the flags list. Missing fields are None (flags: [])."""
+    fields = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() not in fields:  # the first of repeated keys (lscpu lists some per cache/NUMA)
+            fields[key.strip()] = value.strip()
+
+    def number(key):
+        v = fields.get(key)
+        return int(v) if v is not None and v.isdigit() else v
+
+    return {"cpu": fields.get("Model name"), "cpu_vendor": fields.get("Vendor ID"), "cpu_family": number("CPU family"),
+            "cpu_model": number("Model"), "cpu_stepping": number("Stepping"), "cpu_flags": fields.get("Flags", "").split()}
+
+
+def parse_cpuinfo(text):
+    """The same fields from /proc/cpuinfo (first processor), where lscpu is missing."""
+    fields = {}
+    for line in text.splitlines():
+        if not line.strip():
+            if fields:
+                break
+            continue
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    lscpu_names = {"model name": "Model name", "vendor_id": "Vendor ID", "cpu family": "CPU family",
+                   "model": "Model", "stepping": "Stepping", "flags": "Flags"}
+    return parse_lscpu("\n".join(f"{new}: {fields[old]}" for old, new in lscpu_names.items() if old in fields))
+
+
+def cpu_info(lscpu_text=None):
+    """parse_lscpu of this machine's `lscpu` (or of `lscpu_text`), plus `isa`: {flag: present} for ISA_FLAGS."""
+    if lscpu_text is None:
+        try:
+            p = subprocess.run(["lscpu"], capture_output=True, text=True, env=dict(os.environ, LC_ALL="C"), timeout=30)
+            lscpu_text = p.stdout if p.returncode == 0 else ""
+        except (OSError, subprocess.TimeoutExpired):
+            lscpu_text = ""
+    info = parse_lscpu(lscpu_text)
+    if not info["cpu"] or not info["cpu_flags"]:
+        try:
+            with open("/proc/cpuinfo") as f:
+                fallback = parse_cpuinfo(f.read())
+            info.update({k: v for k, v in fallback.items() if not info.get(k)})
+        except OSError:
+            pass
+    info["cpu"] = info["cpu"] or "unknown CPU"
+    info["isa"] = {flag: flag in info["cpu_flags"] for flag in ISA_FLAGS}
+    return info
+
+
+def machine(lscpu_text=None):
+    """What the JSON files record about the machine: the CPU (name, vendor, family/model/stepping, the ISA
+    flags that matter and the full flags list), cores, kernel, load when the run started."""
+    info = cpu_info(lscpu_text)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return {"cpu": model, "cores": os.cpu_count(), "kernel": platform.release(), "load_1min_at_start": load}
+    return {"cpu": info["cpu"], "cpu_vendor": info["cpu_vendor"], "cpu_family": info["cpu_family"],
+            "cpu_model": info["cpu_model"], "cpu_stepping": info["cpu_stepping"], "isa": info["isa"],
+            "cores": os.cpu_count(), "kernel": platform.release(), "load_1min_at_start": load,
+            "cpu_flags": info["cpu_flags"]}
+
+
+def machine_line(info):
+    """One line naming the CPU and its vector/matrix extensions, e.g. "machine: Intel(R) Xeon(R) Processor
+    (family 6, model 207), 2 cores; AVX2+FMA yes, AVX-512 yes (bf16, fp16), AMX yes (bf16, int8)"."""
+    isa = info.get("isa", {})
+
+    def yes(*flags):
+        return all(isa.get(f) for f in flags)
+
+    def extras(pairs):
+        have = [name for flag, name in pairs if isa.get(flag)]
+        return f" ({', '.join(have)})" if have else ""
+
+    fam = "" if info.get("cpu_family") is None else f" (family {info['cpu_family']}, model {info.get('cpu_model')})"
+    avx512 = "yes" + extras([("avx512_vnni", "vnni"), ("avx512_bf16", "bf16"), ("avx512_fp16", "fp16")]) \
+        if yes("avx512f") else "no"
+    amx = "yes" + extras([("amx_bf16", "bf16"), ("amx_int8", "int8")]) if yes("amx_tile") else "no"
+    return (f"machine: {info['cpu']}{fam}, {info.get('cores')} cores; AVX2+FMA {'yes' if yes('avx2', 'fma') else 'no'}, "
+            f"AVX-512 {avx512}, AMX {amx}")
 
 
 def markdown_table(header, rows):

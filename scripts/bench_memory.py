@@ -33,6 +33,8 @@ def main():
     a = ap.parse_args()
 
     accums = [int(n) for n in a.accum.split(",")]
+    info = bc.machine()
+    print(bc.machine_line(info), flush=True)
     rows, data = [], {}
     for model in a.models.split(","):
         data[model] = []
@@ -62,7 +64,7 @@ def main():
     if a.markdown:
         bc.write_atomically(a.markdown, table)
     if a.json:
-        bc.write_atomically(a.json, json.dumps({"machine": bc.machine(), "args": vars(a), "models": data}, indent=2) + "\n")
+        bc.write_atomically(a.json, json.dumps({"machine": info, "args": vars(a), "models": data}, indent=2) + "\n")
     if a.plot:
         plot(a.plot, data, a.micro_batch)
     return 0

@@ -295,6 +295,7 @@ void TrainingRun::report_setup() {
   if (pos.optimizer_steps > 0)
     out << p << ": resumed from " << o.resume << " at epoch " << pos.epoch + 1 << ", step "
         << pos.optimizer_steps << "\n";
+  out << std::flush;  // training starts: a pipe (tee, scripts/bench_time_to_accuracy.py) sees the set-up now
 }
 
 }  // namespace ember::train
