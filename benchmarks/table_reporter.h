@@ -17,7 +17,8 @@ void set_flops(benchmark::State& s, double flops_per_iter, const std::string& pe
 
 /// The console output of Google Benchmark, then at Finalize() a summary table: one row per benchmark
 /// (the median when --benchmark_repetitions > 1), its time per iteration, its rate (GB/s or GFLOP/s) and
-/// the percentage of the peak row named in its label, measured in the same run.
+/// the percentage of the peak row named in its label, measured in the same run; a row that names no peak
+/// (a peak row) shows its label in that column instead.
 class TableReporter : public benchmark::ConsoleReporter {
  public:
   /// markdown_path: also write the table there as Markdown (empty: only print it).
@@ -28,6 +29,7 @@ class TableReporter : public benchmark::ConsoleReporter {
  private:
   struct Row {
     std::string name, peak, unit;  // unit: "GB/s" or "GFLOP/s"
+    std::string note;              // the label of a row that names no peak (a peak row's: what it ran)
     double seconds = 0, rate = 0;  // per iteration; bytes/s or FLOP/s
     bool median = false;
   };
