@@ -22,6 +22,9 @@ std::string peak_for_working_set(double working_set_bytes);
 /// "peak/fma_avx2" is the AVX2 loop alone, for comparison on AVX-512 CPUs.
 inline const std::string kPeakFma = "peak/fma";
 
+/// The micro-batch of the layer and GEMM rows (ember-train's default).
+inline constexpr int64_t kMicroBatch = 32;
+
 /// One f32 tensor per shape of the list, filled with `value`.
 std::vector<Tensor> make_tensors(const ParamList& l, double value);
 
@@ -31,5 +34,6 @@ void register_optimizer();
 void register_batchnorm();
 void register_loss();
 void register_gemm();
+void register_layers();
 
 }  // namespace ember::bench::cpu

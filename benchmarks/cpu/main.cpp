@@ -33,5 +33,6 @@ int main(int argc, char** argv) {
     register_batchnorm();
     register_loss();
     register_gemm();
+    register_layers();
   });
 }
