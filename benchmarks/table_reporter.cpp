@@ -1,6 +1,7 @@
 /// @file benchmarks/table_reporter.cpp @brief The summary table of the benchmark binaries: rate per benchmark and its percentage of the peak measured in the same run.
 #include "benchmarks/table_reporter.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -57,6 +58,7 @@ void TableReporter::ReportRuns(const std::vector<Run>& reports) {
     Row row;
     row.name = r.run_name.function_name + (r.run_name.args.empty() ? "" : "/" + r.run_name.args);
     row.median = aggregate;
+    row.order = {r.family_index, r.per_family_instance_index};
     row.seconds = seconds_per_iter(r);
     if (r.report_label.rfind(kVs, 0) == 0)
       row.peak = r.report_label.substr(3);
@@ -80,6 +82,9 @@ void TableReporter::Finalize() {
   for (const auto& [key, row] : rows_)
     if (row.name.rfind("peak/", 0) == 0) peaks[row.name] = row.rate;
 
+  // Registration order, also when --benchmark_enable_random_interleaving ran the repetitions shuffled.
+  std::stable_sort(order_.begin(), order_.end(),
+                   [this](const std::string& a, const std::string& b) { return rows_.at(a).order < rows_.at(b).order; });
   std::ostringstream md;
   md << "| benchmark | time/iter | rate | % of peak | peak (peak rows: what ran) |\n|---|---:|---:|---:|---|\n";
   std::printf("\n%-52s %12s %14s %10s  %s\n", "benchmark", "time/iter", "rate", "% of peak", "peak (peak rows: what ran)");
