@@ -1,6 +1,7 @@
 /// @file benchmarks/table_reporter.cpp @brief The summary table of the benchmark binaries: rate per benchmark and its percentage of the peak measured in the same run.
 #include "benchmarks/table_reporter.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -57,8 +58,12 @@ void TableReporter::ReportRuns(const std::vector<Run>& reports) {
     Row row;
     row.name = r.run_name.function_name + (r.run_name.args.empty() ? "" : "/" + r.run_name.args);
     row.median = aggregate;
+    row.order = {r.family_index, r.per_family_instance_index};
     row.seconds = seconds_per_iter(r);
-    if (r.report_label.rfind(kVs, 0) == 0) row.peak = r.report_label.substr(3);
+    if (r.report_label.rfind(kVs, 0) == 0)
+      row.peak = r.report_label.substr(3);
+    else
+      row.note = r.report_label;  // a peak row's own label: what it ran ("AVX-512 FMA, 2 threads")
     if (auto c = r.counters.find("bytes_per_second"); c != r.counters.end()) {
       row.rate = c->second.value;
       row.unit = "GB/s";
@@ -77,9 +82,12 @@ void TableReporter::Finalize() {
   for (const auto& [key, row] : rows_)
     if (row.name.rfind("peak/", 0) == 0) peaks[row.name] = row.rate;
 
+  // Registration order, also when --benchmark_enable_random_interleaving ran the repetitions shuffled.
+  std::stable_sort(order_.begin(), order_.end(),
+                   [this](const std::string& a, const std::string& b) { return rows_.at(a).order < rows_.at(b).order; });
   std::ostringstream md;
-  md << "| benchmark | time/iter | rate | % of peak | peak |\n|---|---:|---:|---:|---|\n";
-  std::printf("\n%-52s %12s %14s %10s  %s\n", "benchmark", "time/iter", "rate", "% of peak", "peak");
+  md << "| benchmark | time/iter | rate | % of peak | peak (peak rows: what ran) |\n|---|---:|---:|---:|---|\n";
+  std::printf("\n%-52s %12s %14s %10s  %s\n", "benchmark", "time/iter", "rate", "% of peak", "peak (peak rows: what ran)");
   for (const std::string& key : order_) {
     const Row& row = rows_.at(key);
     char rate[48] = "-", pct[16] = "-";
@@ -87,8 +95,9 @@ void TableReporter::Finalize() {
     const auto p = peaks.find(row.peak);
     if (p != peaks.end() && p->second > 0) std::snprintf(pct, sizeof pct, "%.1f%%", 100.0 * row.rate / p->second);
     const std::string t = format_time(row.seconds);
-    std::printf("%-52s %12s %14s %10s  %s\n", row.name.c_str(), t.c_str(), rate, pct, row.peak.c_str());
-    md << "| " << row.name << " | " << t << " | " << rate << " | " << pct << " | " << row.peak << " |\n";
+    const std::string& last = row.peak.empty() ? row.note : row.peak;
+    std::printf("%-52s %12s %14s %10s  %s\n", row.name.c_str(), t.c_str(), rate, pct, last.c_str());
+    md << "| " << row.name << " | " << t << " | " << rate << " | " << pct << " | " << last << " |\n";
   }
   std::fflush(stdout);
   if (!markdown_path_.empty()) {

@@ -18,8 +18,12 @@ inline constexpr int64_t kTriadDram = int64_t{1} << 24;
 /// The triad row ("peak/triad_l2|l3|dram") whose cache level holds `working_set_bytes` (the bytes a
 /// kernel touches per call), so cache-resident kernels are compared with cache bandwidth.
 std::string peak_for_working_set(double working_set_bytes);
-/// The FMA peak row.
+/// The FMA peak row: the widest FMA the CPU has (AVX-512, else AVX2 + FMA) on every OpenMP thread.
+/// "peak/fma_avx2" is the AVX2 loop alone, for comparison on AVX-512 CPUs.
 inline const std::string kPeakFma = "peak/fma";
+
+/// The micro-batch of the layer and GEMM rows (ember-train's default).
+inline constexpr int64_t kMicroBatch = 32;
 
 /// One f32 tensor per shape of the list, filled with `value`.
 std::vector<Tensor> make_tensors(const ParamList& l, double value);
@@ -30,5 +34,6 @@ void register_optimizer();
 void register_batchnorm();
 void register_loss();
 void register_gemm();
+void register_layers();
 
 }  // namespace ember::bench::cpu

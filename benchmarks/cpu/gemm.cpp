@@ -1,7 +1,10 @@
-/// @file benchmarks/cpu/gemm.cpp @brief CPU GEMM path (kernels::gemm on OpenBLAS): square sizes and the exact GEMMs of the MLP's and CNN's layers at micro-batch 32.
+/// @file benchmarks/cpu/gemm.cpp @brief CPU GEMM path (kernels::gemm on OpenBLAS): square sizes and, per pass, the exact GEMMs the MLP-BN's and CNN-BN's layers run at micro-batch 32.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+
 #include "benchmarks/cpu/cpu_bench.h"
+#include "benchmarks/cpu/model_layers.h"
 #include "benchmarks/bench_util.h"
 #include "benchmarks/table_reporter.h"
 #include "kernels/matmul.h"
@@ -9,47 +12,67 @@
 namespace ember::bench::cpu {
 namespace {
 
-/// C[batch, m, n] = op(A) op(B) (+ C when beta = 1); A broadcast over the batch when a_batched is false,
-/// as conv2d's weight is. 2 m n k FLOPs per batch entry.
+/// C = op(A) op(B) (+ C when beta = 1), 2 m n k FLOPs per product. batch > 1: one batched call with A
+/// broadcast over the batch (as conv2d's weight is). calls > 1: that many calls of the unbatched GEMM
+/// into the same C, each on its own slice of A and B (conv2d's weight gradient, one per sample).
 struct GemmCase {
   std::string name;
-  int64_t batch, m, n, k;
+  int64_t batch, calls, m, n, k;
   bool ta, tb;
   double beta;
-  bool a_batched;
 };
 
+/// The GEMMs one pass of a layer runs, as ops/functional.cpp (linear) and ops/functional_conv.cpp
+/// (conv2d, on im2col columns [N, K, L]) call them. The forward adds to the broadcast bias (beta = 1);
+/// the weight gradient goes straight into .grad (beta = 1). The bias-gradient GEMVs are left out.
+GemmCase layer_gemm(const ModelLayer& l, Pass p) {
+  const std::string name = bench_name(l.name, "_", pass_name(p));
+  const int64_t n = kMicroBatch, k = l.gemm_k(), cols = l.gemm_l(), out = l.out;
+  if (!l.conv) {
+    switch (p) {
+      case Pass::Forward: return {name, 1, 1, n, out, k, false, true, 1.0};         // y = b; y += x W^T
+      case Pass::BackwardInput: return {name, 1, 1, n, k, out, false, false, 0.0};  // dx = dy W
+      case Pass::BackwardWeight: return {name, 1, 1, out, k, n, true, false, 1.0};  // dW += dy^T x
+    }
+  }
+  switch (p) {
+    case Pass::Forward: return {name, n, 1, out, cols, k, false, false, 1.0};       // y[i] = b; y[i] += W col[i]
+    case Pass::BackwardInput: return {name, n, 1, k, cols, out, true, false, 0.0};  // dcol[i] = W^T dy[i]
+    case Pass::BackwardWeight: return {name, 1, n, out, k, cols, false, true, 1.0};  // dW += dy[i] col[i]^T
+  }
+  return {};
+}
+
 std::vector<GemmCase> gemm_cases() {
-  return {
-      {"square_256", 1, 256, 256, 256, false, false, 0.0, false},
-      {"square_1024", 1, 1024, 1024, 1024, false, false, 0.0, false},
-      // MLP fc1 at micro 32: y = x W^T, dW += dy^T x (beta 1: straight into .grad), dx = dy W.
-      {"mlp_fc1_forward", 1, 32, 512, 784, false, true, 0.0, false},
-      {"mlp_fc1_dweight", 1, 512, 784, 32, true, false, 1.0, false},
-      {"mlp_fc1_dinput", 1, 32, 784, 512, false, false, 0.0, false},
-      // CNN conv2 at micro 32 (im2col: K = 16*3*3 = 144, L = 14*14 = 196): y[i] = W col[i], one GEMM per
-      // sample with W broadcast; dW += dy[i] col[i]^T per sample.
-      {"cnn_conv2_forward", 32, 32, 196, 144, false, false, 0.0, false},
-      {"cnn_conv2_dweight", 1, 32, 144, 196, false, true, 1.0, true},
+  std::vector<GemmCase> cases = {
+      {"square_256", 1, 1, 256, 256, 256, false, false, 0.0},
+      {"square_1024", 1, 1, 1024, 1024, 1024, false, false, 0.0},
   };
+  for (const ModelLayer& l : model_layers())
+    for (Pass p : kPasses) cases.push_back(layer_gemm(l, p));
+  return cases;
+}
+
+Shape with_leading(int64_t lead, Shape s) {
+  if (lead > 1) s.insert(s.begin(), lead);
+  return s;
 }
 
 void gemm(benchmark::State& s, GemmCase g) {
   const Shape a_shape = g.ta ? Shape{g.k, g.m} : Shape{g.m, g.k};
   const Shape b_shape = g.tb ? Shape{g.n, g.k} : Shape{g.k, g.n};
-  auto batched = [&](const Shape& sh) {
-    Shape out{g.batch};
-    out.insert(out.end(), sh.begin(), sh.end());
-    return out;
-  };
-  Tensor a = randn(g.batch > 1 && g.a_batched ? batched(a_shape) : a_shape);
-  Tensor b = randn(g.batch > 1 ? batched(b_shape) : b_shape);
-  Tensor c = zeros(g.batch > 1 ? batched({g.m, g.n}) : Shape{g.m, g.n});
+  const int64_t lead = std::max(g.batch, g.calls);
+  Tensor a = randn(with_leading(g.calls, a_shape));
+  Tensor b = randn(with_leading(lead, b_shape));
+  Tensor c = zeros(with_leading(g.batch, {g.m, g.n}));
   for (auto _ : s) {
-    kernels::gemm(a, g.ta, b, g.tb, c, 1.0, g.beta);
+    if (g.calls == 1)
+      kernels::gemm(a, g.ta, b, g.tb, c, 1.0, g.beta);
+    else
+      for (int64_t i = 0; i < g.calls; ++i) kernels::gemm(a.select(0, i), g.ta, b.select(0, i), g.tb, c, 1.0, g.beta);
     benchmark::ClobberMemory();
   }
-  set_flops(s, 2.0 * double(g.batch * g.m * g.n * g.k), kPeakFma);
+  set_flops(s, 2.0 * double(g.batch * g.calls * g.m * g.n * g.k), kPeakFma);
 }
 
 }  // namespace
