@@ -59,12 +59,6 @@ void col2im(const Tensor& col, Tensor& x, const Conv2dGeometry& g) {
 
 // ---- direct convolution ----
 
-bool has_direct_conv2d(Device d) {
-  const ConvKernels& t = table_for<ConvKernels>(d.type);
-  return t.conv2d_forward && t.conv2d_add_bias && t.conv2d_backward_data && t.conv2d_backward_filter &&
-         t.conv2d_backward_bias;
-}
-
 namespace {
 
 Shape image_shape(const Conv2dGeometry& g) { return {g.batch, g.channels, g.height, g.width}; }

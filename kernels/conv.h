@@ -1,4 +1,4 @@
-/// @file kernels/conv.h @brief 2-D convolution kernels: im2col (image -> column matrix) and col2im (its adjoint) for the GEMM lowering, and the optional direct convolution a backend's library provides (cuDNN on CUDA).
+/// @file kernels/conv.h @brief 2-D convolution kernels: the convolution conv2d runs on (cuDNN on CUDA, per-image im2col + GEMM on the CPU), and im2col (image -> column matrix) and col2im (its adjoint).
 #pragma once
 #include <cstdint>
 
@@ -32,7 +32,7 @@ struct ConvKernels {
   /// order (ki, kj) ascending, of the column entries that read it (a gather: no atomics, deterministic).
   void (*col2im)(const Tensor& col, Tensor& x, const Conv2dGeometry& g) = nullptr;
 
-  // Direct convolution (optional; a backend that leaves these null gets the im2col + GEMM lowering).
+  // The convolution (every backend provides all five).
   // Operands are contiguous NCHW of one dtype and device; w is [Cout, C, kh, kw], y and dy are
   // [N, Cout, out_h, out_w]. beta = 0 overwrites the output (it is not read), beta = 1 adds to it.
   /// y = conv(x, w), cross-correlation as in PyTorch.
@@ -52,8 +52,6 @@ struct ConvKernels {
 void im2col(const Tensor& x, Tensor& col, const Conv2dGeometry& g);
 void col2im(const Tensor& col, Tensor& x, const Conv2dGeometry& g);
 
-/// True when the device's backend provides the direct convolution (all five entries above).
-bool has_direct_conv2d(Device d);
 /// Validate (contiguity, shapes against g, one device and dtype, beta in {0, 1}) and dispatch; an
 /// empty batch writes zeros (beta 0) or leaves the output (beta 1).
 void conv2d_forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dGeometry& g);

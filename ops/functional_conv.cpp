@@ -8,8 +8,6 @@
 #include "ops/autograd/node.h"
 #include "kernels/batchnorm.h"
 #include "kernels/conv.h"
-#include "kernels/elementwise.h"
-#include "kernels/matmul.h"
 #include "kernels/pool.h"
 
 namespace ember {
@@ -17,12 +15,12 @@ namespace {
 
 // ------------------------------------------------------------------------------------------ conv2d
 
-/// Backward of conv2d. Two lowerings: the device's direct convolution (cuDNN on CUDA) when it has one,
-/// else im2col + GEMM (the CPU). Either way the weight and bias gradients go straight into .grad when
-/// the leaf allows it (GradTarget: beta = 1 once it holds values).
+/// Backward of conv2d on the device's convolution kernels (kernels/conv.h: cuDNN on CUDA, per-image
+/// im2col + GEMM on the CPU). The weight and bias gradients go straight into .grad when the leaf allows
+/// it (GradTarget: beta = 1 once it holds values).
 class Conv2dBackward final : public Node {
  public:
-  Tensor x;  // contiguous, detached; kept only when the weight needs a gradient (columns are recomputed)
+  Tensor x;  // contiguous, detached; kept only when the weight needs a gradient
   Tensor w;  // [Cout, C, kh, kw] contiguous, detached; kept only when the input needs a gradient
   kernels::Conv2dGeometry geo;
   int64_t out_channels = 0;
@@ -35,84 +33,24 @@ class Conv2dBackward final : public Node {
 
   std::vector<Tensor> apply(const Tensor& grad_output) override {
     const Tensor gy = grad_output.contiguous();
-    const bool direct = kernels::has_direct_conv2d(device);
     Tensor gx, gw, gb;
-    if (need_x) gx = direct ? input_grad_direct(gy) : input_grad_lowered(gy);
+    if (need_x) {
+      gx = empty({geo.batch, geo.channels, geo.height, geo.width}, {dtype, device});
+      kernels::conv2d_backward_data(gy, w, gx, geo);
+    }
     if (need_w) {
       GradTarget t(next_edges[1], {out_channels, geo.channels, geo.kernel_h, geo.kernel_w}, {dtype, device});
-      if (direct)
-        kernels::conv2d_backward_filter(x, gy, t.buffer, geo, t.next_beta());
-      else
-        weight_grad_lowered(gy, t);
+      kernels::conv2d_backward_filter(x, gy, t.buffer, geo, t.next_beta());
       gw = t.finish();
     }
     if (need_b) {
       GradTarget t(next_edges[2], {out_channels}, {dtype, device});
-      if (direct)
-        kernels::conv2d_backward_bias(gy, t.buffer, t.next_beta());
-      else
-        bias_grad_lowered(gy, t);
+      kernels::conv2d_backward_bias(gy, t.buffer, t.next_beta());
       gb = t.finish();
     }
     return {gx, gw, gb};
   }
-
- private:
-  Tensor input_grad_direct(const Tensor& gy) const {
-    Tensor gx = empty({geo.batch, geo.channels, geo.height, geo.width}, {dtype, device});
-    kernels::conv2d_backward_data(gy, w, gx, geo);
-    return gx;
-  }
-  Tensor input_grad_lowered(const Tensor& gy) const {
-    const int64_t n = geo.batch, k = geo.col_rows(), l = geo.col_cols();
-    Tensor dcol = empty({n, k, l}, {dtype, device});
-    kernels::gemm(w.view({out_channels, k}), true, gy.view({n, out_channels, l}), false, dcol, 1.0, 0.0);
-    Tensor gx = empty({n, geo.channels, geo.height, geo.width}, {dtype, device});
-    kernels::col2im(dcol, gx, geo);
-    return gx;
-  }
-  void weight_grad_lowered(const Tensor& gy, GradTarget& t) const {
-    const int64_t n = geo.batch, k = geo.col_rows(), l = geo.col_cols();
-    Tensor col = empty({n, k, l}, {dtype, device});
-    kernels::im2col(x, col, geo);
-    const Tensor g3 = gy.view({n, out_channels, l});
-    Tensor dw = t.buffer.view({out_channels, k});
-    for (int64_t i = 0; i < n; ++i) kernels::gemm(g3.select(0, i), false, col.select(0, i), true, dw, 1.0, t.next_beta());
-    if (n == 0 && !t.has_values) kernels::fill(dw, 0.0);
-  }
-  void bias_grad_lowered(const Tensor& gy, GradTarget& t) const {
-    const int64_t n = geo.batch, l = geo.col_cols();
-    const Tensor g3 = gy.view({n, out_channels, l});
-    Tensor db = t.buffer.view({out_channels, 1});
-    const Tensor ones_l = ones({l, 1}, {dtype, device});
-    for (int64_t i = 0; i < n; ++i) kernels::gemm(g3.select(0, i), false, ones_l, false, db, 1.0, t.next_beta());
-    if (n == 0 && !t.has_values) kernels::fill(db, 0.0);
-  }
 };
-
-/// y [N, Cout, OH, OW] = conv(x, w) + bias by im2col + GEMM (the bias copied in first, beta = 1).
-Tensor conv2d_lowered(const Tensor& xc, const Tensor& w4, const Tensor& bias, const kernels::Conv2dGeometry& geo) {
-  const TensorOptions opts{xc.dtype(), xc.device()};
-  const int64_t n = geo.batch, k = geo.col_rows(), l = geo.col_cols(), cout = w4.size(0);
-  Tensor col = empty({n, k, l}, opts);
-  kernels::im2col(xc, col, geo);
-  Tensor y = empty({n, cout, l}, opts);
-  if (bias.defined()) {
-    kernels::copy(bias.view({1, cout, 1}).expand({n, cout, l}), y);
-    kernels::gemm(w4.view({cout, k}), false, col, false, y, 1.0, 1.0);
-  } else {
-    kernels::gemm(w4.view({cout, k}), false, col, false, y, 1.0, 0.0);
-  }
-  return y.view({n, cout, geo.out_h, geo.out_w});
-}
-
-/// The same with the device's direct convolution.
-Tensor conv2d_direct(const Tensor& xc, const Tensor& w4, const Tensor& bias, const kernels::Conv2dGeometry& geo) {
-  Tensor y = empty({geo.batch, w4.size(0), geo.out_h, geo.out_w}, {xc.dtype(), xc.device()});
-  kernels::conv2d_forward(xc, w4, y, geo);
-  if (bias.defined()) kernels::conv2d_add_bias(bias, y);
-  return y;
-}
 
 // -------------------------------------------------------------------------------------- max_pool2d
 
@@ -186,7 +124,9 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t
   const Tensor xc = x.detach().contiguous();
   const Tensor w4 = weight.detach().contiguous();
   const Tensor b = bias.defined() ? bias.detach().contiguous() : Tensor();
-  Tensor out = kernels::has_direct_conv2d(x.device()) ? conv2d_direct(xc, w4, b, geo) : conv2d_lowered(xc, w4, b, geo);
+  Tensor out = empty({geo.batch, cout, geo.out_h, geo.out_w}, {x.dtype(), x.device()});
+  kernels::conv2d_forward(xc, w4, out, geo);
+  if (b.defined()) kernels::conv2d_add_bias(b, out);
 
   if (any_requires_grad({&x, &weight, &bias})) {
     auto node = std::make_shared<Conv2dBackward>();

@@ -99,6 +99,9 @@ void copy(const Tensor& src, Tensor& dst) {
         D* __restrict__ out = d + base[1];
         if (step[0] == 1 && step[1] == 1) {
           for (int64_t j = 0; j < n; ++j) out[j] = static_cast<D>(in[j]);
+        } else if (step[0] == 0 && step[1] == 1) {  // a broadcast row (conv2d's bias): a fill
+          const D v = static_cast<D>(in[0]);
+          for (int64_t j = 0; j < n; ++j) out[j] = v;
         } else {
           for (int64_t j = 0; j < n; ++j) out[j * step[1]] = static_cast<D>(in[j * step[0]]);
         }

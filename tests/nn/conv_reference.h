@@ -41,6 +41,34 @@ inline Tensor naive_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, in
   return from_vector(out, {n, co, oh, ow}, TensorOptions{}.set_dtype(DType::f64));
 }
 
+/// Gradients of sum(conv2d(x, w, b) * r) by direct loops in double: {dx, dw, db}.
+inline std::vector<Tensor> naive_conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& r, int64_t stride,
+                                                 int64_t pad) {
+  const auto xv = x.to_vector<double>(), wv = w.to_vector<double>(), rv = r.to_vector<double>();
+  const int64_t n = x.size(0), ci = x.size(1), h = x.size(2), wd = x.size(3);
+  const int64_t co = w.size(0), kh = w.size(2), kw = w.size(3), oh = r.size(2), ow = r.size(3);
+  std::vector<double> dx(xv.size()), dw(wv.size()), db(static_cast<size_t>(co));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t o = 0; o < co; ++o)
+      for (int64_t y = 0; y < oh; ++y)
+        for (int64_t c = 0; c < ow; ++c) {
+          const double g = rv[static_cast<size_t>(((i * co + o) * oh + y) * ow + c)];
+          db[static_cast<size_t>(o)] += g;
+          for (int64_t k = 0; k < ci; ++k)
+            for (int64_t a = 0; a < kh; ++a)
+              for (int64_t bb = 0; bb < kw; ++bb) {
+                const int64_t ih = y * stride - pad + a, iw = c * stride - pad + bb;
+                if (ih < 0 || ih >= h || iw < 0 || iw >= wd) continue;
+                const size_t xi = static_cast<size_t>(((i * ci + k) * h + ih) * wd + iw);
+                const size_t wi = static_cast<size_t>(((o * ci + k) * kh + a) * kw + bb);
+                dx[xi] += g * wv[wi];
+                dw[wi] += g * xv[xi];
+              }
+        }
+  const TensorOptions f64 = TensorOptions{}.set_dtype(DType::f64);
+  return {from_vector(dx, x.shape(), f64), from_vector(dw, w.shape(), f64), from_vector(db, {co}, f64)};
+}
+
 /// Direct max pooling with -inf padding; also returns the argmax (flat index in the plane, first maximum).
 inline Tensor naive_max_pool2d(const Tensor& x, int64_t k, int64_t stride, int64_t pad,
                                std::vector<int64_t>* argmax = nullptr) {

@@ -1,5 +1,6 @@
 /// @file tests/nn/test_conv.cpp @brief functional::conv2d and the im2col/col2im kernels: direct-convolution reference, finite differences, fused weight-gradient accumulation, CUDA vs CPU, errors.
 #include <catch2/catch.hpp>
+#include <omp.h>
 
 #include "ops/autograd/node.h"
 #include "kernels/conv.h"
@@ -74,7 +75,7 @@ TEST_CASE("conv2d gradients for input, weight and bias match finite differences 
 TEST_CASE("conv2d accumulates the weight and bias gradients into .grad in place (beta = 1) on every device",
           "[nn][conv][cuda]") {
   for (Device d : test::devices()) {
-    INFO("device " << d);  // CPU: the GEMM lowering; CUDA: cuDNN's backward filter and bias with beta = 1
+    INFO("device " << d);  // CPU: per-image GEMMs, group partials; CUDA: cuDNN's filter and bias with beta = 1
     const TensorOptions rg = TensorOptions{}.set_device(d).set_requires_grad(true);
     Tensor w = random_input({4, 3, 3, 3}, 8, -0.5, 0.5, rg), b = random_input({4}, 9, -0.5, 0.5, rg);
     // The reference goes through a non-leaf view of the weights (w * 1, b * 1), so nothing can write
@@ -100,6 +101,33 @@ TEST_CASE("conv2d accumulates the weight and bias gradients into .grad in place 
       check_close(x.grad(), xr.grad(), 0.0, 0.0);  // the input gradient takes the same path in both
     }
     CHECK(hook_calls == micro);  // post-accumulate hooks (DataParallel) see every fused write
+  }
+}
+
+TEST_CASE("CPU conv2d: 21 images in 16 weight-gradient groups equal direct loops, with the same bits at 1 and 2 threads",
+          "[nn][conv]") {
+  // 21 x 27 x 256 column entries: above the threshold at which the images are spread over the threads.
+  const Tensor x = random_input({21, 3, 16, 16}, 60, -1.0, 1.0), w = random_input({5, 3, 3, 3}, 61, -1.0, 1.0);
+  const Tensor b = random_input({5}, 62, -1.0, 1.0), r = random_input({21, 5, 16, 16}, 63, -1.0, 1.0);
+  const auto ref = ember::test::nnconv::naive_conv2d_backward(x, w, r, 1, 1);
+  auto run = [&](int threads) {
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    Tensor xg = x.clone().set_requires_grad(true), wg = w.clone().set_requires_grad(true),
+           bg = b.clone().set_requires_grad(true);
+    const Tensor y = nn::functional::conv2d(xg, wg, bg, 1, 1);
+    sum(y * r).backward();
+    omp_set_num_threads(saved);
+    return std::vector<Tensor>{y, xg.grad(), wg.grad(), bg.grad()};
+  };
+  const auto one = run(1), two = run(2);
+  check_close(one[0], naive_conv2d(x, w, b, 1, 1), test::sum_tolerance(3 * 9 + 1));
+  check_close(one[1], ref[0], test::sum_tolerance(5 * 9));     // dx: <= Cout * kh * kw products
+  check_close(one[2], ref[1], test::sum_tolerance(21 * 256));  // dw: images x positions
+  check_close(one[3], ref[2], test::sum_tolerance(21 * 256));  // db: the same count
+  for (size_t i = 0; i < one.size(); ++i) {
+    INFO("output " << i << " (y, dx, dw, db)");
+    CHECK(one[i].to_vector<float>() == two[i].to_vector<float>());  // images and groups do not depend on threads
   }
 }
 
