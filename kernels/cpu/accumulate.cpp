@@ -10,7 +10,7 @@ namespace {
 
 template <class T>
 void axpy(T* __restrict__ d, const T* __restrict__ s, T alpha, int64_t n) {
-#pragma omp parallel for simd if (n > kParallelThreshold) schedule(static)
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold) schedule(static)
   for (int64_t i = 0; i < n; ++i) d[i] += alpha * s[i];
 }
 
@@ -36,7 +36,7 @@ void scale_many(std::span<Tensor> ts, double s, Tensor& status) {
       const int64_t n = t.numel();
       double sq = 0.0;
       int bad = 0;
-#pragma omp parallel for simd if (n > kParallelThreshold) schedule(static) reduction(+ : sq) reduction(| : bad)
+#pragma omp parallel for simd if (parallel : n > kParallelThreshold) schedule(static) reduction(+ : sq) reduction(| : bad)
       for (int64_t i = 0; i < n; ++i) {
         const T v = p[i] * sc;
         bad |= !std::isfinite(p[i]);

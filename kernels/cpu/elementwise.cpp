@@ -39,12 +39,12 @@ void visit_any(DType t, F&& f) {
 #define EMBER_MAP_LOOPS(suffix, target)                                                     \
   template <class T, class F>                                                               \
   target void map1_##suffix(T* o, const T* a, int64_t n, F f) {                             \
-    _Pragma("omp parallel for simd if (n > kParallelThreshold) schedule(static)")           \
+    _Pragma("omp parallel for simd if (parallel : n > kParallelThreshold) schedule(static)")           \
     for (int64_t i = 0; i < n; ++i) o[i] = f(a[i]);                                          \
   }                                                                                         \
   template <class T, class F>                                                               \
   target void map2_##suffix(T* o, const T* a, const T* b, int64_t n, F f) {                 \
-    _Pragma("omp parallel for simd if (n > kParallelThreshold) schedule(static)")           \
+    _Pragma("omp parallel for simd if (parallel : n > kParallelThreshold) schedule(static)")           \
     for (int64_t i = 0; i < n; ++i) o[i] = f(a[i], b[i]);                                    \
   }
 EMBER_MAP_LOOPS(avx512, __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"), optimize("fp-contract=off"))))

@@ -1,5 +1,6 @@
 /// @file kernels/cpu/optimizer.cpp @brief CPU fused optimizer updates (SGD, AdamW): one pass over every parameter, gradient norm and non-finite flag on the way.
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/cpu_features.h"
@@ -22,26 +23,29 @@ struct SgdConsts {
   bool use_mom, use_wd, nesterov, init;
 };
 
-template <class T>
-void sgd_tensor(T* __restrict__ p, const T* __restrict__ grad, T* __restrict__ buf, int64_t n, const SgdConsts<T> k,
-                ScaleResult& r) {
-  double sq = 0.0;
-  int bad = 0;
-#pragma omp parallel for simd if (n > kParallelThreshold) schedule(static) reduction(+ : sq) reduction(| : bad)
-  for (int64_t i = 0; i < n; ++i) {
-    bad |= !std::isfinite(grad[i]);
-    T g = grad[i] * k.scale;
-    sq += static_cast<double>(g) * static_cast<double>(g);
-    if (k.use_wd) g += k.wd * p[i];
-    if (k.use_mom) {
-      const T b = k.init ? g : k.mom * buf[i] + k.keep * g;
-      buf[i] = b;
-      g = k.nesterov ? g + k.mom * b : b;
-    }
-    p[i] -= k.lr * g;
+/// One element of the SGD update; the norm and non-finite flag of its gradient go to sq / bad. The
+/// variant (momentum, its first step, weight decay, Nesterov) is a compile-time choice: with runtime
+/// flags the loop kept its branches and did not vectorize.
+template <bool Mom, bool Init, bool Wd, bool Nest, class T>
+inline void sgd_element(T* __restrict__ p, const T* __restrict__ grad, T* __restrict__ buf, int64_t i,
+                        const SgdConsts<T>& k, double& sq, int& bad) {
+  bad |= !std::isfinite(grad[i]);
+  T g = grad[i] * k.scale;
+  sq += static_cast<double>(g) * static_cast<double>(g);
+  if constexpr (Wd) g += k.wd * p[i];
+  if constexpr (Mom) {
+    T b;
+    if constexpr (Init)
+      b = g;
+    else
+      b = k.mom * buf[i] + k.keep * g;
+    buf[i] = b;
+    if constexpr (Nest)
+      g = g + k.mom * b;
+    else
+      g = b;
   }
-  r.sum_squares += sq;
-  r.non_finite = r.non_finite || bad != 0;
+  p[i] -= k.lr * g;
 }
 
 template <class T>
@@ -63,41 +67,81 @@ inline void adamw_element(T* __restrict__ p, const T* __restrict__ grad, T* __re
   p[i] = p[i] * k.decay - k.step_size * mi / (std::sqrt(vi) / k.bc2_sqrt + k.eps);
 }
 
-template <class T>
-void adamw_tensor(T* __restrict__ p, const T* __restrict__ grad, T* __restrict__ m, T* __restrict__ v, int64_t n,
-                  const AdamWConsts<T> k, ScaleResult& r) {
-  double sq = 0.0;
-  int bad = 0;
-#pragma omp parallel for simd if (n > kParallelThreshold) schedule(static) reduction(+ : sq) reduction(| : bad)
-  for (int64_t i = 0; i < n; ++i) adamw_element(p, grad, m, v, i, k, sq, bad);
-  r.sum_squares += sq;
-  r.non_finite = r.non_finite || bad != 0;
-}
-
+// Each update loop is compiled three times, for AVX-512, AVX2 and the baseline (SSE2), and the widest the
+// CPU has runs (16, 8 or 4 floats per instruction). No FMA is enabled (fp-contract=off), so the three
+// compute the same bits. The loops are written by a macro rather than shared: OpenMP outlines a parallel
+// region before inlining, so a shared body would run with the caller's generic target. The `if` applies
+// to `parallel` only: an unmodified `if` also switches `simd` off, which left every tensor under the
+// threshold (most of an MLP's) in scalar code.
+#define EMBER_UPDATE_LOOPS(suffix, target)                                                                    \
+  template <bool Mom, bool Init, bool Wd, bool Nest, class T>                                                \
+  target void sgd_tensor_##suffix(T* __restrict__ p, const T* __restrict__ grad, T* __restrict__ buf,        \
+                                  int64_t n, const SgdConsts<T> k, ScaleResult& r) {                         \
+    double sq = 0.0;                                                                                         \
+    int bad = 0;                                                                                             \
+    _Pragma("omp parallel for simd if (parallel : n > kParallelThreshold) schedule(static) reduction(+ : sq) reduction(| : bad)") \
+    for (int64_t i = 0; i < n; ++i) sgd_element<Mom, Init, Wd, Nest>(p, grad, buf, i, k, sq, bad);          \
+    r.sum_squares += sq;                                                                                     \
+    r.non_finite = r.non_finite || bad != 0;                                                                 \
+  }                                                                                                          \
+  template <class T>                                                                                         \
+  target void adamw_tensor_##suffix(T* __restrict__ p, const T* __restrict__ grad, T* __restrict__ m,        \
+                                    T* __restrict__ v, int64_t n, const AdamWConsts<T> k, ScaleResult& r) {  \
+    double sq = 0.0;                                                                                         \
+    int bad = 0;                                                                                             \
+    _Pragma("omp parallel for simd if (parallel : n > kParallelThreshold) schedule(static) reduction(+ : sq) reduction(| : bad)") \
+    for (int64_t i = 0; i < n; ++i) adamw_element(p, grad, m, v, i, k, sq, bad);                             \
+    r.sum_squares += sq;                                                                                     \
+    r.non_finite = r.non_finite || bad != 0;                                                                 \
+  }
 #if defined(__x86_64__) && defined(__GNUC__)
-/// The same loop compiled for AVX2 (8-wide square roots and divisions, AdamW's cost), picked at run time.
-/// AVX2 without FMA: nothing can be contracted, so both versions compute the same bits. The loop is
-/// written out again rather than shared: OpenMP outlines a parallel region before inlining, so a shared
-/// body would run with the caller's generic target instead of AVX2.
-template <class T>
-__attribute__((target("avx2"))) void adamw_tensor_avx2(T* __restrict__ p, const T* __restrict__ grad,
-                                                       T* __restrict__ m, T* __restrict__ v, int64_t n,
-                                                       const AdamWConsts<T> k, ScaleResult& r) {
-  double sq = 0.0;
-  int bad = 0;
-#pragma omp parallel for simd if (n > kParallelThreshold) schedule(static) reduction(+ : sq) reduction(| : bad)
-  for (int64_t i = 0; i < n; ++i) adamw_element(p, grad, m, v, i, k, sq, bad);
-  r.sum_squares += sq;
-  r.non_finite = r.non_finite || bad != 0;
-}
+EMBER_UPDATE_LOOPS(avx512, __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"), optimize("fp-contract=off"))))
+EMBER_UPDATE_LOOPS(avx2, __attribute__((target("avx2"), optimize("fp-contract=off"))))
+const bool kHasAvx512 = has_avx512();
 const bool kHasAvx2 = has_avx2();
 #else
-template <class T>
-void adamw_tensor_avx2(T* p, const T* grad, T* m, T* v, int64_t n, const AdamWConsts<T> k, ScaleResult& r) {
-  adamw_tensor(p, grad, m, v, n, k, r);
-}
+const bool kHasAvx512 = false;
 const bool kHasAvx2 = false;
 #endif
+EMBER_UPDATE_LOOPS(base, )
+#undef EMBER_UPDATE_LOOPS
+
+/// f(std::true_type) or f(std::false_type): a runtime flag made a template argument.
+template <class F>
+void with_flag(bool b, F&& f) {
+  if (b)
+    f(std::true_type{});
+  else
+    f(std::false_type{});
+}
+
+template <class T>
+void sgd_tensor(T* p, const T* grad, T* buf, int64_t n, const SgdConsts<T>& k, ScaleResult& r) {
+  with_flag(k.use_mom, [&](auto mom) {
+    with_flag(k.use_mom && k.init, [&](auto init) {
+      with_flag(k.use_wd, [&](auto wd) {
+        with_flag(k.use_mom && k.nesterov, [&](auto nest) {
+          constexpr bool M = decltype(mom)::value, I = decltype(init)::value, W = decltype(wd)::value,
+                         N = decltype(nest)::value;
+#if defined(__x86_64__) && defined(__GNUC__)
+          if (kHasAvx512) return sgd_tensor_avx512<M, I, W, N>(p, grad, buf, n, k, r);
+          if (kHasAvx2) return sgd_tensor_avx2<M, I, W, N>(p, grad, buf, n, k, r);
+#endif
+          sgd_tensor_base<M, I, W, N>(p, grad, buf, n, k, r);
+        });
+      });
+    });
+  });
+}
+
+template <class T>
+void adamw_tensor(T* p, const T* grad, T* m, T* v, int64_t n, const AdamWConsts<T>& k, ScaleResult& r) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (kHasAvx512) return adamw_tensor_avx512(p, grad, m, v, n, k, r);
+  if (kHasAvx2) return adamw_tensor_avx2(p, grad, m, v, n, k, r);
+#endif
+  adamw_tensor_base(p, grad, m, v, n, k, r);
+}
 
 template <class T>
 T* data(const Tensor& t) {
@@ -135,8 +179,7 @@ ScaleResult adamw_update(std::span<Tensor> params, std::span<const Tensor> grads
                            static_cast<T>(1.0 - o.beta1),                static_cast<T>(1.0 - o.beta2),
                            static_cast<T>(grad_scale)};
     for (size_t t = 0; t < params.size(); ++t) {
-      auto* update = kHasAvx2 ? adamw_tensor_avx2<T> : adamw_tensor<T>;
-      update(data<T>(params[t]), data<const T>(grads[t]), data<T>(exp_avgs[t]), data<T>(exp_avg_sqs[t]),
+      adamw_tensor(data<T>(params[t]), data<const T>(grads[t]), data<T>(exp_avgs[t]), data<T>(exp_avg_sqs[t]),
              params[t].numel(), k, r);
     }
   });
