@@ -103,6 +103,47 @@ TEST_CASE("max_pool2d: stride defaults to the kernel size, NaN propagates, ties 
   CHECK(g[8] == 1.0f);
 }
 
+TEST_CASE("2x2 max_pool2d on wide planes (full and masked vector steps) keeps the window rule: ties, NaN",
+          "[nn][pool]") {
+  // Widths 74 and 14: 37 and 7 windows per row, i.e. two full 16-window steps and a tail, or a tail only.
+  for (const int64_t width : {74, 14}) {
+    INFO("width " << width);
+    const int64_t h = 6, planes = 3, n = planes * h * width;
+    std::vector<float> v(static_cast<size_t>(n));
+    const auto r = random_input({n}, 8, 0.0, 3.0).to_vector<float>();
+    for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = std::floor(r[static_cast<size_t>(i)]);  // many ties
+    for (int64_t i = 5; i < n; i += 37) v[static_cast<size_t>(i)] = NAN;  // NaNs in every window position
+    // The rule, window by window: candidates in scan order; a later one wins when greater, or NaN over a number.
+    const int64_t oh = h / 2, ow = width / 2;
+    std::vector<float> want;
+    std::vector<int64_t> arg;
+    for (int64_t p = 0; p < planes; ++p)
+      for (int64_t a = 0; a < oh; ++a)
+        for (int64_t b = 0; b < ow; ++b) {
+          int64_t at = 2 * a * width + 2 * b;
+          float best = v[static_cast<size_t>(p * h * width + at)];
+          for (const int64_t c : {2 * a * width + 2 * b + 1, (2 * a + 1) * width + 2 * b, (2 * a + 1) * width + 2 * b + 1}) {
+            const float x = v[static_cast<size_t>(p * h * width + c)];
+            if (x > best || (std::isnan(x) && !std::isnan(best))) best = x, at = c;
+          }
+          want.push_back(best);
+          arg.push_back(p * h * width + at);
+        }
+    Tensor t = from_vector(v, {1, planes, h, width}).set_requires_grad(true);
+    const Tensor y = nn::functional::max_pool2d(t, 2);
+    const auto got = y.to_vector<float>();
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      INFO("window " << i);
+      CHECK((got[i] == want[i] || (std::isnan(got[i]) && std::isnan(want[i]))));
+    }
+    y.backward(ones(y.shape()));  // each window's gradient lands on its argmax
+    std::vector<float> gwant(static_cast<size_t>(n), 0.0f);
+    for (const int64_t a : arg) gwant[static_cast<size_t>(a)] += 1.0f;
+    CHECK(t.grad().to_vector<float>() == gwant);
+  }
+}
+
 TEST_CASE("max_pool2d kernels on CUDA equal the CPU bitwise (indices and gradients)", "[nn][pool][cuda]") {
   if (!test::cuda_or_warn()) return;
   for (const PoolCase& c : kCases) {
