@@ -103,6 +103,68 @@ void backward_channels_fma(const T* dy, const T* x, T* dx, int64_t c, const T* m
 }
 #endif
 
+/// The row reductions of the per-channel statistics and backward sums (s contiguous values of one
+/// (sample, channel)), in double: Σ x, Σ (x - mu)^2, and Σ dy with Σ dy * xhat. Compiled for AVX-512
+/// (8 doubles per vector) and the baseline (2); the simd partial sums follow the vector width, so the
+/// double sums may differ in their last bits between the two (the float results almost never do).
+#define EMBER_BN_ROW_SUMS(suffix, target)                                                                   \
+  template <class T>                                                                                       \
+  target double row_sum_##suffix(const T* __restrict__ r, int64_t n) {                                     \
+    double s = 0.0;                                                                                        \
+    _Pragma("omp simd reduction(+ : s)") for (int64_t j = 0; j < n; ++j) s += static_cast<double>(r[j]);   \
+    return s;                                                                                              \
+  }                                                                                                        \
+  template <class T>                                                                                       \
+  target double row_m2_##suffix(const T* __restrict__ r, int64_t n, double mu) {                           \
+    double m2 = 0.0;                                                                                       \
+    _Pragma("omp simd reduction(+ : m2)") for (int64_t j = 0; j < n; ++j) {                                \
+      const double d = static_cast<double>(r[j]) - mu;                                                     \
+      m2 += d * d;                                                                                         \
+    }                                                                                                      \
+    return m2;                                                                                             \
+  }                                                                                                        \
+  template <class T>                                                                                       \
+  target void row_dy_xhat_##suffix(const T* __restrict__ g, const T* __restrict__ x, int64_t n, T mu, T inv, \
+                                   double& sum_dy, double& sum_dy_xhat) {                                  \
+    double a = 0.0, b = 0.0;                                                                               \
+    _Pragma("omp simd reduction(+ : a, b)") for (int64_t j = 0; j < n; ++j) {                              \
+      a += static_cast<double>(g[j]);                                                                      \
+      b += static_cast<double>(g[j]) * static_cast<double>((x[j] - mu) * inv);                             \
+    }                                                                                                      \
+    sum_dy += a;                                                                                           \
+    sum_dy_xhat += b;                                                                                      \
+  }
+EMBER_BN_ROW_SUMS(base, )
+#if defined(__x86_64__) && defined(__GNUC__)
+EMBER_BN_ROW_SUMS(avx512, __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"), optimize("fp-contract=off"))))
+const bool kHasAvx512 = has_avx512();
+#else
+const bool kHasAvx512 = false;
+#endif
+#undef EMBER_BN_ROW_SUMS
+
+template <class T>
+double row_sum(const T* r, int64_t n) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (kHasAvx512) return row_sum_avx512(r, n);
+#endif
+  return row_sum_base(r, n);
+}
+template <class T>
+double row_m2(const T* r, int64_t n, double mu) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (kHasAvx512) return row_m2_avx512(r, n, mu);
+#endif
+  return row_m2_base(r, n, mu);
+}
+template <class T>
+void row_dy_xhat(const T* g, const T* x, int64_t n, T mu, T inv, double& a, double& b) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (kHasAvx512) return row_dy_xhat_avx512(g, x, n, mu, inv, a, b);
+#endif
+  row_dy_xhat_base(g, x, n, mu, inv, a, b);
+}
+
 /// Channels per block of the [N, C] reductions (one block per OpenMP iteration, all samples).
 constexpr int64_t kChannelBlock = 64;
 
@@ -136,23 +198,12 @@ void stats(const Tensor& x, const BatchNormShape& sh, Tensor& mean, Tensor& var)
     }
 #pragma omp parallel for if (x.numel() > kParallelThreshold) schedule(static)
     for (int64_t c = 0; c < sh.c; ++c) {
-      // Two passes in double; the simd reductions add each row's values in a fixed (vector-width) order.
+      // Two passes in double; each row's values are added in a fixed (vector-width) order.
       double s = 0.0;
-      for (int64_t i = 0; i < sh.n; ++i) {
-        const T* row = xp + (i * sh.c + c) * sh.s;
-#pragma omp simd reduction(+ : s)
-        for (int64_t j = 0; j < sh.s; ++j) s += static_cast<double>(row[j]);
-      }
+      for (int64_t i = 0; i < sh.n; ++i) s += row_sum(xp + (i * sh.c + c) * sh.s, sh.s);
       const double mu = s / count;
       double m2 = 0.0;
-      for (int64_t i = 0; i < sh.n; ++i) {
-        const T* row = xp + (i * sh.c + c) * sh.s;
-#pragma omp simd reduction(+ : m2)
-        for (int64_t j = 0; j < sh.s; ++j) {
-          const double d = static_cast<double>(row[j]) - mu;
-          m2 += d * d;
-        }
-      }
+      for (int64_t i = 0; i < sh.n; ++i) m2 += row_m2(xp + (i * sh.c + c) * sh.s, sh.s, mu);
       mp[c] = static_cast<T>(mu);
       vp[c] = static_cast<T>(m2 / count);
     }
@@ -240,13 +291,7 @@ void backward_reduce(const Tensor& dy, const Tensor& x, const Tensor& mean, cons
       double a = 0.0, b = 0.0;
       for (int64_t i = 0; i < sh.n; ++i) {
         const int64_t base = (i * sh.c + c) * sh.s;
-        const T* g = gp + base;
-        const T* xr = xp + base;
-#pragma omp simd reduction(+ : a, b)
-        for (int64_t j = 0; j < sh.s; ++j) {
-          a += static_cast<double>(g[j]);
-          b += static_cast<double>(g[j]) * static_cast<double>((xr[j] - mu) * inv);
-        }
+        row_dy_xhat(gp + base, xp + base, sh.s, mu, inv, a, b);
       }
       sd[c] = static_cast<T>(a);
       sdx[c] = static_cast<T>(b);
