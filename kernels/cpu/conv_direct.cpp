@@ -11,12 +11,12 @@
 // consecutive images (each a chain of GEMMs, beta = 1 after the first), and the groups' partial sums are
 // added in group order — the same bits for every thread count. With beta = 1 the result is
 // dw + (partial_0 + partial_1 + ...), the micro-batch's gradient added to .grad as one term.
-#include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
 
 #include "kernels/conv.h"
+#include "kernels/cpu/blas.h"
 #include "kernels/cpu/im2col.h"
 #include "kernels/cpu/strided_loop.h"
 #include "kernels/dispatch.h"
@@ -26,20 +26,6 @@ namespace {
 
 /// Fixed number of image groups of the weight gradient (partial sums kept: kGroups x Cout x C*kh*kw).
 constexpr int64_t kGroups = 16;
-
-/// C = A B (+ C when beta = 1), row-major, alpha 1.
-void gemm_rm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
-             int64_t ldb, float beta, float* c, int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
-              static_cast<int>(n), static_cast<int>(k), 1.0f, a, static_cast<int>(lda), b, static_cast<int>(ldb), beta,
-              c, static_cast<int>(ldc));
-}
-void gemm_rm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const double* a, int64_t lda, const double* b,
-             int64_t ldb, double beta, double* c, int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m),
-              static_cast<int>(n), static_cast<int>(k), 1.0, a, static_cast<int>(lda), b, static_cast<int>(ldb), beta, c,
-              static_cast<int>(ldc));
-}
 
 /// A 1x1 kernel with stride 1 and no padding: an image [C, H*W] is its own column matrix.
 bool image_is_col(const Conv2dGeometry& g) {
@@ -68,12 +54,12 @@ const T* image_col(const T* x, const Conv2dGeometry& g, const Sizes& s, T* scrat
 template <class T, class F>
 void parallel_items(int64_t count, int64_t scratch_elems, DType dtype, int64_t work, F&& body) {
   const bool parallel = count > 1 && work > kParallelThreshold;
-  const int64_t threads = parallel ? omp_get_max_threads() : 1;
-  Tensor scratch = empty({threads, std::max<int64_t>(scratch_elems, 1)}, TensorOptions{}.set_dtype(dtype));
+  const int64_t threads = parallel ? omp_get_max_threads() : 1, block = std::max<int64_t>(scratch_elems, 1);
+  Tensor scratch = empty({threads, block}, TensorOptions{}.set_dtype(dtype));
   T* base = static_cast<T*>(scratch.data_ptr());
 #pragma omp parallel if (parallel) num_threads(static_cast<int>(threads))
   {
-    T* mine = base + static_cast<int64_t>(omp_get_thread_num()) * std::max<int64_t>(scratch_elems, 1);
+    T* mine = base + static_cast<int64_t>(omp_get_thread_num()) * block;
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < count; ++i) body(i, mine);
   }
@@ -88,7 +74,7 @@ void forward(const Tensor& x, const Tensor& w, Tensor& y, const Conv2dGeometry& 
     const Sizes s(g, w.size(0));
     // y_n [Cout, L] = W [Cout, K] col_n [K, L]
     parallel_items<T>(g.batch, image_is_col(g) ? 0 : s.k * s.l, x.dtype(), g.batch * s.k * s.l, [&](int64_t n, T* col) {
-      gemm_rm(false, false, s.cout, s.l, s.k, wp, s.k, image_col(xp + n * s.image, g, s, col), s.l, T(0),
+      gemm_row_major(false, false, s.cout, s.l, s.k, T(1), wp, s.k, image_col(xp + n * s.image, g, s, col), s.l, T(0),
               yp + n * s.cout * s.l, s.l);
     });
   });
@@ -121,7 +107,7 @@ void backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, const Conv2dGe
     // dcol_n [K, L] = W^T dy_n, then dx_n = col2im(dcol_n) (the image itself is dcol_n for a 1x1 kernel).
     parallel_items<T>(g.batch, direct ? 0 : s.k * s.l, dx.dtype(), g.batch * s.k * s.l, [&](int64_t n, T* dcol) {
       T* img = dxp + n * s.image;
-      gemm_rm(true, false, s.k, s.l, s.cout, wp, s.k, dyp + n * s.cout * s.l, s.l, T(0), direct ? img : dcol, s.l);
+      gemm_row_major(true, false, s.k, s.l, s.cout, T(1), wp, s.k, dyp + n * s.cout * s.l, s.l, T(0), direct ? img : dcol, s.l);
       if (!direct)
         for (int64_t c = 0; c < g.channels; ++c) col2im_plane(dcol + c * kk * s.l, img + c * plane, g);
     });
@@ -142,7 +128,7 @@ void backward_filter(const Tensor& x, const Tensor& dy, Tensor& dw, const Conv2d
     parallel_items<T>(groups, image_is_col(g) ? 0 : s.k * s.l, dw.dtype(), g.batch * s.k * s.l, [&](int64_t j, T* col) {
       const int64_t first = j * g.batch / groups, last = (j + 1) * g.batch / groups;
       for (int64_t n = first; n < last; ++n)
-        gemm_rm(false, true, s.cout, s.k, s.l, dyp + n * s.cout * s.l, s.l, image_col(xp + n * s.image, g, s, col), s.l,
+        gemm_row_major(false, true, s.cout, s.k, s.l, T(1), dyp + n * s.cout * s.l, s.l, image_col(xp + n * s.image, g, s, col), s.l,
                 n == first ? T(0) : T(1), pp + j * wk, s.k);
     });
     const bool add = beta != 0.0;

@@ -83,7 +83,6 @@ __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))) void max_pool_2x2_
   const int64_t w = g.width;
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-  const __m512i lane2 = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   for (int64_t oh = 0; oh < g.out_h; ++oh) {
     const float* r0 = img + 2 * oh * w;
     const float* r1 = r0 + w;
@@ -107,8 +106,8 @@ __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))) void max_pool_2x2_
         k = _mm512_mask_blend_epi32(t, k, _mm512_set1_epi32(j));
       }
       _mm512_mask_storeu_ps(y + oh * g.out_w + ow, m, best);
-      // index = base + 2 (ow + lane) + (k & 1) + (k >= 2 ? w : 0)
-      const __m512i col = _mm512_add_epi32(lane2, _mm512_and_si512(k, _mm512_set1_epi32(1)));
+      // index = base + 2 (ow + lane) + (k & 1) + (k >= 2 ? w : 0); `even` holds 2 * lane
+      const __m512i col = _mm512_add_epi32(even, _mm512_and_si512(k, _mm512_set1_epi32(1)));
       const __mmask16 lower = _mm512_cmpge_epi32_mask(k, _mm512_set1_epi32(2));
       const __m512i start = _mm512_set1_epi64(base + 2 * ow), row = _mm512_set1_epi64(w);
       // maskz forms: the plain ones start from an undefined vector, which g++ 12 warns about under -Werror
